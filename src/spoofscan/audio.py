@@ -1,0 +1,290 @@
+"""Audio input: every caller (train, evaluate, predict, serve) decodes through this file.
+
+Anything in, float32 mono 16 kHz in [-1, 1] out. soundfile (libsndfile) decodes wav, flac,
+ogg/vorbis, opus and mp3; everything else (m4a/aac, wma, amr, video containers...) goes
+through FFmpeg via the ``av`` wheel, which bundles FFmpeg so no system package is needed.
+Resampling is done by soxr. Bad input raises :class:`~spoofscan.errors.AudioError`, which
+names the source and the reason; no third-party exception reaches the caller.
+
+Long files are decoded block by block (:func:`stream_audio`) so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import BinaryIO, Iterator, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+SAMPLE_RATE = 16_000  # Hz, the rate of every waveform inside the package
+MIN_INPUT_RATE = 8_000  # Hz, lowest accepted input rate
+MAX_INPUT_RATE = 192_000  # Hz, highest accepted input rate
+MIN_SECONDS = 0.1  # default shortest clip accepted, in seconds
+BLOCK_SECONDS = 30.0  # decoding block length for streaming, in seconds of input
+RESAMPLE_QUALITY = "HQ"
+
+AudioSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+
+
+def source_name(source: AudioSource) -> str:
+    """A human-readable name for an audio source: the path, the file object's name or ``<bytes>``."""
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return str(getattr(source, "name", "<stream>"))
+
+
+def load_audio(
+    source: AudioSource,
+    *,
+    min_seconds: float = MIN_SECONDS,
+    max_seconds: float | None = None,
+    name: str | None = None,
+) -> np.ndarray:
+    """Decode a whole file to a float32 mono 16 kHz waveform.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file object
+    min_seconds, max_seconds : accepted duration range in seconds (``None``: no maximum)
+    name : the name used in error messages (default: the path, or ``<bytes>``)
+
+    Returns
+    -------
+    np.ndarray, shape (samples,), float32, 16 kHz
+
+    Raises
+    ------
+    AudioError : empty, not audio, truncated, no samples, NaN/Inf, too short or too long.
+    """
+    blocks = list(stream_audio(source, min_seconds=min_seconds, max_seconds=max_seconds, name=name))
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+
+def stream_audio(
+    source: AudioSource,
+    *,
+    min_seconds: float = MIN_SECONDS,
+    max_seconds: float | None = None,
+    block_seconds: float = BLOCK_SECONDS,
+    name: str | None = None,
+) -> Iterator[np.ndarray]:
+    """Decode a file block by block to float32 mono 16 kHz.
+
+    Yields blocks of shape (samples,), about ``block_seconds`` long each (the last may be
+    shorter or empty). The duration checks that need the whole file (too short, no
+    samples) raise after the last block; "too long" raises as soon as the limit is passed.
+    """
+    name = name or source_name(source)
+    data = _open_source(source, name)
+    try:
+        reader = _soundfile_blocks(data, name, block_seconds)
+        first = next(reader)
+    except _NotHandled:
+        data.seek(0)
+        reader = _ffmpeg_blocks(data, name)
+        first = next(reader)
+    in_rate = first  # the first item each reader yields is the input sample rate
+    if not MIN_INPUT_RATE <= in_rate <= MAX_INPUT_RATE:
+        raise AudioError(name, f"sample rate {in_rate} Hz outside the supported {MIN_INPUT_RATE}-{MAX_INPUT_RATE} Hz")
+
+    resampler = None if in_rate == SAMPLE_RATE else soxr.ResampleStream(
+        in_rate, SAMPLE_RATE, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+    seen_in = 0  # input samples seen so far
+    produced = 0  # output samples yielded so far
+    for block in reader:
+        _check_finite(block, name, seen_in, in_rate)
+        seen_in += len(block)
+        if max_seconds is not None and seen_in / in_rate > max_seconds:
+            raise AudioError(name, f"too long: more than {max_seconds:g} s (the configured maximum)")
+        out = block if resampler is None else resampler.resample_chunk(block)
+        produced += len(out)
+        if len(out):
+            yield out
+    if resampler is not None:
+        tail = resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+        produced += len(tail)
+        if len(tail):
+            yield tail
+    if seen_in == 0:
+        raise AudioError(name, "no audio samples (the file holds a header but no data)")
+    seconds = seen_in / in_rate
+    if seconds < min_seconds:
+        raise AudioError(name, f"too short: {seconds * 1000:.1f} ms, the minimum is {min_seconds * 1000:.0f} ms")
+    if produced == 0:  # pragma: no cover - guarded by min_seconds > 0
+        yield np.zeros(0, np.float32)
+
+
+def prepare_waveform(
+    waveform: np.ndarray,
+    sample_rate: int,
+    *,
+    min_seconds: float = MIN_SECONDS,
+    max_seconds: float | None = None,
+    name: str = "<array>",
+) -> np.ndarray:
+    """Check and convert an in-memory waveform to float32 mono 16 kHz.
+
+    ``waveform`` has shape (samples,) or (samples, channels); integer arrays are scaled
+    to [-1, 1] by their dtype's range.
+    """
+    x = np.asarray(waveform)
+    if x.ndim not in (1, 2):
+        raise AudioError(name, f"waveform must have shape (samples,) or (samples, channels), got {x.shape}")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(-np.iinfo(x.dtype).min)
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float32)
+    if not MIN_INPUT_RATE <= int(sample_rate) <= MAX_INPUT_RATE:
+        raise AudioError(name, f"sample rate {sample_rate} Hz outside the supported {MIN_INPUT_RATE}-{MAX_INPUT_RATE} Hz")
+    if len(x) == 0:
+        raise AudioError(name, "no audio samples")
+    _check_finite(x, name, 0, sample_rate)
+    seconds = len(x) / sample_rate
+    if seconds < min_seconds:
+        raise AudioError(name, f"too short: {seconds * 1000:.1f} ms, the minimum is {min_seconds * 1000:.0f} ms")
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(name, f"too long: {seconds:.1f} s, the configured maximum is {max_seconds:g} s")
+    return resample(x, int(sample_rate))
+
+
+def resample(x: np.ndarray, sample_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample a mono float32 waveform (samples,) with soxr; returns float32 (samples',)."""
+    if sample_rate == target_rate:
+        return np.ascontiguousarray(x, dtype=np.float32)
+    return soxr.resample(x.astype(np.float32, copy=False), sample_rate, target_rate,
+                         quality=RESAMPLE_QUALITY).astype(np.float32, copy=False)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+class _NotHandled(Exception):
+    """libsndfile does not know the format: try FFmpeg."""
+
+
+def _open_source(source: AudioSource, name: str) -> BinaryIO:
+    """A seekable binary stream over the source, after the checks that need no decoder."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise AudioError(name, "no such file")
+        if not path.is_file():
+            raise AudioError(name, "not a regular file")
+        if path.stat().st_size == 0:
+            raise AudioError(name, "empty file (0 bytes)")
+        try:
+            return open(path, "rb")
+        except OSError as e:
+            raise AudioError(name, f"cannot open: {e.strerror}") from None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise AudioError(name, "empty input (0 bytes)")
+        return io.BytesIO(bytes(source))
+    if hasattr(source, "read"):
+        if not (hasattr(source, "seekable") and source.seekable()):
+            source = io.BytesIO(source.read())
+        start = source.tell()
+        probe = source.read(1)
+        source.seek(start)
+        if not probe:
+            raise AudioError(name, "empty input (0 bytes)")
+        return source
+    raise AudioError(name, f"cannot read audio from a {type(source).__name__} (give a path, bytes or a binary file object)")
+
+
+def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
+    """Yield the sample rate, then float32 mono blocks at the input rate, via libsndfile."""
+    try:
+        f = sf.SoundFile(data)
+    except Exception:  # libsndfile does not recognise it: FFmpeg may
+        raise _NotHandled() from None
+    with f:
+        announced, present = _wav_data_sizes(f.extra_info)
+        if announced > present:
+            raise AudioError(name, f"truncated: the header announces {announced} bytes of audio data, the file holds {present}")
+        yield f.samplerate
+        exact = f.format in _EXACT_LENGTH_FORMATS
+        expected = f.frames
+        block = max(1, int(block_seconds * f.samplerate))
+        got = 0
+        while True:
+            try:
+                x = f.read(block, dtype="float32", always_2d=True)
+            except Exception as e:
+                raise AudioError(name, f"truncated or corrupt audio data after {got / f.samplerate:.2f} s ({_short(e)})") from None
+            if len(x) == 0:
+                break
+            got += len(x)
+            yield x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+        if exact and expected > 0 and got < expected:
+            raise AudioError(name, f"truncated: the header announces {expected} samples, only {got} could be read")
+
+
+_EXACT_LENGTH_FORMATS = {"FLAC"}  # formats whose header frame count libsndfile reports exactly
+_STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}  # data sizes written by encoders that stream to a pipe
+
+
+def _wav_data_sizes(log: str) -> tuple[int, int]:
+    """(announced, present) bytes of the data chunk from libsndfile's header log; (0, 0) if in order.
+
+    libsndfile clamps a truncated WAV/AIFF to what is there and notes it in its log as
+    ``data : 176400 (should be 88178)``; encoders writing to a pipe announce 0 or 2**32-1.
+    """
+    m = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", log, re.MULTILINE)
+    if not m or int(m.group(1)) in _STREAMING_SIZES:
+        return 0, 0
+    return int(m.group(1)), int(m.group(2))
+
+
+def _ffmpeg_blocks(data: BinaryIO, name: str) -> Iterator:
+    """Yield the sample rate, then float32 mono blocks at the input rate, via FFmpeg (PyAV)."""
+    import av  # imported here: only formats libsndfile cannot read need it
+
+    av.logging.set_level(av.logging.PANIC)
+    try:
+        container = av.open(data, mode="r")
+    except Exception as e:
+        raise AudioError(name, f"not audio, or a format neither libsndfile nor FFmpeg can read ({_short(e)})") from None
+    with container:
+        streams = [s for s in container.streams if s.type == "audio"]
+        if not streams:
+            raise AudioError(name, "not audio: the container has no audio stream")
+        stream = streams[0]
+        rate = stream.rate or stream.codec_context.sample_rate
+        if not rate:
+            raise AudioError(name, "not audio: the audio stream has no sample rate")
+        yield int(rate)
+        to_mono = av.AudioResampler(format="flt", layout="mono", rate=int(rate))
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    for out in to_mono.resample(frame):
+                        yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+            for out in to_mono.resample(None):
+                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+        except AudioError:
+            raise
+        except Exception as e:
+            raise AudioError(name, f"truncated or corrupt audio data ({_short(e)})") from None
+
+
+def _check_finite(x: np.ndarray, name: str, offset: int, rate: int) -> None:
+    """Raise if the block holds NaN/Inf; ``offset`` is the block's first sample index at ``rate`` Hz."""
+    if not np.isfinite(x).all():
+        first = offset + int(np.flatnonzero(~np.isfinite(x))[0])
+        raise AudioError(name, f"contains NaN or Inf samples (first at {first / rate:.3f} s)")
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]

@@ -1,0 +1,65 @@
+"""Score calibration: raw scores to log-likelihood ratios and probabilities.
+
+The network's score is an uncalibrated logit (higher = more bona fide). After training,
+a logistic regression ``llr = a * score + b`` is fitted on dev scores with the two classes
+weighted equally, so ``llr`` is a log-likelihood ratio (bona fide vs spoof) and
+``p_fake = 1 / (1 + exp(llr))`` is the probability of fake at equal priors. The two numbers
+are stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .errors import SpoofscanError
+
+
+@dataclass(frozen=True)
+class Calibration:
+    a: float = 1.0  # scale
+    b: float = 0.0  # offset
+
+    def llr(self, score):
+        """Calibrated log-likelihood ratio, bona fide vs spoof (natural log)."""
+        return self.a * np.asarray(score, dtype=np.float64) + self.b
+
+    def p_fake(self, score):
+        """Probability of fake at equal priors, in [0, 1]."""
+        return 0.5 * (1.0 - np.tanh(0.5 * self.llr(score)))  # = sigmoid(-llr), overflow-free
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibration":
+        return cls(a=float(d["a"]), b=float(d["b"]))
+
+
+def fit_calibration(bona: np.ndarray, spoof: np.ndarray, *, l2: float = 1e-4, iterations: int = 50) -> Calibration:
+    """Fit ``llr = a * score + b`` by class-balanced logistic regression (Newton's method).
+
+    Parameters
+    ----------
+    bona, spoof : 1-D arrays of scores of each class (at least one of each).
+    l2 : a small ridge on ``a`` and ``b`` so perfectly separated scores still converge.
+    """
+    bona = np.asarray(bona, dtype=np.float64).ravel()
+    spoof = np.asarray(spoof, dtype=np.float64).ravel()
+    if len(bona) == 0 or len(spoof) == 0:
+        raise SpoofscanError(f"calibration needs scores of both classes (got {len(bona)} bona fide, {len(spoof)} spoof)")
+    s = np.concatenate([bona, spoof])
+    y = np.concatenate([np.ones(len(bona)), np.zeros(len(spoof))])
+    w = np.concatenate([np.full(len(bona), 0.5 / len(bona)), np.full(len(spoof), 0.5 / len(spoof))])
+    X = np.stack([s, np.ones_like(s)], axis=1)
+    theta = np.zeros(2)
+    for _ in range(iterations):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (X @ theta)))
+        grad = X.T @ (w * (p - y)) + l2 * theta
+        hess = (X * (w * p * (1 - p))[:, None]).T @ X + l2 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if np.abs(step).max() < 1e-10:
+            break
+    return Calibration(a=float(theta[0]), b=float(theta[1]))

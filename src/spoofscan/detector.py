@@ -1,0 +1,240 @@
+"""The detector interface: audio in, ``score`` / ``p_fake`` / ``label`` / ``timeline`` out.
+
+This file is torch-free. :class:`Detector` does everything that does not depend on the
+backend: decoding (streamed, so a one-hour file keeps memory flat), cutting the clip into
+windows that cover every sample, batching windows (across files too), calibration and
+aggregation. A backend only implements :meth:`Detector.window_scores`:
+:class:`spoofscan.inference.TorchDetector` (PyTorch checkpoints) and the ONNX runtime.
+
+Clip verdict: the clip ``score`` is the mean of its window scores (logits, higher = more
+bona fide); ``p_fake`` is the calibrated probability of that score and ``label`` is
+``fake`` when ``p_fake >= threshold``. Each window's own score and p_fake are in ``timeline``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Union
+
+import numpy as np
+
+from .audio import MIN_SECONDS, AudioSource, prepare_waveform, source_name, stream_audio
+from .calibration import Calibration
+from .dsp import FeatureConfig, repeat_pad
+from .errors import SpoofscanError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".mp4", ".webm",
+                    ".wma", ".aif", ".aiff", ".au", ".amr", ".3gp", ".mka", ".oga")
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """One analysis window: times in seconds of the original clip."""
+
+    start: float
+    end: float
+    score: float
+    p_fake: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The verdict on one clip. ``label`` is ``real`` or ``fake``; ``duration`` in seconds."""
+
+    source: str
+    score: float
+    p_fake: float
+    label: str
+    duration: float
+    timeline: tuple
+    ok: bool = True
+
+    def to_dict(self, timeline: bool = True) -> dict:
+        d = asdict(self)
+        if not timeline:
+            d.pop("timeline")
+        return d
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A clip that could not be scored, and why."""
+
+    source: str
+    error: str
+    ok: bool = False
+
+    def to_dict(self, timeline: bool = True) -> dict:
+        return asdict(self)
+
+
+class Detector:
+    """Backend-independent prediction. Subclasses implement :meth:`window_scores`.
+
+    Parameters
+    ----------
+    features : the feature config the model was trained with (window length included)
+    calibration : maps scores to p_fake
+    threshold : p_fake at or above which a clip is labelled fake
+    batch_size : windows per forward pass
+    max_seconds : longest accepted input (None: no limit); min_seconds: shortest
+    card : the checkpoint card, kept for ``info`` and the service
+    """
+
+    def __init__(self, features: FeatureConfig, calibration: Calibration, *, threshold: float = 0.5,
+                 batch_size: int = 32, max_seconds: float | None = None, min_seconds: float = MIN_SECONDS,
+                 card: dict | None = None):
+        self.features = features
+        self.calibration = calibration
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.max_seconds = max_seconds
+        self.min_seconds = min_seconds
+        self.card = card or {}
+
+    def window_scores(self, windows: np.ndarray) -> np.ndarray:
+        """Score a batch of windows: (batch, window_samples) float32 16 kHz -> (batch,) float32."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ public API
+
+    def predict(self, audio: Union[AudioSource, np.ndarray], sample_rate: int | None = None, *,
+                name: str | None = None) -> Prediction:
+        """Score one clip: a path, bytes, a binary file object, or a waveform array with its rate.
+
+        Raises :class:`~spoofscan.errors.AudioError` for bad input.
+        """
+        results = list(self._run([(audio, sample_rate, name)], raise_errors=True))
+        return results[0]
+
+    def predict_many(self, sources: Iterable[AudioSource]) -> Iterator[Union[Prediction, Failure]]:
+        """Score many clips, in order, batching windows across clips.
+
+        Yields a :class:`Prediction` per clip, or a :class:`Failure` naming the clip and the
+        reason when it cannot be read; the other clips are still scored.
+        """
+        return self._run(((s, None, None) for s in sources), raise_errors=False)
+
+    # ------------------------------------------------------------------ machinery
+
+    def _blocks(self, audio, sample_rate, name) -> Iterator[np.ndarray]:
+        if isinstance(audio, np.ndarray):
+            if sample_rate is None:
+                raise SpoofscanError("predict(array) needs sample_rate= (the array's rate in Hz)")
+            yield prepare_waveform(audio, sample_rate, min_seconds=self.min_seconds,
+                                   max_seconds=self.max_seconds, name=name or "<array>")
+        else:
+            yield from stream_audio(audio, min_seconds=self.min_seconds, max_seconds=self.max_seconds, name=name)
+
+    def _run(self, items, raise_errors: bool) -> Iterator[Union[Prediction, Failure]]:
+        """Stream windows of successive clips into shared batches; yield results in input order."""
+        win, hop = self.features.window_samples, self.features.hop_samples
+        rate = self.features.sample_rate
+        pending: list = []  # finished or in-progress clips awaiting scores, in input order
+        batch: list[np.ndarray] = []
+        owners: list[tuple[dict, int]] = []  # (clip, index of the window in the clip)
+
+        def flush():
+            if batch:
+                scores = self.window_scores(np.stack(batch))
+                for (clip, i), s in zip(owners, scores):
+                    clip["scores"][i] = float(s)
+                batch.clear()
+                owners.clear()
+
+        def ready():
+            while pending and (pending[0].get("failure") or (pending[0]["done"] and None not in pending[0]["scores"])):
+                yield self._finish(pending.pop(0))
+
+        for audio, sample_rate, name in items:
+            label = name or (source_name(audio) if not isinstance(audio, np.ndarray) else "<array>")
+            clip = {"source": label, "starts": [], "scores": [], "done": False, "samples": 0}
+            pending.append(clip)
+            try:
+                for start, window in _iter_windows(self._blocks(audio, sample_rate, name), win, hop, clip):
+                    clip["starts"].append(start)
+                    clip["scores"].append(None)
+                    batch.append(window)
+                    owners.append((clip, len(clip["scores"]) - 1))
+                    if len(batch) >= self.batch_size:
+                        flush()
+                        yield from ready()
+                clip["done"] = True
+            except SpoofscanError as e:
+                if raise_errors:
+                    raise
+                clip["failure"] = Failure(label, str(e.reason if hasattr(e, "reason") else e))
+                # drop this clip's windows still waiting in the batch
+                keep = [k for k, (c, _) in enumerate(owners) if c is not clip]
+                batch[:] = [batch[k] for k in keep]
+                owners[:] = [owners[k] for k in keep]
+            yield from ready()
+        flush()
+        yield from ready()
+
+    def _finish(self, clip: dict) -> Union[Prediction, Failure]:
+        if clip.get("failure"):
+            return clip["failure"]
+        rate = self.features.sample_rate
+        win = self.features.window_samples
+        total = clip["samples"]
+        scores = np.asarray(clip["scores"], dtype=np.float64)
+        p = self.calibration.p_fake(scores)
+        timeline = tuple(
+            WindowResult(round(s / rate, 3), round(min(s + win, total) / rate, 3), float(sc), float(pf))
+            for s, sc, pf in zip(clip["starts"], scores, p))
+        score = float(scores.mean())
+        p_fake = float(self.calibration.p_fake(score))
+        return Prediction(source=clip["source"], score=score, p_fake=p_fake,
+                          label="fake" if p_fake >= self.threshold else "real",
+                          duration=round(total / rate, 3), timeline=timeline)
+
+
+def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: dict) -> Iterator[tuple[int, np.ndarray]]:
+    """Cut a stream of blocks into windows at the positions :func:`spoofscan.dsp.window_starts` gives.
+
+    Keeps at most one block plus one window in memory. A stream shorter than one window
+    yields a single repeat-padded window. Sets ``clip["samples"]`` to the stream length.
+    """
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # absolute index of buf[0]
+    next_start = 0
+    last_end = 0  # end of the last window yielded
+    for block in blocks:
+        buf = np.concatenate([buf, block]) if len(buf) else block
+        while next_start + win <= buf_start + len(buf):
+            s = next_start - buf_start
+            yield next_start, buf[s:s + win]
+            last_end = next_start + win
+            next_start += hop
+        total = buf_start + len(buf)
+        keep_from = max(buf_start, min(next_start, total - win))  # the tail window may need the last `win` samples
+        buf = buf[keep_from - buf_start:]
+        buf_start = keep_from
+    total = buf_start + len(buf)
+    clip["samples"] = total
+    if last_end == 0:  # shorter than one window
+        yield 0, repeat_pad(buf, win)
+    elif last_end < total:
+        yield total - win, buf[len(buf) - win:]
+
+
+def expand_inputs(inputs: Iterable[str], recursive: bool = True) -> list[str]:
+    """Expand folders (audio files by extension, sorted) and glob patterns; keep plain paths as given.
+
+    A path that does not exist is kept, so that the caller reports it as a failure.
+    """
+    out: list[str] = []
+    for item in inputs:
+        if any(ch in item for ch in "*?["):
+            out.extend(sorted(glob.glob(item, recursive=True)))
+        elif os.path.isdir(item):
+            pattern = "**/*" if recursive else "*"
+            out.extend(sorted(str(p) for p in Path(item).glob(pattern)
+                              if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            out.append(item)
+    return out

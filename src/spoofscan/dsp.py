@@ -1,0 +1,169 @@
+"""Feature settings and the numpy side of feature extraction (no torch here).
+
+:class:`FeatureConfig` is stored inside every checkpoint and exported model, so a model is
+always run with the features it was trained on. The torch module that computes log-mel for
+training and export is :class:`spoofscan.features.LogMel`; :func:`log_mel` here is the same
+computation in numpy, for the torch-free runtime and as an independent check in the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from .errors import SpoofscanError, choice_error
+
+NORMALIZATIONS = ("none", "mean", "meanvar")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel settings and the analysis window length, in samples, Hz and seconds.
+
+    ``window_seconds`` is the length of the crops the model is trained on and of the
+    windows a long clip is cut into at inference; ``hop_seconds`` is the step between
+    inference windows (2 s = 50 % overlap for 4 s windows).
+    """
+
+    sample_rate: int = 16_000
+    n_fft: int = 1024  # zero-padded FFT: every one of 128 mel filters gets FFT bins
+    win_length: int = 400  # 25 ms
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 128
+    fmin: float = 20.0
+    fmax: float = 8_000.0
+    log_floor: float = 1e-6  # power floor before the log
+    normalize: str = "mean"  # per-clip, per-band over time: none | mean | meanvar
+    window_seconds: float = 4.0
+    hop_seconds: float = 2.0
+
+    def __post_init__(self):
+        if self.normalize not in NORMALIZATIONS:
+            raise choice_error("normalize", self.normalize, NORMALIZATIONS)
+        if not 0 < self.win_length <= self.n_fft:
+            raise SpoofscanError(f"win_length {self.win_length} must be in 1..n_fft ({self.n_fft})")
+        if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
+            raise SpoofscanError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin} fmax={self.fmax}")
+        if not 0 < self.hop_seconds <= self.window_seconds:
+            raise SpoofscanError(f"hop_seconds {self.hop_seconds} must be in (0, window_seconds={self.window_seconds}]")
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_seconds * self.sample_rate))
+
+    @property
+    def hop_samples(self) -> int:
+        return int(round(self.hop_seconds * self.sample_rate))
+
+    def num_frames(self, samples: int) -> int:
+        """Frames of log-mel for a waveform of ``samples`` samples (centred STFT)."""
+        return samples // self.hop_length + 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureConfig":
+        return config_from_dict(cls, d)
+
+
+def config_from_dict(cls, d: dict):
+    """Build a frozen dataclass from a dict, refusing unknown keys (names them and the valid ones).
+
+    Lists become tuples so configs read back from JSON compare equal to the originals.
+    """
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise SpoofscanError(f"unknown {cls.__name__} field(s) {unknown} (valid: {', '.join(names)})")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def hz_to_mel(f):
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Triangular mel filters, area-normalised (Slaney norm), on the HTK mel scale.
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, n_fft // 2 + 1), float32
+    """
+    bins = np.linspace(0.0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    edges = mel_to_hz(np.linspace(hz_to_mel(cfg.fmin), hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (bins[None, :] - lower) / (centre - lower)
+    falling = (upper - bins[None, :]) / (upper - centre)
+    fb = np.maximum(0.0, np.minimum(rising, falling))
+    fb *= (2.0 / (upper - lower))  # equal area per filter
+    return fb.astype(np.float32)
+
+
+def stft_window(cfg: FeatureConfig) -> np.ndarray:
+    """Periodic Hann window of ``win_length`` zero-padded to ``n_fft`` at both sides (as torch.stft), float32."""
+    n = np.arange(cfg.win_length)
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / cfg.win_length)
+    left = (cfg.n_fft - cfg.win_length) // 2
+    return np.pad(w, (left, cfg.n_fft - cfg.win_length - left)).astype(np.float32)
+
+
+def normalize_log_mel(x: np.ndarray, mode: str) -> np.ndarray:
+    """Per-clip normalisation over the last (time) axis of (..., n_mels, frames)."""
+    if mode == "none":
+        return x
+    x = x - x.mean(axis=-1, keepdims=True)
+    if mode == "meanvar":
+        x = x / (x.std(axis=-1, keepdims=True) + 1e-5)
+    return x
+
+
+def log_mel(waves: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Numpy log-mel, the same computation as :class:`spoofscan.features.LogMel`.
+
+    Parameters
+    ----------
+    waves : (batch, samples) float32 at ``cfg.sample_rate``
+
+    Returns
+    -------
+    np.ndarray, shape (batch, 1, n_mels, frames), float32
+    """
+    waves = np.asarray(waves, dtype=np.float32)
+    pad = cfg.n_fft // 2
+    padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
+    frames = cfg.num_frames(waves.shape[1])
+    idx = np.arange(cfg.n_fft)[None, :] + cfg.hop_length * np.arange(frames)[:, None]
+    spec = np.fft.rfft(padded[:, idx] * stft_window(cfg), axis=-1)  # (batch, frames, bins)
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+    mel = power @ mel_filterbank(cfg).T  # (batch, frames, n_mels)
+    out = np.log(np.maximum(mel, cfg.log_floor)).transpose(0, 2, 1)
+    return normalize_log_mel(out, cfg.normalize)[:, None].astype(np.float32)
+
+
+def window_starts(samples: int, window: int, hop: int) -> np.ndarray:
+    """Start indices of the analysis windows that together cover every sample.
+
+    Windows of ``window`` samples every ``hop`` samples; when the last one stops short of
+    the end, one more is aligned to the end. A clip shorter than one window gets one
+    window at 0 (it is repeat-padded, see :func:`repeat_pad`).
+    """
+    if samples <= window:
+        return np.zeros(1, dtype=np.int64)
+    starts = np.arange(0, samples - window + 1, hop, dtype=np.int64)
+    if starts[-1] + window < samples:
+        starts = np.append(starts, samples - window)
+    return starts
+
+
+def repeat_pad(x: np.ndarray, length: int) -> np.ndarray:
+    """Tile a short waveform (samples,) until it is ``length`` long; longer input is cut to ``length``."""
+    if len(x) >= length:
+        return x[:length]
+    return np.tile(x, -(-length // len(x)))[:length]

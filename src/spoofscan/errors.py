@@ -1,0 +1,25 @@
+"""The project's error types: one base class, one for bad audio input."""
+
+from __future__ import annotations
+
+
+class SpoofscanError(Exception):
+    """Base class of every error spoofscan raises on purpose.
+
+    The CLI prints these as one line (no traceback): the message always names the bad
+    value and, where there is a closed set, the valid choices.
+    """
+
+
+class AudioError(SpoofscanError, ValueError):
+    """Audio that cannot be used: names the source (file name or ``<bytes>``) and the reason."""
+
+    def __init__(self, source: str, reason: str):
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+def choice_error(what: str, value: object, choices) -> SpoofscanError:
+    """Error for a value outside a closed set: ``unknown corpus 'x' (choose from: a, b)``."""
+    return SpoofscanError(f"unknown {what} {value!r} (choose from: {', '.join(map(str, choices))})")
