@@ -1,0 +1,127 @@
+"""The ``spoofscan`` command: a thin layer over the library.
+
+Each subcommand parses its flags, calls one library function and prints. Errors the
+project raises on purpose (:class:`~spoofscan.errors.SpoofscanError`) are printed as one
+line and exit with status 2; no traceback reaches the user for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+
+from . import __version__
+from .errors import SpoofscanError
+
+
+# ---------------------------------------------------------------------------- predict
+
+def _add_predict(sub):
+    p = sub.add_parser("predict", help="score audio files: real or fake, with a timeline for long clips")
+    p.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or glob patterns")
+    p.add_argument("--model", "-m", required=True, help="checkpoint (.safetensors) or exported model (.onnx)")
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    p.add_argument("--timeline", action="store_true", help="print the per-window timeline (table and csv: one row per window)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    p.add_argument("--output", "-o", default="-", help="write results here instead of standard output")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args) -> int:
+    from . import load_detector
+    from .detector import expand_inputs
+
+    det = load_detector(args.model, device=args.device, batch_size=args.batch_size, max_seconds=args.max_seconds)
+    files = expand_inputs(args.inputs)
+    if not files:
+        raise SpoofscanError(f"no audio files found in {args.inputs}")
+    out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
+    failed = 0
+    try:
+        writer = None
+        if args.format == "table":
+            out.write(f"{'label':<5} {'p_fake':>6} {'score':>8} {'seconds':>8}  file\n")
+        for r in det.predict_many(files):
+            failed += not r.ok
+            if args.format == "jsonl":
+                out.write(json.dumps(r.to_dict(timeline=args.timeline)) + "\n")
+            elif args.format == "csv":
+                if writer is None:
+                    writer = csv.writer(out)
+                    writer.writerow(["file", "label", "p_fake", "score", "duration", "start", "end", "error"])
+                if not r.ok:
+                    writer.writerow([r.source, "error", "", "", "", "", "", r.error])
+                    continue
+                writer.writerow([r.source, r.label, f"{r.p_fake:.4f}", f"{r.score:.4f}", r.duration, "", "", ""])
+                for w in (r.timeline if args.timeline else ()):
+                    writer.writerow([r.source, "window", f"{w.p_fake:.4f}", f"{w.score:.4f}", "", w.start, w.end, ""])
+            else:
+                if not r.ok:
+                    out.write(f"{'ERROR':<5} {'':>6} {'':>8} {'':>8}  {r.source}: {r.error}\n")
+                    continue
+                out.write(f"{r.label:<5} {r.p_fake:6.3f} {r.score:8.3f} {r.duration:8.2f}  {r.source}\n")
+                for w in (r.timeline if args.timeline else ()):
+                    out.write(f"{'':<5} {w.p_fake:6.3f} {w.score:8.3f} {'':>8}    {w.start:7.2f}-{w.end:.2f} s\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be scored", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------- info
+
+def _add_info(sub):
+    p = sub.add_parser("info", help="print a checkpoint's card (configs, calibration, training data, metrics)")
+    p.add_argument("checkpoint")
+    p.add_argument("--json", action="store_true", help="the whole card as JSON")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args) -> int:
+    from .checkpoint import read_card
+
+    card = read_card(args.checkpoint)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, created {card['created']}")
+    m, f = card["model"], card["features"]
+    print(f"model      ResNet layers={tuple(m['layers'])} width={m['width']} dropout={m['dropout']}")
+    print(f"features   log-mel {f['n_mels']} bands {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
+          f"hop={f['hop_length']}, normalize={f['normalize']}, windows {f['window_seconds']:g} s every {f['hop_seconds']:g} s")
+    c = card["calibration"]
+    print(f"calibration llr = {c['a']:.4f} * score + {c['b']:.4f}; label fake when p_fake >= {card['threshold']}")
+    for key in ("train", "metrics"):
+        for k, v in card.get(key, {}).items():
+            print(f"{key:<10} {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spoofscan", description="Tell real human speech from fake speech.")
+    parser.add_argument("--version", action="version", version=f"spoofscan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_predict, _add_info):
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpoofscanError as e:
+        print(f"spoofscan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
