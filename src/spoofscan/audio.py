@@ -74,17 +74,29 @@ def stream_audio(
     *,
     min_seconds: float = MIN_SECONDS,
     max_seconds: float | None = None,
-    block_seconds: float = BLOCK_SECONDS,
+    block_seconds: float | None = None,
     name: str | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode a file block by block to float32 mono 16 kHz.
 
-    Yields blocks of shape (samples,), about ``block_seconds`` long each (the last may be
-    shorter or empty). The duration checks that need the whole file (too short, no
-    samples) raise after the last block; "too long" raises as soon as the limit is passed.
+    Yields blocks of shape (samples,), about ``block_seconds`` long each (default
+    :data:`BLOCK_SECONDS`; the last may be shorter). The duration checks that need the whole
+    file (too short, no samples) raise after the last block; "too long" raises as soon as
+    the limit is passed. A file opened from a path is closed when the generator ends.
     """
     name = name or source_name(source)
+    block_seconds = BLOCK_SECONDS if block_seconds is None else block_seconds
     data = _open_source(source, name)
+    try:
+        yield from _decode(data, name, min_seconds, max_seconds, block_seconds)
+    finally:
+        if data is not source:
+            data.close()
+
+
+def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | None,
+            block_seconds: float) -> Iterator[np.ndarray]:
+    """The body of :func:`stream_audio` over an open stream positioned at offset 0."""
     try:
         reader = _soundfile_blocks(data, name, block_seconds)
         first = next(reader)
@@ -115,7 +127,7 @@ def stream_audio(
         if len(tail):
             yield tail
     if seen_in == 0:
-        raise AudioError(name, "no audio samples (the file holds a header but no data)")
+        raise AudioError(name, "no audio samples (a header but no audio data: empty or truncated)")
     seconds = seen_in / in_rate
     if seconds < min_seconds:
         raise AudioError(name, f"too short: {seconds * 1000:.1f} ms, the minimum is {min_seconds * 1000:.0f} ms")
@@ -191,11 +203,12 @@ def _open_source(source: AudioSource, name: str) -> BinaryIO:
             raise AudioError(name, "empty input (0 bytes)")
         return io.BytesIO(bytes(source))
     if hasattr(source, "read"):
-        if not (hasattr(source, "seekable") and source.seekable()):
+        # the decoders seek to absolute offsets: a stream that cannot seek, or that does not
+        # start at offset 0, is read into memory from where it stands
+        if not (hasattr(source, "seekable") and source.seekable()) or source.tell() != 0:
             source = io.BytesIO(source.read())
-        start = source.tell()
         probe = source.read(1)
-        source.seek(start)
+        source.seek(0)
         if not probe:
             raise AudioError(name, "empty input (0 bytes)")
         return source
@@ -253,6 +266,8 @@ def _ffmpeg_blocks(data: BinaryIO, name: str) -> Iterator:
     av.logging.set_level(av.logging.PANIC)
     try:
         container = av.open(data, mode="r")
+    except av.error.EOFError as e:  # FFmpeg knows the format, but the data stops inside the header
+        raise AudioError(name, f"truncated: the data ends before the first audio ({_short(e)})") from None
     except Exception as e:
         raise AudioError(name, f"not audio, or a format neither libsndfile nor FFmpeg can read ({_short(e)})") from None
     with container:
@@ -264,14 +279,16 @@ def _ffmpeg_blocks(data: BinaryIO, name: str) -> Iterator:
         if not rate:
             raise AudioError(name, "not audio: the audio stream has no sample rate")
         yield int(rate)
-        to_mono = av.AudioResampler(format="flt", layout="mono", rate=int(rate))
+        # planar float at the input layout; the mixdown is a plain mean, as for libsndfile
+        # (FFmpeg's own stereo->mono matrix scales by 1/sqrt(2), not 1/2)
+        to_float = av.AudioResampler(format="fltp", rate=int(rate))
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
-                    for out in to_mono.resample(frame):
-                        yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
-            for out in to_mono.resample(None):
-                yield out.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+                    for out in to_float.resample(frame):
+                        yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+            for out in to_float.resample(None):
+                yield out.to_ndarray().mean(axis=0, dtype=np.float32)
         except AudioError:
             raise
         except Exception as e:

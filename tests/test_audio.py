@@ -1,0 +1,346 @@
+"""Audio input: every format, bit depth, rate and input kind decodes to float32 mono 16 kHz,
+and every kind of bad input raises AudioError naming the file and the reason."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import make_tone
+from spoofscan.audio import SAMPLE_RATE, load_audio, prepare_waveform, resample, stream_audio
+from spoofscan.errors import AudioError
+
+
+def encode(x: np.ndarray, rate: int, fmt: str, subtype: str | None = None) -> bytes:
+    """Encode a waveform (samples,) or (samples, channels) with libsndfile into bytes."""
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def encode_ffmpeg(x: np.ndarray, rate: int, codec: str = "aac", fmt: str = "mp4") -> bytes:
+    """Encode with FFmpeg (PyAV) in memory: AAC in an MP4/M4A container by default."""
+    import av
+
+    planes = np.ascontiguousarray(np.atleast_2d(x.T), dtype=np.float32)  # (channels, samples)
+    layout = {1: "mono", 2: "stereo"}[planes.shape[0]]
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
+        frame.rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def peak_hz(y: np.ndarray, rate: int = SAMPLE_RATE) -> float:
+    """Frequency of the strongest FFT bin."""
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    return float(np.argmax(spec) * rate / len(y))
+
+
+def rms(y: np.ndarray) -> float:
+    """RMS of the middle half (away from codec onsets)."""
+    n = len(y)
+    return float(np.sqrt(np.mean(y[n // 4: 3 * n // 4] ** 2)))
+
+
+# ------------------------------------------------------------------ formats and bit depths
+
+@pytest.mark.parametrize("subtype, tol", [
+    ("PCM_U8", 1 / 64), ("PCM_16", 1e-4), ("PCM_24", 1e-6), ("PCM_32", 1e-6), ("FLOAT", 0), ("DOUBLE", 1e-7)])
+def test_wav_bit_depths_decode_to_the_samples(subtype, tol):
+    x = make_tone(440, 0.5)
+    y = load_audio(encode(x, SAMPLE_RATE, "WAV", subtype))
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=tol)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24"])
+def test_flac_is_lossless(subtype):
+    x = make_tone(440, 0.5)
+    y = load_audio(encode(x, SAMPLE_RATE, "FLAC", subtype))
+    np.testing.assert_allclose(y, x, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["vorbis", "opus", "mp3", "m4a"])
+def test_lossy_formats_keep_length_frequency_and_level(kind):
+    rate = {"opus": 48_000, "m4a": 44_100}.get(kind, SAMPLE_RATE)
+    x = make_tone(1000, 1.0, rate)
+    data = {
+        "vorbis": lambda: encode(x, rate, "OGG", "VORBIS"),
+        "opus": lambda: encode(x, rate, "OGG", "OPUS"),
+        "mp3": lambda: encode(x, rate, "MP3", "MPEG_LAYER_III"),
+        "m4a": lambda: encode_ffmpeg(x, rate),  # libsndfile cannot read it: the FFmpeg path
+    }[kind]()
+    y = load_audio(data)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) - SAMPLE_RATE) < 0.1 * SAMPLE_RATE  # codec priming/padding only
+    assert abs(peak_hz(y) - 1000) < 5
+    assert rms(y) == pytest.approx(0.5 / np.sqrt(2), rel=0.1)
+
+
+def test_m4a_file_on_disk_and_as_file_object(tmp_path):
+    x = make_tone(1000, 1.0, 44_100)
+    path = tmp_path / "clip.m4a"
+    path.write_bytes(encode_ffmpeg(x, 44_100))
+    a = load_audio(path)
+    with open(path, "rb") as f:
+        b = load_audio(f)
+    np.testing.assert_array_equal(a, b)
+    assert abs(peak_hz(a) - 1000) < 5
+
+
+@pytest.mark.parametrize("rate", [8_000, 11_025, 16_000, 22_050, 32_000, 44_100, 48_000, 96_000])
+def test_any_rate_is_resampled_to_16k_keeping_the_frequency(rate):
+    x = make_tone(1000, 1.0, rate)
+    y = load_audio(encode(x, rate, "WAV", "FLOAT"))
+    assert abs(len(y) - SAMPLE_RATE) <= 1
+    assert abs(peak_hz(y) - 1000) <= 1
+    assert rms(y) == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+
+
+def test_resample_function_keeps_frequency():
+    y = resample(make_tone(3000, 1.0, 48_000), 48_000)
+    assert len(y) == SAMPLE_RATE and abs(peak_hz(y) - 3000) <= 1
+
+
+@pytest.mark.parametrize("channels", [2, 3, 6])
+def test_multichannel_is_mixed_down_by_mean(channels):
+    x = make_tone(440, 0.5, channels=channels)
+    x[:, 0] = 0.0  # channels differ: the mean is (channels - 1) / channels of the tone
+    y = load_audio(encode(x, SAMPLE_RATE, "WAV", "FLOAT"))
+    np.testing.assert_allclose(y, x.mean(axis=1), atol=1e-6)
+
+
+def test_ffmpeg_mixdown_is_the_mean_like_libsndfile():
+    x = make_tone(1000, 1.0, 44_100, channels=2)
+    both = load_audio(encode_ffmpeg(x, 44_100))
+    x[:, 1] = 0.0
+    left_only = load_audio(encode_ffmpeg(x, 44_100))
+    assert rms(both) == pytest.approx(0.5 / np.sqrt(2), rel=0.05)
+    assert rms(left_only) == pytest.approx(0.5 * rms(both), rel=0.05)
+
+
+def test_8khz_stereo_24bit_is_accepted_and_decoded(tmp_path):
+    x = make_tone(440, 1.0, 8_000, channels=2)
+    x[:, 1] *= -0.5  # mean = 0.25 * tone
+    path = tmp_path / "phone.wav"
+    sf.write(path, x, 8_000, subtype="PCM_24")
+    y = load_audio(path)
+    expected = resample(x.mean(axis=1), 8_000)
+    assert len(y) == 2 * len(x) == len(expected)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    assert abs(peak_hz(y) - 440) <= 1
+
+
+# ------------------------------------------------------------------ input kinds
+
+
+def test_path_str_pathlib_bytes_bytearray_file_objects_agree(tmp_path):
+    x = make_tone(440, 0.5)
+    data = encode(x, SAMPLE_RATE, "FLAC")
+    path = tmp_path / "a.flac"
+    path.write_bytes(data)
+
+    class Pipe(io.RawIOBase):  # a non-seekable stream, like a socket or stdin
+        def __init__(self):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            return self._inner.readinto(b)
+
+    with open(path, "rb") as f:
+        from_file = load_audio(f)
+    results = [load_audio(str(path)), load_audio(path), load_audio(data), load_audio(bytearray(data)),
+               load_audio(io.BytesIO(data)), load_audio(Pipe()), from_file]
+    for y in results:
+        np.testing.assert_array_equal(y, results[0])
+    np.testing.assert_allclose(results[0], x, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["wav", "m4a"])  # libsndfile path and FFmpeg path
+def test_file_object_is_read_from_its_current_position(kind):
+    x = make_tone(1000, 0.5)
+    data = encode(x, SAMPLE_RATE, "WAV") if kind == "wav" else encode_ffmpeg(x, SAMPLE_RATE)
+    f = io.BytesIO(b"JUNK" * 100 + data)
+    f.seek(400)
+    y = load_audio(f)
+    assert abs(len(y) - len(x)) < 0.1 * SAMPLE_RATE and abs(peak_hz(y) - 1000) < 5
+
+
+def test_stream_blocks_concatenate_to_the_whole(tmp_path):
+    x = make_tone(440, 3.0, 22_050)
+    path = tmp_path / "a.wav"
+    sf.write(path, x, 22_050, subtype="FLOAT")
+    blocks = list(stream_audio(path, block_seconds=0.25))
+    assert len(blocks) >= 12
+    np.testing.assert_allclose(np.concatenate(blocks), load_audio(path), atol=1e-6)
+
+
+def test_path_is_closed_after_streaming(tmp_path):
+    import os
+
+    path = tmp_path / "a.wav"
+    sf.write(path, make_tone(), SAMPLE_RATE)
+    fds_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        gen = stream_audio(path, block_seconds=0.1)
+        next(gen)
+        gen.close()  # abandoned half way
+        load_audio(path)
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
+
+
+def test_prepare_waveform_scales_ints_and_mixes_channels():
+    x = make_tone(440, 0.5, 8_000, channels=2)
+    as_int = np.round(x * 32767).astype(np.int16)
+    y = prepare_waveform(as_int, 8_000)
+    assert len(y) == SAMPLE_RATE // 2 and y.dtype == np.float32
+    np.testing.assert_allclose(y, resample(x[:, 0], 8_000), atol=1e-3)
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def _error(source, match: str, **kw) -> AudioError:
+    with pytest.raises(AudioError, match=match) as info:
+        load_audio(source, **kw)
+    return info.value
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.wav"
+    path.write_bytes(b"")
+    e = _error(path, "empty")
+    assert str(path) in str(e) and e.source == str(path)
+
+
+def test_text_file_named_wav(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("this is a shopping list, not a recording\n" * 20)
+    assert str(path) in str(_error(path, "not audio"))
+
+
+def test_truncated_flac(tmp_path):
+    rng = np.random.default_rng(0)
+    data = encode((0.3 * rng.standard_normal(3 * SAMPLE_RATE)).astype(np.float32), SAMPLE_RATE, "FLAC")
+    path = tmp_path / "cut.flac"
+    path.write_bytes(data[: len(data) // 2])
+    assert str(path) in str(_error(path, "truncated"))
+
+
+def test_truncated_wav(tmp_path):
+    data = encode(make_tone(440, 1.0), SAMPLE_RATE, "WAV", "PCM_16")
+    path = tmp_path / "cut.wav"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    assert str(path) in str(_error(path, "truncated"))
+
+
+def test_header_only_wav(tmp_path):
+    path = tmp_path / "header.wav"
+    sf.write(path, np.zeros(0, np.float32), SAMPLE_RATE, subtype="PCM_16")
+    assert path.stat().st_size > 0
+    assert str(path) in str(_error(path, "no audio samples"))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_samples(tmp_path, bad):
+    x = make_tone(440, 1.0)
+    x[8000] = bad
+    path = tmp_path / "nan.wav"
+    sf.write(path, x, SAMPLE_RATE, subtype="FLOAT")
+    e = _error(path, "NaN or Inf")
+    assert str(path) in str(e) and "0.500 s" in str(e)  # says where
+
+
+def test_one_millisecond_is_too_short(tmp_path):
+    path = tmp_path / "blip.wav"
+    sf.write(path, make_tone(440, 0.001), SAMPLE_RATE)
+    assert str(path) in str(_error(path, "too short: 1.0 ms"))
+
+
+def test_longer_than_max_seconds(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, make_tone(440, 3.0), SAMPLE_RATE)
+    assert str(path) in str(_error(path, "too long", max_seconds=2.0))
+    assert len(load_audio(path, max_seconds=3.0)) == 3 * SAMPLE_RATE
+
+
+def test_missing_file_and_directory(tmp_path):
+    missing = tmp_path / "nope.wav"
+    assert str(missing) in str(_error(missing, "no such file"))
+    assert str(tmp_path) in str(_error(tmp_path, "not a regular file"))
+
+
+def test_unsupported_sample_rate(tmp_path):
+    path = tmp_path / "low.wav"
+    sf.write(path, make_tone(440, 1.0, 4_000), 4_000)
+    assert str(path) in str(_error(path, "sample rate 4000 Hz"))
+    with pytest.raises(AudioError, match="sample rate 4000 Hz"):
+        prepare_waveform(make_tone(440, 1.0, 4_000), 4_000)
+
+
+def test_bytes_and_name_override_in_messages():
+    assert "<bytes>" in str(_error(b"", "empty"))
+    with pytest.raises(AudioError, match="^upload.wav: "):
+        load_audio(b"garbage", name="upload.wav")
+    with pytest.raises(AudioError, match="cannot read audio from a int"):
+        load_audio(42)
+
+
+def test_prepare_waveform_rejects_bad_arrays():
+    with pytest.raises(AudioError, match=r"shape"):
+        prepare_waveform(np.zeros((2, 2, 2), np.float32), SAMPLE_RATE)
+    with pytest.raises(AudioError, match="no audio samples"):
+        prepare_waveform(np.zeros(0, np.float32), SAMPLE_RATE)
+    x = make_tone()
+    x[10] = np.nan
+    with pytest.raises(AudioError, match="NaN"):
+        prepare_waveform(x, SAMPLE_RATE)
+    with pytest.raises(AudioError, match="too long"):
+        prepare_waveform(make_tone(seconds=2.0), SAMPLE_RATE, max_seconds=1.0)
+
+
+def _garbage():
+    rng = np.random.default_rng(1234)
+    noise = (0.3 * rng.standard_normal(2 * SAMPLE_RATE)).astype(np.float32)
+    files = {
+        "wav": encode(noise, SAMPLE_RATE, "WAV"),
+        "flac": encode(noise, SAMPLE_RATE, "FLAC"),
+        "vorbis": encode(noise, SAMPLE_RATE, "OGG", "VORBIS"),
+        "opus": encode(noise, SAMPLE_RATE, "OGG", "OPUS"),
+        "mp3": encode(noise, SAMPLE_RATE, "MP3", "MPEG_LAYER_III"),
+        "m4a": encode_ffmpeg(noise, SAMPLE_RATE),
+    }
+    cases = [(f"random{n}", rng.bytes(n)) for n in (1, 3, 44, 512, 4096, 65536)]
+    cases += [("zeros", bytes(4096)), ("text", b"RIFF but not really\n" * 50)]
+    for name, data in files.items():
+        cases += [(f"{name}[:{k}]", data[:k]) for k in (4, 12, 44, 200, len(data) // 3)]
+        flipped = bytearray(data)  # corrupt the middle
+        flipped[len(data) // 2: len(data) // 2 + 64] = rng.bytes(64)
+        cases.append((f"{name}-corrupt", bytes(flipped)))
+    return cases
+
+
+def test_garbage_raises_only_audio_error():
+    """Garbage either decodes or raises AudioError: no third-party exception escapes."""
+    failures = 0
+    for name, data in _garbage():
+        try:
+            y = load_audio(data, name=name)
+        except AudioError as e:
+            failures += 1
+            assert str(e).startswith(f"{name}: ") and e.reason
+        else:
+            assert y.dtype == np.float32 and y.ndim == 1 and np.isfinite(y).all()
+    assert failures >= 30  # most of it is not audio at all
