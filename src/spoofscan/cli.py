@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import SpoofscanError
@@ -104,13 +106,57 @@ def _cmd_info(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- train
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train a detector (runs unchanged under torchrun for several GPUs or nodes)")
+    p.add_argument("--config", help="YAML or TOML file with TrainConfig fields; flags override it")
+    p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
+    p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), e.g. asvspoof2019la:/data/LA:dev")
+    p.add_argument("--out", help="run folder (default runs/default)")
+    p.add_argument("--model", help="tiny, small, resnet10 or resnet18 (default)")
+    p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--balance", help="loss (weighted BCE, default), sampler (balanced batches) or none")
+    p.add_argument("--patience", type=int, help="epochs without a better dev EER before stopping")
+    p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, mps")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget; the run ends cleanly when it is spent")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from .train import fit, load_train_config
+
+    keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
+            "num_workers", "seed", "device", "max_minutes")
+    overrides = {k: getattr(args, k) for k in keys}
+    if args.quiet:
+        overrides["progress"] = False
+    if args.resume and args.config is None and (Path(args.out or "runs/default") / "config.json").is_file():
+        args.config = str(Path(args.out or "runs/default") / "config.json")
+    cfg = load_train_config(args.config, **overrides)
+    if not cfg.train or not cfg.dev:
+        raise SpoofscanError("train needs --train and --dev data specs (or a --config file that sets them)")
+    result = fit(cfg, resume=args.resume)
+    if result.best_epoch > 0 and int(os.environ.get("RANK", "0")) == 0:
+        eer = result.metrics.get("dev_eer", float("nan"))
+        print(f"best epoch {result.best_epoch}: dev EER {100 * eer:.2f} %  ->  {result.checkpoint}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoofscan", description="Tell real human speech from fake speech.")
     parser.add_argument("--version", action="version", version=f"spoofscan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_predict, _add_info):
+    for add in (_add_predict, _add_info, _add_train):
         add(sub)
     return parser
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install spoofscan and everything it needs into ./.venv on a fresh Debian/Ubuntu machine.
+#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld
+#   pip: spoofscan with its test and corpus extras (torch 2.13.0 CPU build)
+# Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES="espeak-ng flite gcc g++ python3-dev"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if command -v apt-get >/dev/null 2>&1; then
+    missing=""
+    for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    python3 -c "import ensurepip" 2>/dev/null || missing="$missing python3-venv"
+    if [ -n "$missing" ]; then
+        echo "installing Debian packages:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        $SUDO apt-get update -qq
+        $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+else
+    echo "warning: no apt-get here; install espeak-ng and flite with your package manager for the offline corpus" >&2
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q -e ".[test,corpus]"
+echo "spoofscan installed in $(pwd)/.venv: run .venv/bin/spoofscan --help"

@@ -1,0 +1,92 @@
+"""Training data: records to fixed-length waveform crops, with a resumable, shardable sampler.
+
+Randomness is derived from ``(seed, epoch, index)`` only, never from worker state, so an
+epoch yields the same crops whatever the number of DataLoader workers or processes, and a
+resumed run sees exactly the data an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .audio import load_audio
+from .corpora import Record
+from .dsp import FeatureConfig, repeat_pad
+from .labels import BONAFIDE, LABEL_INDEX
+
+
+class CropDataset(torch.utils.data.Dataset):
+    """Indexed by ``(epoch, i)``; returns ``(wave, target)``.
+
+    wave : float32 tensor (window_samples,) at 16 kHz: a random crop of clip ``i`` when
+        ``train`` (seeded by seed, epoch, i), else its first window; clips shorter than one
+        window are repeat-padded.
+    target : float32 scalar, 1.0 for bona fide, 0.0 for spoof (:data:`LABEL_INDEX`).
+    """
+
+    def __init__(self, records: Sequence[Record], features: FeatureConfig, *, train: bool, seed: int = 0):
+        self.records = list(records)
+        self.window = features.window_samples
+        self.train = train
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        rec = self.records[i]
+        x = load_audio(rec.path)
+        if len(x) > self.window:
+            offset = 0
+            if self.train:
+                offset = int(np.random.default_rng([self.seed, epoch, i]).integers(0, len(x) - self.window + 1))
+            x = x[offset:offset + self.window]
+        else:
+            x = repeat_pad(x, self.window)
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(float(LABEL_INDEX[rec.label]))
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields ``(epoch, index)`` keys for one epoch of one process.
+
+    ``balanced=False``: a permutation of all items. ``balanced=True``: the same number of
+    draws, with replacement, each class drawn equally often in expectation. The order is a
+    function of ``(seed, epoch)``; with several processes each takes every ``world``-th key
+    of the common order (padded to a multiple of ``world``). ``skip`` drops the first keys of
+    this process's share, to resume inside an epoch.
+    """
+
+    def __init__(self, labels: Sequence[str], *, seed: int, balanced: bool = False, rank: int = 0, world: int = 1):
+        self.labels = np.asarray([lab == BONAFIDE for lab in labels])
+        self.seed, self.balanced, self.rank, self.world = seed, balanced, rank, world
+        self.epoch = 0
+        self.skip = 0
+
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        self.epoch, self.skip = epoch, skip
+
+    def order(self) -> np.ndarray:
+        """The indices this process visits this epoch, (len(self),) int64."""
+        n = len(self.labels)
+        rng = np.random.default_rng([self.seed, self.epoch, 7919])
+        if self.balanced:
+            n_bona = max(int(self.labels.sum()), 1)
+            n_spoof = max(n - int(self.labels.sum()), 1)
+            p = np.where(self.labels, 0.5 / n_bona, 0.5 / n_spoof)
+            idx = rng.choice(n, size=n, replace=True, p=p / p.sum())
+        else:
+            idx = rng.permutation(n)
+        total = -(-n // self.world) * self.world
+        idx = np.concatenate([idx, idx[: total - n]])
+        return idx[self.rank::self.world]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        for i in self.order()[self.skip:]:
+            yield self.epoch, int(i)
+
+    def __len__(self) -> int:
+        return -(-len(self.labels) // self.world) - self.skip
