@@ -344,3 +344,11 @@ def test_garbage_raises_only_audio_error():
         else:
             assert y.dtype == np.float32 and y.ndim == 1 and np.isfinite(y).all()
     assert failures >= 30  # most of it is not audio at all
+
+
+def test_ffmpeg_stream_gathers_frames_into_blocks():
+    data = encode_ffmpeg(make_tone(1000, 3.0, SAMPLE_RATE), SAMPLE_RATE)
+    blocks = list(stream_audio(data, block_seconds=1.0))
+    assert 3 <= len(blocks) <= 4  # not one block per 1024-sample AAC frame
+    assert all(len(b) >= SAMPLE_RATE for b in blocks[:-1])
+    np.testing.assert_array_equal(np.concatenate(blocks), load_audio(data))

@@ -102,7 +102,7 @@ def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | 
         first = next(reader)
     except _NotHandled:
         data.seek(0)
-        reader = _ffmpeg_blocks(data, name)
+        reader = _ffmpeg_blocks(data, name, block_seconds)
         first = next(reader)
     in_rate = first  # the first item each reader yields is the input sample rate
     if not MIN_INPUT_RATE <= in_rate <= MAX_INPUT_RATE:
@@ -259,8 +259,11 @@ def _wav_data_sizes(log: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _ffmpeg_blocks(data: BinaryIO, name: str) -> Iterator:
-    """Yield the sample rate, then float32 mono blocks at the input rate, via FFmpeg (PyAV)."""
+def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
+    """Yield the sample rate, then float32 mono blocks at the input rate, via FFmpeg (PyAV).
+
+    Codec frames (about 1024 samples each) are gathered into blocks of ``block_seconds``.
+    """
     import av  # imported here: only formats libsndfile cannot read need it
 
     av.logging.set_level(av.logging.PANIC)
@@ -282,13 +285,21 @@ def _ffmpeg_blocks(data: BinaryIO, name: str) -> Iterator:
         # planar float at the input layout; the mixdown is a plain mean, as for libsndfile
         # (FFmpeg's own stereo->mono matrix scales by 1/sqrt(2), not 1/2)
         to_float = av.AudioResampler(format="fltp", rate=int(rate))
+        block = max(1, int(block_seconds * rate))
+        parts: list[np.ndarray] = []
+        gathered = 0
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
                     for out in to_float.resample(frame):
-                        yield out.to_ndarray().mean(axis=0, dtype=np.float32)
-            for out in to_float.resample(None):
-                yield out.to_ndarray().mean(axis=0, dtype=np.float32)
+                        parts.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
+                        gathered += len(parts[-1])
+                    if gathered >= block:
+                        yield np.concatenate(parts)
+                        parts, gathered = [], 0
+            parts += [out.to_ndarray().mean(axis=0, dtype=np.float32) for out in to_float.resample(None)]
+            if parts:
+                yield np.concatenate(parts)
         except AudioError:
             raise
         except Exception as e:
