@@ -15,6 +15,7 @@ import numpy as np
 from .errors import SpoofscanError, choice_error
 
 NORMALIZATIONS = ("none", "mean", "meanvar")
+NORM_EPS = 1e-2  # std floor of "meanvar", in nats: a constant band (digital silence) stays ~0
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class FeatureConfig:
     hop_seconds: float = 2.0
 
     def __post_init__(self):
+        for name in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise SpoofscanError(f"{name} must be a positive integer, got {value!r}")
+        if not self.log_floor > 0:
+            raise SpoofscanError(f"log_floor must be > 0, got {self.log_floor!r}")
         if self.normalize not in NORMALIZATIONS:
             raise choice_error("normalize", self.normalize, NORMALIZATIONS)
         if not 0 < self.win_length <= self.n_fft:
@@ -47,6 +54,12 @@ class FeatureConfig:
             raise SpoofscanError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin} fmax={self.fmax}")
         if not 0 < self.hop_seconds <= self.window_seconds:
             raise SpoofscanError(f"hop_seconds {self.hop_seconds} must be in (0, window_seconds={self.window_seconds}]")
+        empty = np.flatnonzero(mel_filterbank(self).sum(axis=1) == 0)
+        if len(empty):
+            raise SpoofscanError(
+                f"n_mels={self.n_mels} is too many for n_fft={self.n_fft} between fmin={self.fmin:g} and "
+                f"fmax={self.fmax:g} Hz: mel filter(s) {empty[:5].tolist()} cover no FFT bin "
+                f"(raise n_fft, lower n_mels or raise fmin)")
 
     @property
     def window_samples(self) -> int:
@@ -118,9 +131,9 @@ def normalize_log_mel(x: np.ndarray, mode: str) -> np.ndarray:
     """Per-clip normalisation over the last (time) axis of (..., n_mels, frames)."""
     if mode == "none":
         return x
-    x = x - x.mean(axis=-1, keepdims=True)
+    x = x - x.mean(axis=-1, keepdims=True, dtype=np.float64)
     if mode == "meanvar":
-        x = x / (x.std(axis=-1, keepdims=True) + 1e-5)
+        x = x / (x.std(axis=-1, keepdims=True) + NORM_EPS)
     return x
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .dsp import FeatureConfig, mel_filterbank, stft_window
+from .dsp import NORM_EPS, FeatureConfig, mel_filterbank, stft_window
 
 __all__ = ["FeatureConfig", "LogMel"]
 
@@ -40,5 +40,5 @@ class LogMel(nn.Module):
             if cfg.normalize != "none":
                 x = x - x.mean(dim=-1, keepdim=True)
             if cfg.normalize == "meanvar":
-                x = x / (x.std(dim=-1, keepdim=True, unbiased=False) + 1e-5)
+                x = x / (x.std(dim=-1, keepdim=True, unbiased=False) + NORM_EPS)
         return x.unsqueeze(1)
