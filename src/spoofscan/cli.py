@@ -150,13 +150,69 @@ def _cmd_train(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- evaluate
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="score a protocol and report EER, minDCF, actDCF, Cllr, per-group EER and plots",
+                       description="Score a protocol with a model (--model), or report on an existing score file "
+                                   "of any system (--scores: 'trial score' lines, or the 4-column 2019 format).")
+    p.add_argument("--protocol", "-p", required=True,
+                   help="data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:eval or csv:manifest.csv:eval")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", "-m", help="checkpoint (.safetensors) or exported model (.onnx) to score the audio with")
+    what.add_argument("--scores", help="existing score file to report on (no model, no audio needed)")
+    p.add_argument("--out", "-o", required=True, help="folder for scores.txt, report.json, report.md, det.png, hist.png")
+    p.add_argument("--calibration", metavar="CKPT",
+                   help="with --scores: take the calibration and threshold from this checkpoint's card "
+                        "(actDCF, Cllr and accuracy on calibrated LLRs)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from .corpora import load_records
+    from .evaluate import evaluate, evaluate_scores
+
+    if args.scores:
+        calibration, threshold = None, 0.5
+        if args.calibration:
+            from .calibration import Calibration
+            from .checkpoint import read_card
+
+            card = read_card(args.calibration)
+            calibration, threshold = Calibration.from_dict(card["calibration"]), card.get("threshold", 0.5)
+        records = load_records(args.protocol, check_files=False)
+        report = evaluate_scores(args.scores, records, args.out, calibration, threshold=threshold)
+    else:
+        if args.calibration:
+            raise SpoofscanError("--calibration goes with --scores; with --model the checkpoint's own calibration is used")
+        from . import load_detector
+
+        records = load_records(args.protocol)
+        detector = load_detector(args.model, device=args.device, batch_size=args.batch_size)
+        report = evaluate(detector, records, args.out, progress=not args.quiet)
+    m, c, acc = report["metrics"], report["counts"], report["accuracy"]
+    print(f"EER {m['eer_percent']:.4f} % (threshold {m['eer_threshold']:.6g})  minDCF {m['min_dcf']:.4f}  "
+          f"actDCF {m['act_dcf']:.4f}  Cllr {m['cllr']:.4f} bits "
+          f"({'on calibrated LLRs' if report['llr'] == 'calibrated' else 'raw scores read as LLRs'})")
+    if acc:
+        print(f"accuracy {100 * acc['accuracy']:.2f} % (balanced {100 * acc['balanced_accuracy']:.2f} %) "
+              f"at p_fake >= {acc['threshold']:g}")
+    failed = f"; {c['failures']} file(s) failed, excluded" if c["failures"] else ""
+    print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}")
+    print(f"report: {Path(args.out) / 'report.md'} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoofscan", description="Tell real human speech from fake speech.")
     parser.add_argument("--version", action="version", version=f"spoofscan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_predict, _add_info, _add_train):
+    for add in (_add_predict, _add_info, _add_train, _add_evaluate):
         add(sub)
     return parser
 

@@ -1,0 +1,285 @@
+"""Evaluation: score files, the report (overall and per group), its files, the end-to-end run and the CLI."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spoofscan.calibration import Calibration
+from spoofscan.corpora import Record
+from spoofscan.errors import SpoofscanError
+from spoofscan.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, evaluate, evaluate_scores, read_scores,
+                                write_report, write_scores)
+from spoofscan.metrics import compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf
+
+
+def _records_and_scores(seed=0, n=300):
+    """Records with attack (bona fide '-'), codec (both classes) and speaker columns, and scores.
+
+    Attack ``A1`` is easy (spoof far below bona fide), ``A2`` hard (overlapping).
+    """
+    rng = np.random.default_rng(seed)
+    records, scores = [], {}
+    for i in range(n):
+        label = "bonafide" if i % 3 == 0 else "spoof"
+        attack = "-" if label == "bonafide" else ("A1" if i % 2 else "A2")
+        codec = ("none", "mp3")[i % 2]
+        groups = {"attack": attack, "codec": codec, "speaker": f"s{i % 4}"}
+        records.append(Record(f"T{i:04d}", f"/nowhere/T{i:04d}.flac", label, groups))
+        mean = {"-": 2.0, "A1": -3.0, "A2": 1.0}[attack]
+        scores[f"T{i:04d}"] = float(np.round(rng.normal(mean, 1.0), 2))
+    return records, scores
+
+
+def _split(records, scores):
+    bona = np.array([scores[r.trial] for r in records if r.label == "bonafide"])
+    spoof = np.array([scores[r.trial] for r in records if r.label == "spoof"])
+    return bona, spoof
+
+
+# ---------------------------------------------------------------------------- score files
+
+def test_scores_round_trip_exactly(tmp_path):
+    trials = ["LA_E_1", "LA_E_2", "LA_E_3"]
+    values = [0.1 + 0.2, -1e-9, 12345.678901234567]
+    write_scores(tmp_path / "s.txt", trials, values)
+    assert read_scores(tmp_path / "s.txt") == dict(zip(trials, values))
+    assert (tmp_path / "s.txt").read_text().splitlines()[0].split()[0] == "LA_E_1"
+
+
+def test_read_2019_four_column_format(tmp_path):
+    path = tmp_path / "cm.txt"
+    path.write_text("LA_E_1 - bonafide 1.5\nLA_E_2 A07 spoof -2.25\n\nLA_E_3 A19 spoof 0\n")
+    assert read_scores(path) == {"LA_E_1": 1.5, "LA_E_2": -2.25, "LA_E_3": 0.0}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a 1.0\nb\n", ":2: expected"),
+    ("a 1.0\nb x y\n", ":2: expected"),
+    ("a 1.0\nb high\n", ":2: score 'high'"),
+    ("a nan\n", ":1: score of trial 'a' is nan"),
+    ("a 1.0\nb 2.0\na 3.0\n", ":3: trial 'a' is listed twice (first on line 1)"),
+    ("\n\n", "holds no scores"),
+])
+def test_read_scores_bad_lines_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(SpoofscanError) as e:
+        read_scores(path)
+    assert message in str(e.value)
+    assert "bad.txt" in str(e.value)
+
+
+def test_write_scores_refuses_what_the_format_cannot_hold(tmp_path):
+    with pytest.raises(SpoofscanError, match="whitespace"):
+        write_scores(tmp_path / "s.txt", ["a b"], [1.0])
+    with pytest.raises(SpoofscanError, match="inf"):
+        write_scores(tmp_path / "s.txt", ["a"], [float("inf")])
+
+
+# ---------------------------------------------------------------------------- report
+
+def test_report_overall_metrics_match_the_metric_functions():
+    records, scores = _records_and_scores()
+    scores["not_in_protocol"] = 5.0
+    bona, spoof = _split(records, scores)
+    report = build_report(records, scores)
+    m = report["metrics"]
+    assert (m["eer"], m["eer_threshold"]) == compute_eer(bona, spoof)
+    assert m["eer_percent"] == pytest.approx(100 * m["eer"])
+    assert (m["min_dcf"], m["min_dcf_threshold"]) == compute_min_dcf(bona, spoof)
+    assert m["act_dcf"] == compute_act_dcf(bona, spoof)[0]
+    assert m["cllr"] == compute_cllr(bona, spoof)
+    assert report["llr"] == "raw" and report["accuracy"] is None and report["calibration"] is None
+    assert report["counts"] == {"trials": 300, "bonafide": 100, "spoof": 200, "extra_scores": 1, "failures": 0}
+    json.dumps(report)  # JSON-ready
+
+
+def test_report_with_calibration_uses_llrs_and_reports_accuracy():
+    records, scores = _records_and_scores()
+    bona, spoof = _split(records, scores)
+    cal = Calibration(a=2.0, b=-1.0)
+    report = build_report(records, scores, cal, threshold=0.5)
+    assert report["llr"] == "calibrated" and report["calibration"] == {"a": 2.0, "b": -1.0}
+    assert report["metrics"]["cllr"] == compute_cllr(2 * bona - 1, 2 * spoof - 1)
+    assert report["metrics"]["act_dcf"] == compute_act_dcf(2 * bona - 1, 2 * spoof - 1)[0]
+    assert report["metrics"]["eer"] == compute_eer(bona, spoof)[0]  # EER is calibration-free
+    # fake when p_fake >= 0.5  <=>  llr <= 0  <=>  score <= 0.5
+    acc = report["accuracy"]
+    assert acc["bonafide_correct"] == np.mean(bona > 0.5)
+    assert acc["spoof_correct"] == np.mean(spoof <= 0.5)
+    assert acc["accuracy"] == pytest.approx((np.sum(bona > 0.5) + np.sum(spoof <= 0.5)) / 300)
+
+
+def test_per_group_eer_conventions():
+    records, scores = _records_and_scores()
+    bona, spoof = _split(records, scores)
+    groups = build_report(records, scores)["groups"]
+    assert list(groups) == ["attack", "codec", "speaker"]
+
+    # attack: bona fide all say '-' -> all bona fide vs each attack's spoof; '-' is not a row
+    attack = groups["attack"]
+    assert attack["mode"] == "all_bonafide"
+    assert [row["value"] for row in attack["values"]] == ["A1", "A2"]
+    for row in attack["values"]:
+        att_spoof = np.array([scores[r.trial] for r in records if r.groups["attack"] == row["value"]])
+        assert (row["eer"], row["eer_threshold"]) == compute_eer(bona, att_spoof)
+        assert (row["bonafide"], row["spoof"]) == (100, len(att_spoof))
+    a1, a2 = attack["values"]
+    assert a1["eer"] < a2["eer"]  # the easy attack is easier
+
+    # codec splits bona fide too -> both classes filtered
+    codec = groups["codec"]
+    assert codec["mode"] == "filtered"
+    for row in codec["values"]:
+        sel = [r for r in records if r.groups["codec"] == row["value"]]
+        assert (row["eer"], row["eer_threshold"]) == compute_eer(*_split(sel, scores))
+        assert row["bonafide"] + row["spoof"] == len(sel)
+
+
+def test_group_values_missing_a_class_are_skipped():
+    records = [Record("b1", "b1.wav", "bonafide", {"codec": "none"}), Record("b2", "b2.wav", "bonafide", {"codec": "mp3"}),
+               Record("s1", "s1.wav", "spoof", {"codec": "none"}), Record("s2", "s2.wav", "spoof", {"codec": "ogg"})]
+    scores = {"b1": 1.0, "b2": 2.0, "s1": 0.0, "s2": -1.0}
+    codec = build_report(records, scores)["groups"]["codec"]
+    assert [row["value"] for row in codec["values"]] == ["none"]
+    assert codec["skipped"] == [{"value": "mp3", "bonafide": 1, "spoof": 0}, {"value": "ogg", "bonafide": 0, "spoof": 1}]
+
+
+def test_high_cardinality_column_is_summarised():
+    rng = np.random.default_rng(3)
+    n_speakers = MAX_GROUP_VALUES + 20
+    records, scores = [], {}
+    for i in range(n_speakers * 4):
+        label = "bonafide" if (i // n_speakers) % 2 else "spoof"  # each speaker: 2 of each class
+        records.append(Record(f"t{i}", f"t{i}.wav", label, {"speaker": f"spk{i % n_speakers:03d}"}))
+        scores[f"t{i}"] = float(rng.normal(1.0 if label == "bonafide" else 0.0))
+    speaker = build_report(records, scores)["groups"]["speaker"]
+    assert speaker["summarised"] and speaker["summary"]["values"] == n_speakers
+    shown = [row["eer"] for row in speaker["values"]]
+    assert len(shown) == WORST_SHOWN and shown == sorted(shown, reverse=True)
+    assert shown[0] == speaker["summary"]["eer_max"]
+
+
+def test_missing_scores_are_an_error_naming_count_and_trials():
+    records, scores = _records_and_scores()
+    for t in ("T0003", "T0010"):
+        del scores[t]
+    with pytest.raises(SpoofscanError) as e:
+        build_report(records, scores, source="sys.txt")
+    assert "2 of 300 trials have no score in sys.txt" in str(e.value)
+    assert "T0003" in str(e.value) and "T0010" in str(e.value)
+
+
+def test_one_class_only_is_an_error():
+    records = [Record("a", "a.wav", "spoof", {}), Record("b", "b.wav", "spoof", {})]
+    with pytest.raises(SpoofscanError, match="both classes"):
+        build_report(records, {"a": 0.0, "b": 1.0})
+
+
+def test_write_report_files(tmp_path):
+    records, scores = _records_and_scores()
+    report = build_report(records, scores, Calibration(1.0, 0.0))
+    paths = write_report(report, tmp_path / "out", *_split(records, scores))
+    assert set(paths) == {"json", "markdown", "det", "hist"}
+    assert json.loads(paths["json"].read_text()) == report
+    md = paths["markdown"].read_text()
+    assert f"| EER | {report['metrics']['eer_percent']:.4f} % |" in md
+    assert "## EER by attack" in md and "| A1 |" in md and "## EER by codec" in md
+    for key in ("det", "hist"):
+        data = paths[key].read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+# ---------------------------------------------------------------------------- end to end
+
+def _write_clips(folder, n=3, seconds=1.5):
+    """A few generated clips per class, and records for them (one file unreadable if asked)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for label in ("bonafide", "spoof"):
+        for i in range(n):
+            name = f"{label}_{i}"
+            x = 0.1 * rng.standard_normal(int(16000 * seconds)).astype(np.float32)
+            if label == "spoof":
+                x = np.convolve(x, np.ones(8) / 8, mode="same").astype(np.float32)  # duller
+            sf.write(folder / f"{name}.wav", x, 16000)
+            attack = "-" if label == "bonafide" else f"S{i % 2}"
+            records.append(Record(name, str(folder / f"{name}.wav"), label, {"attack": attack}))
+    return records
+
+
+def test_evaluate_end_to_end_with_a_tiny_detector(tmp_path, tiny_detector):
+    records = _write_clips(tmp_path / "audio")
+    broken = tmp_path / "audio" / "broken.wav"
+    broken.write_text("not audio")
+    records.append(Record("broken", str(broken), "spoof", {"attack": "S0"}))
+    out = tmp_path / "eval"
+    report = evaluate(tiny_detector, records, out, progress=False)
+
+    # the same scores as predicting each file alone
+    written = read_scores(out / "scores.txt")
+    assert set(written) == {r.trial for r in records[:-1]}
+    for r in records[:-1]:
+        assert written[r.trial] == pytest.approx(tiny_detector.predict(r.path).score, abs=1e-5)
+    assert "broken\t" in (out / "failures.txt").read_text()
+    assert report["counts"]["failures"] == 1 and report["counts"]["trials"] == 6
+    assert report["llr"] == "calibrated" and report["accuracy"] is not None
+    assert report["calibration"] == tiny_detector.calibration.to_dict()
+    for name in ("report.json", "report.md", "det.png", "hist.png"):
+        assert (out / name).stat().st_size > 0
+    # the score file alone gives the same report
+    again = evaluate_scores(out / "scores.txt", records[:-1], tmp_path / "again", tiny_detector.calibration)
+    assert again["metrics"] == report["metrics"] and again["groups"] == report["groups"]
+
+
+def _write_manifest(tmp_path, records):
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "label", "trial", "split", "attack"])
+        for r in records:
+            w.writerow([r.path, r.label, r.trial, "eval", r.groups["attack"]])
+    return manifest
+
+
+def test_cli_evaluate_scores(tmp_path, capsys):
+    from spoofscan.cli import main
+
+    records, scores = _records_and_scores(n=60)
+    manifest = _write_manifest(tmp_path, records)  # audio paths do not exist: --scores needs none
+    write_scores(tmp_path / "sys.txt", list(scores), list(scores.values()))
+    rc = main(["evaluate", "--scores", str(tmp_path / "sys.txt"), "--protocol", f"csv:{manifest}:eval",
+               "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    eer = compute_eer(*_split(records, scores))[0]
+    assert f"EER {100 * eer:.4f} %" in printed and "raw scores read as LLRs" in printed
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["metrics"]["eer"] == eer
+    assert report["groups"]["attack"]["mode"] == "all_bonafide"
+
+
+def test_cli_evaluate_model_and_errors(tmp_path, capsys, tiny_checkpoint):
+    from spoofscan.cli import main
+
+    records = _write_clips(tmp_path / "audio", n=2, seconds=1.0)
+    manifest = _write_manifest(tmp_path, records)
+    rc = main(["evaluate", "--model", str(tiny_checkpoint), "--protocol", f"csv:{manifest}",
+               "--out", str(tmp_path / "rep"), "--device", "cpu", "--quiet"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "calibrated LLRs" in out and "accuracy" in out
+    assert len(read_scores(tmp_path / "rep" / "scores.txt")) == 4
+    # a score file that misses trials: one-line error, exit 2
+    (tmp_path / "short.txt").write_text(f"{records[0].trial} 1.0\n")
+    rc = main(["evaluate", "--scores", str(tmp_path / "short.txt"), "--protocol", f"csv:{manifest}",
+               "--out", str(tmp_path / "rep2")])
+    assert rc == 2
+    assert "3 of 4 trials have no score" in capsys.readouterr().err
+    # --model and --scores together are refused by the parser
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", "m", "--scores", "s", "--protocol", "csv:x", "--out", "o"])
