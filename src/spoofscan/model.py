@@ -34,8 +34,12 @@ class ModelConfig:
     def __post_init__(self):
         if len(self.layers) != 4 or min(self.layers) < 1:
             raise SpoofscanError(f"layers must be four positive block counts, got {self.layers}")
-        if self.width < 1 or not 0.0 <= self.dropout < 1.0:
-            raise SpoofscanError(f"invalid width {self.width} or dropout {self.dropout}")
+        if self.width < 1:
+            raise SpoofscanError(f"width must be a positive channel count, got {self.width}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.in_chans < 1:
+            raise SpoofscanError(f"in_chans must be a positive channel count, got {self.in_chans}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -149,11 +153,26 @@ def load_pretrained(model: ResNet, source: str | Path) -> None:
         path = Path(source)
         if not path.is_file():
             raise SpoofscanError(f"init weights {str(source)!r}: no such file (give 'imagenet', 'random' or a .pth path)")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # not a torch file, or one that needs unpickling code (refused)
+            raise SpoofscanError(f"init weights {str(source)!r}: cannot read as a torch state dict ({_short(e)})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SpoofscanError(f"init weights {str(source)!r}: not a state dict of tensors (a torchvision resnet18 .pth)")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     if "conv1.weight" in state and state["conv1.weight"].shape[1] != model.cfg.in_chans:
         state["conv1.weight"] = state["conv1.weight"].sum(dim=1, keepdim=True).repeat(1, model.cfg.in_chans, 1, 1)
+    own = model.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(own[k].shape)})"
+             for k, v in state.items() if k in own and v.shape != own[k].shape]
+    if wrong:
+        raise SpoofscanError(f"{source}: not a torchvision resnet18 state dict: wrong shape for {', '.join(wrong[:3])}")
     missing, unexpected = model.load_state_dict(state, strict=False)
     bad_missing = [k for k in missing if not k.startswith("fc.")]
     if bad_missing or unexpected:
         raise SpoofscanError(f"{source}: not a torchvision resnet18 state dict (missing {bad_missing[:5]}, unexpected {unexpected[:5]})")
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]

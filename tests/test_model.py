@@ -1,0 +1,193 @@
+"""The ResNet: presets run forward and backward, torchvision-compatible names, ImageNet
+initialisation from a local file or (offline) a clear error, config validation."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+
+import pytest
+import torch
+
+from spoofscan.errors import SpoofscanError
+from spoofscan.model import MODEL_PRESETS, ModelConfig, build_model, load_pretrained, model_preset
+
+
+def torchvision_resnet18_shapes() -> dict[str, tuple]:
+    """Every state-dict entry of torchvision's ``resnet18()`` and its shape, written out from
+    the published architecture (torchvision itself does not import beside this torch)."""
+    shapes: dict[str, tuple] = {}
+
+    def bn(prefix, ch):
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            shapes[f"{prefix}.{name}"] = (ch,)
+        shapes[f"{prefix}.num_batches_tracked"] = ()
+
+    shapes["conv1.weight"] = (64, 3, 7, 7)
+    bn("bn1", 64)
+    in_ch = 64
+    for stage, ch in enumerate((64, 128, 256, 512), start=1):
+        for block in range(2):
+            p = f"layer{stage}.{block}"
+            shapes[f"{p}.conv1.weight"] = (ch, in_ch if block == 0 else ch, 3, 3)
+            bn(f"{p}.bn1", ch)
+            shapes[f"{p}.conv2.weight"] = (ch, ch, 3, 3)
+            bn(f"{p}.bn2", ch)
+            if block == 0 and stage > 1:
+                shapes[f"{p}.downsample.0.weight"] = (ch, in_ch, 1, 1)
+                bn(f"{p}.downsample.1", ch)
+        in_ch = ch
+    shapes["fc.weight"] = (1000, 512)
+    shapes["fc.bias"] = (1000,)
+    return shapes
+
+
+def fake_imagenet_state(with_counters: bool = True) -> dict[str, torch.Tensor]:
+    """A random state dict with torchvision resnet18's names and shapes."""
+    g = torch.Generator().manual_seed(0)
+    state = {}
+    for k, shape in torchvision_resnet18_shapes().items():
+        if k.endswith("num_batches_tracked"):
+            if with_counters:
+                state[k] = torch.tensor(7)
+        elif k.endswith("running_var"):
+            state[k] = torch.rand(shape, generator=g) + 0.5
+        else:
+            state[k] = torch.randn(shape, generator=g)
+    return state
+
+
+# ------------------------------------------------------------------ presets
+
+
+@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
+def test_preset_forward_backward(preset):
+    torch.manual_seed(0)
+    cfg = model_preset(preset)
+    model = build_model(cfg).train()
+    x = torch.randn(2, 1, 32, 48)  # small log-mel: every stage still runs
+    y = model(x)
+    assert y.shape == (2,) and torch.isfinite(y).all()
+    assert model.forward_features(x).shape == (2, 8 * cfg.width)
+    (y.square().sum()).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_eval_is_deterministic_and_batch_independent():
+    model = build_model(ModelConfig(layers=(1, 1, 1, 1), width=8, dropout=0.5)).eval()
+    x = torch.randn(3, 1, 64, 101)
+    with torch.no_grad():
+        whole = model(x)
+        one_by_one = torch.cat([model(x[i:i + 1]) for i in range(3)])
+    torch.testing.assert_close(whole, one_by_one, rtol=1e-5, atol=1e-5)
+
+
+def test_resnet18_names_and_shapes_follow_torchvision():
+    model = build_model(model_preset("resnet18"))
+    expected = torchvision_resnet18_shapes()
+    expected["conv1.weight"] = (64, 1, 7, 7)  # one log-mel channel
+    expected["fc.weight"], expected["fc.bias"] = (1, 512), (1,)  # one bona fide logit
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert list(ours) == list(expected)  # same names, same order
+    assert ours == expected
+    assert sum(p.numel() for p in model.parameters()) == 11_170_753  # torchvision's 11,689,512 adapted
+
+
+# ------------------------------------------------------------------ pretrained weights
+
+
+@pytest.mark.parametrize("with_counters", [True, False])
+def test_load_pretrained_from_local_pth(tmp_path, with_counters):
+    state = fake_imagenet_state(with_counters)
+    path = tmp_path / "resnet18-f37072fd.pth"
+    torch.save(state, path)
+    torch.manual_seed(1)
+    model = build_model(model_preset("resnet18"))
+    fc_before = {k: v.clone() for k, v in model.fc.state_dict().items()}
+    load_pretrained(model, path)
+    ours = model.state_dict()
+    torch.testing.assert_close(ours["conv1.weight"], state["conv1.weight"].sum(dim=1, keepdim=True))
+    for k, v in state.items():
+        if k.startswith("fc.") or k == "conv1.weight" or k.endswith("num_batches_tracked"):
+            continue
+        torch.testing.assert_close(ours[k], v, msg=k)
+    for k, v in fc_before.items():
+        torch.testing.assert_close(model.fc.state_dict()[k], v)  # the head keeps its own init
+
+
+def test_load_pretrained_wrong_shape_missing_key_and_bad_files(tmp_path):
+    model = build_model(model_preset("resnet18"))
+    state = fake_imagenet_state()
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 5, 5)
+    torch.save(state, tmp_path / "shape.pth")
+    with pytest.raises(SpoofscanError, match=r"wrong shape for layer1.0.conv1.weight \(64, 64, 5, 5\)"):
+        load_pretrained(model, tmp_path / "shape.pth")
+
+    state = fake_imagenet_state()
+    del state["layer3.1.bn2.running_var"]
+    torch.save(state, tmp_path / "missing.pth")
+    with pytest.raises(SpoofscanError, match="missing.*layer3.1.bn2.running_var"):
+        load_pretrained(model, tmp_path / "missing.pth")
+
+    (tmp_path / "text.pth").write_text("not a torch file")
+    with pytest.raises(SpoofscanError, match="cannot read as a torch state dict"):
+        load_pretrained(model, tmp_path / "text.pth")
+    with pytest.raises(SpoofscanError, match="no such file"):
+        load_pretrained(model, tmp_path / "absent.pth")
+    with pytest.raises(SpoofscanError, match="only the resnet18 shape"):
+        load_pretrained(build_model(model_preset("tiny")), tmp_path / "shape.pth")
+
+
+def test_imagenet_offline_gives_a_clear_error(monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(SpoofscanError) as info:
+        load_pretrained(build_model(model_preset("resnet18")), "imagenet")
+    message = str(info.value)
+    assert "URLError" in message and "Offline?" in message and "resnet18-f37072fd.pth" in message
+
+
+def test_imagenet_goes_through_torch_hub_with_weights_only(monkeypatch):
+    calls = []
+
+    def hub(url, **kwargs):
+        calls.append((url, kwargs))
+        return fake_imagenet_state()
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", hub)
+    model = build_model(model_preset("resnet18"))
+    load_pretrained(model, "imagenet")
+    assert calls and calls[0][0].endswith("resnet18-f37072fd.pth") and calls[0][1]["weights_only"] is True
+    torch.testing.assert_close(model.bn1.running_var, fake_imagenet_state()["bn1.running_var"])
+
+
+# ------------------------------------------------------------------ config
+
+
+@pytest.mark.parametrize("kwargs, bad", [
+    ({"layers": (2, 2, 2)}, "(2, 2, 2)"),
+    ({"layers": (2, 0, 2, 2)}, "(2, 0, 2, 2)"),
+    ({"width": 0}, "width must be a positive channel count, got 0"),
+    ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
+    ({"dropout": -0.1}, "got -0.1"),
+    ({"in_chans": 0}, "in_chans must be a positive channel count, got 0"),
+])
+def test_model_config_validation(kwargs, bad):
+    with pytest.raises(SpoofscanError) as info:
+        ModelConfig(**kwargs)
+    assert bad in str(info.value)
+
+
+def test_model_config_round_trip_and_presets():
+    cfg = ModelConfig(layers=(1, 2, 3, 1), width=16, dropout=0.2)
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # lists back to tuples
+    with pytest.raises(SpoofscanError, match=r"unknown ModelConfig field\(s\) \['depth'\]"):
+        ModelConfig.from_dict({"depth": 18})
+    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, small, tiny\)"):
+        model_preset("resnet50")
+    assert model_preset("resnet18") == ModelConfig()
+    assert build_model(model_preset("tiny")).cfg == model_preset("tiny")
