@@ -62,7 +62,7 @@ def test_fit_learns_evaluates_predicts_and_reloads(trained, corpus, tmp_path):
     det = spoofscan.load_detector(result.checkpoint, device="cpu")
     eval_records = load_records(f"csv:{corpus}:eval")
     report = evaluate(det, eval_records, tmp_path / "eval", progress=False)
-    assert report["eer"] < 0.3  # chance is 0.5; unseen clips of the same two kinds
+    assert report["metrics"]["eer"] < 0.3  # chance is 0.5; unseen clips of the same two kinds
 
     # reloading gives identical scores to the ones written by evaluate
     scores = read_scores(tmp_path / "eval" / "scores.txt")
