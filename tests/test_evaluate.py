@@ -10,9 +10,10 @@ import soundfile as sf
 from spoofscan.calibration import Calibration
 from spoofscan.corpora import Record
 from spoofscan.errors import SpoofscanError
-from spoofscan.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, evaluate, evaluate_scores, read_scores,
-                                write_report, write_scores)
-from spoofscan.metrics import compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf
+from spoofscan.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, evaluate, evaluate_scores,
+                                read_asv_scores, read_scores, write_report, write_scores)
+from spoofscan.metrics import (asv_error_rates, compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf,
+                               compute_tdcf)
 
 
 def _records_and_scores(seed=0, n=300):
@@ -79,6 +80,24 @@ def test_write_scores_refuses_what_the_format_cannot_hold(tmp_path):
         write_scores(tmp_path / "s.txt", ["a"], [float("inf")])
 
 
+ASV_2019_LINES = "bonafide target 3.1\nbonafide target 2.2\nbonafide nontarget -1.5\nbonafide nontarget 0.4\n" \
+                 "A07 spoof 1.9\nA08 spoof -0.3\n"
+
+
+def test_read_asv_scores(tmp_path):
+    path = tmp_path / "asv.txt"
+    path.write_text(ASV_2019_LINES)
+    asv = read_asv_scores(path)
+    assert asv["target"].tolist() == [3.1, 2.2] and asv["nontarget"].tolist() == [-1.5, 0.4]
+    assert asv["spoof"].tolist() == [1.9, -0.3]
+    path.write_text("bonafide target 1.0\nbonafide nontarget 0.0\n")
+    with pytest.raises(SpoofscanError, match="no spoof trials"):
+        read_asv_scores(path)
+    path.write_text("bonafide target 1.0\nbonafide impostor 0.0\n")
+    with pytest.raises(SpoofscanError, match=":2: expected"):
+        read_asv_scores(path)
+
+
 # ---------------------------------------------------------------------------- report
 
 def test_report_overall_metrics_match_the_metric_functions():
@@ -111,6 +130,17 @@ def test_report_with_calibration_uses_llrs_and_reports_accuracy():
     assert acc["bonafide_correct"] == np.mean(bona > 0.5)
     assert acc["spoof_correct"] == np.mean(spoof <= 0.5)
     assert acc["accuracy"] == pytest.approx((np.sum(bona > 0.5) + np.sum(spoof <= 0.5)) / 300)
+
+
+def test_report_with_asv_scores_adds_min_tdcf(tmp_path):
+    records, scores = _records_and_scores()
+    (tmp_path / "asv.txt").write_text(ASV_2019_LINES)
+    asv_scores = read_asv_scores(tmp_path / "asv.txt")
+    report = build_report(records, scores, asv_scores=asv_scores)
+    asv = asv_error_rates(asv_scores["target"], asv_scores["nontarget"], asv_scores["spoof"])
+    assert report["asv"] == asv
+    assert (report["metrics"]["min_tdcf"], report["metrics"]["min_tdcf_threshold"]) == compute_tdcf(*_split(records, scores), asv)
+    assert "min_tdcf" not in build_report(records, scores)["metrics"]
 
 
 def test_per_group_eer_conventions():
@@ -261,6 +291,12 @@ def test_cli_evaluate_scores(tmp_path, capsys):
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     assert report["metrics"]["eer"] == eer
     assert report["groups"]["attack"]["mode"] == "all_bonafide"
+    # with the organisers' ASV scores: min t-DCF too
+    (tmp_path / "asv.txt").write_text(ASV_2019_LINES)
+    assert main(["evaluate", "--scores", str(tmp_path / "sys.txt"), "--protocol", f"csv:{manifest}:eval",
+                 "--out", str(tmp_path / "rep_asv"), "--asv-scores", str(tmp_path / "asv.txt")]) == 0
+    assert "min t-DCF" in capsys.readouterr().out
+    assert "min_tdcf" in json.loads((tmp_path / "rep_asv" / "report.json").read_text())["metrics"]
 
 
 def test_cli_evaluate_model_and_errors(tmp_path, capsys, tiny_checkpoint):

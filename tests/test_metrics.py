@@ -138,3 +138,23 @@ def test_accuracy_at():
 def test_bad_inputs_raise(bona, spoof):
     with pytest.raises(SpoofscanError):
         compute_eer(bona, spoof)
+
+
+def test_asv_error_rates_and_min_tdcf_hand_computed():
+    from spoofscan.metrics import TDCFCostModel, asv_error_rates, compute_tdcf
+
+    # ASV EER point: target [1,2,3,4] vs non-target [0,0.5,1.5,2.5] -> EER 25 % at threshold 1.5
+    asv = asv_error_rates([1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 1.5, 2.5], [0.0, 1.0, 2.0, 3.0])
+    assert (asv["asv_eer"], asv["asv_threshold"]) == (0.25, 1.5)
+    assert (asv["pfa_asv"], asv["pmiss_asv"], asv["pmiss_spoof_asv"]) == (0.5, 0.25, 0.5)  # >= accepts, < rejects
+    cost = TDCFCostModel()
+    assert cost.p_tar + cost.p_non + cost.p_spoof == pytest.approx(1.0)
+    c1 = 0.95 * 0.99 * (1 - 0.25) - 0.95 * 0.01 * 10 * 0.5  # 0.657875
+    c2 = 10 * 0.05 * (1 - 0.5)  # 0.25
+    # CM DET points as in test_min_dcf_hand_computed; the smallest C1 FRR + C2 FAR is at (0, 2/3)
+    min_tdcf, threshold = compute_tdcf(CHECK_BONA, CHECK_SPOOF, asv)
+    assert min_tdcf == pytest.approx(c2 * (2 / 3) / min(c1, c2))
+    assert threshold == 0.1
+    # hard decisions (two distinct values) are refused, as by the organisers' script
+    with pytest.raises(SpoofscanError, match="soft"):
+        compute_tdcf([1.0, 1.0], [0.0, 0.0], asv)

@@ -8,8 +8,8 @@ Two ways in:
   report, no model needed.
 
 The report (:func:`build_report`) holds the EER and its threshold, minDCF, actDCF and Cllr
-(ASVspoof 5 cost model), the accuracy of the calibrated decision when a calibration is
-known, the counts, and the EER broken down by every grouping column of the records
+(ASVspoof 5 cost model), the ASVspoof 2019 min t-DCF when the organisers' ASV scores are
+given, the accuracy of the calibrated decision when a calibration is known, the counts, and the EER broken down by every grouping column of the records
 (attack, codec, vocoder, speaker...). :func:`write_report` writes it as ``report.json``,
 ``report.md``, a DET curve ``det.png`` and score histograms ``hist.png``.
 
@@ -37,8 +37,8 @@ from .calibration import Calibration
 from .checkpoint import atomic_write
 from .errors import SpoofscanError
 from .labels import BONAFIDE, SPOOF
-from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, compute_act_dcf, compute_cllr, compute_eer,
-                      compute_min_dcf, det_curve)
+from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr,
+                      compute_eer, compute_min_dcf, compute_tdcf, det_curve)
 
 SCORES_FILE = "scores.txt"
 FAILURES_FILE = "failures.txt"
@@ -118,6 +118,39 @@ def read_scores(path: str | Path) -> dict[str, float]:
     return scores
 
 
+ASV_KEYS = ("target", "nontarget", "spoof")
+
+
+def read_asv_scores(path: str | Path) -> dict[str, np.ndarray]:
+    """Read the organisers' ASV scores (ASVspoof 2019 ``ASVspoof2019.LA.asv.{dev,eval}.gi.trl.scores.txt``).
+
+    Lines are ``source key score`` with key ``target``, ``nontarget`` or ``spoof`` (the key
+    is read from the second-to-last column and the score from the last). Returns
+    ``{"target": array, "nontarget": array, "spoof": array}``; errors name the file and line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpoofscanError(f"ASV score file {str(path)!r} not found")
+    found: dict[str, list] = {key: [] for key in ASV_KEYS}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f, start=1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) < 2 or cols[-2] not in found:
+                raise SpoofscanError(f"{path}:{n}: expected 'source key score' with key one of "
+                                     f"{', '.join(ASV_KEYS)}, got {line.strip()[:80]!r}")
+            try:
+                score = float(cols[-1])
+            except ValueError:
+                raise SpoofscanError(f"{path}:{n}: ASV score {cols[-1]!r} is not a number") from None
+            found[cols[-2]].append(score)
+    empty = [key for key in ASV_KEYS if not found[key]]
+    if empty:
+        raise SpoofscanError(f"ASV score file {str(path)!r} has no {' / '.join(empty)} trials (t-DCF needs all three)")
+    return {key: np.array(v, dtype=np.float64) for key, v in found.items()}
+
+
 # ---------------------------------------------------------------------------- report
 
 
@@ -148,7 +181,7 @@ def join_scores(records: Sequence, scores: dict[str, float], source: str = "the 
 
 
 def build_report(records: Sequence, scores: dict[str, float], calibration: Calibration | None = None, *,
-                 threshold: float = 0.5, source: str = "the scores") -> dict:
+                 threshold: float = 0.5, source: str = "the scores", asv_scores: dict | None = None) -> dict:
     """Compute every metric for ``records`` (:class:`spoofscan.corpora.Record`) scored by ``scores``.
 
     Parameters
@@ -162,6 +195,9 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
         the ASVspoof 5 scorer does) and there is no accuracy. ``llr`` in the report says which.
     threshold : the p_fake decision threshold (the checkpoint's, 0.5 by default)
     source : how to name the scores in error messages (a file name)
+    asv_scores : the organisers' ASV scores (:func:`read_asv_scores`, ASVspoof 2019 LA); with
+        them the report adds ``metrics.min_tdcf`` (2019 legacy t-DCF) and ``asv`` (the ASV's
+        EER, threshold and error rates)
 
     Returns
     -------
@@ -170,7 +206,9 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
     - ``counts``: ``trials``, ``bonafide``, ``spoof``, ``extra_scores`` (ignored), ``failures``
       (files :func:`evaluate` could not read; 0 here)
     - ``metrics``: ``eer`` (fraction), ``eer_percent``, ``eer_threshold``, ``min_dcf``,
-      ``min_dcf_threshold``, ``act_dcf``, ``act_dcf_threshold`` (LLR units), ``cllr`` (bits)
+      ``min_dcf_threshold``, ``act_dcf``, ``act_dcf_threshold`` (LLR units), ``cllr`` (bits),
+      and with ``asv_scores`` ``min_tdcf``, ``min_tdcf_threshold``
+    - ``asv``: :func:`spoofscan.metrics.asv_error_rates`, or None without ``asv_scores``
     - ``accuracy``: :func:`spoofscan.metrics.accuracy_at` of the calibrated decision, or None
     - ``llr``: ``"calibrated"`` or ``"raw"``; ``calibration``: ``{"a", "b"}`` or None
     - ``cost_model``: ``p_spoof``, ``c_miss``, ``c_fa``
@@ -203,6 +241,10 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
         "act_dcf_threshold": act_threshold,
         "cllr": compute_cllr(bona_llr, spoof_llr),
     }
+    asv = None
+    if asv_scores is not None:
+        asv = asv_error_rates(asv_scores["target"], asv_scores["nontarget"], asv_scores["spoof"])
+        metrics["min_tdcf"], metrics["min_tdcf_threshold"] = compute_tdcf(bona, spoof, asv)
     accuracy = None
     if calibration is not None:
         accuracy = accuracy_at(calibration.p_fake(bona), calibration.p_fake(spoof), threshold)
@@ -216,6 +258,7 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
         "llr": "calibrated" if calibration is not None else "raw",
         "calibration": calibration.to_dict() if calibration is not None else None,
         "cost_model": {"p_spoof": P_SPOOF, "c_miss": C_MISS, "c_fa": C_FA},
+        "asv": asv,
         "score_summary": {"bonafide": _summary(bona), "spoof": _summary(spoof)},
         "groups": group_eers(records, values),
     }
@@ -320,6 +363,9 @@ def report_markdown(report: dict) -> str:
               f"| minDCF | {m['min_dcf']:.4f} |",
               f"| actDCF | {m['act_dcf']:.4f} |",
               f"| Cllr | {m['cllr']:.4f} bits |"]
+    if "min_tdcf" in m:
+        lines.append(f"| min t-DCF (ASVspoof 2019, organisers' ASV: EER {100 * report['asv']['asv_eer']:.2f} %) "
+                     f"| {m['min_tdcf']:.4f} |")
     acc = report.get("accuracy")
     if acc:
         lines += [f"| accuracy (fake when p_fake >= {acc['threshold']:g}) | {100 * acc['accuracy']:.2f} % |",
@@ -431,19 +477,23 @@ def _class_scores(records: Sequence, scores: dict[str, float]):
 
 
 def evaluate_scores(score_file: str | Path, records: Sequence, out_dir: str | Path,
-                    calibration: Calibration | None = None, *, threshold: float = 0.5) -> dict:
+                    calibration: Calibration | None = None, *, threshold: float = 0.5,
+                    asv_scores: dict | None = None) -> dict:
     """Report on an existing score file (any system's): ``trial score`` or 2019 4-column lines.
 
-    Writes the report files to ``out_dir`` and returns the report (see :func:`build_report`).
+    Writes the report files to ``out_dir`` and returns the report (see :func:`build_report`
+    for ``calibration``, ``threshold`` and ``asv_scores``).
     """
     scores = read_scores(score_file)
-    report = build_report(records, scores, calibration, threshold=threshold, source=str(score_file))
+    report = build_report(records, scores, calibration, threshold=threshold, source=str(score_file),
+                          asv_scores=asv_scores)
     report["scores_file"] = str(score_file)
     write_report(report, out_dir, *_class_scores(records, scores))
     return report
 
 
-def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool = True) -> dict:
+def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool = True,
+             asv_scores: dict | None = None) -> dict:
     """Score every record's audio with ``detector`` and report.
 
     Parameters
@@ -454,6 +504,7 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     out_dir : receives ``scores.txt``, ``failures.txt`` (only if some file could not be
         scored), ``report.json``, ``report.md``, ``det.png``, ``hist.png``
     progress : show a progress bar on standard error
+    asv_scores : the organisers' ASV scores, for the min t-DCF (see :func:`build_report`)
 
     Files that cannot be read are excluded from the metrics, listed in ``failures.txt``
     (``trial<TAB>path<TAB>reason``) and counted in ``counts.failures``; the report is
@@ -486,7 +537,7 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
               file=sys.stderr)
     if not scored:
         raise SpoofscanError(f"none of the {len(records)} files could be scored (reasons in {out_dir / FAILURES_FILE})")
-    report = build_report(scored, scores, detector.calibration, threshold=detector.threshold)
+    report = build_report(scored, scores, detector.calibration, threshold=detector.threshold, asv_scores=asv_scores)
     report["counts"]["failures"] = len(failures)
     report["scores_file"] = str(out_dir / SCORES_FILE)
     if detector.card:

@@ -10,8 +10,8 @@ as two 1-D arrays.
 - :func:`compute_min_dcf`, :func:`compute_act_dcf`, :func:`compute_cllr`: the ASVspoof 5
   track 1 metrics as the ASVspoof 5 evaluation package (``calculate_modules.py``) computes
   them, with its cost model ``P_spoof = 0.05, C_miss = 1, C_fa = 10``.
-- :func:`compute_tdcf`: the ASVspoof 2019 (legacy) normalised min t-DCF, for when the
-  organisers' ASV scores are at hand.
+- :func:`compute_tdcf`: the ASVspoof 2019 (legacy, version 1) normalised min t-DCF, for
+  when the organisers' ASV scores are at hand (:func:`asv_error_rates`).
 - :func:`accuracy_at`: accuracy and balanced accuracy of the hard decision
   ``fake when p_fake >= threshold``.
 
@@ -19,6 +19,8 @@ Rates are returned as fractions in [0, 1]; reports print them as percent.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -167,6 +169,88 @@ def compute_cllr(bona_llr, spoof_llr) -> float:
     bona = _scores(bona_llr, "bona fide")
     spoof = _scores(spoof_llr, "spoof")
     return float(0.5 * (np.mean(np.logaddexp(0.0, -bona)) + np.mean(np.logaddexp(0.0, spoof))) / np.log(2))
+
+
+# ---------------------------------------------------------------------------- t-DCF (ASVspoof 2019)
+
+
+@dataclass(frozen=True)
+class TDCFCostModel:
+    """The ASVspoof 2019 t-DCF cost model (the organisers' ``evaluate_tDCF_asvspoof19.py``, version 1).
+
+    p_spoof, p_tar, p_non : priors of a spoof, a target and a non-target trial (sum to 1)
+    c_miss_asv, c_fa_asv : costs of the ASV rejecting a target / accepting a non-target
+    c_miss_cm, c_fa_cm : costs of the CM rejecting a bona fide trial / passing a spoof
+    """
+
+    p_spoof: float = 0.05
+    p_tar: float = (1 - 0.05) * 0.99
+    p_non: float = (1 - 0.05) * 0.01
+    c_miss_asv: float = 1.0
+    c_fa_asv: float = 10.0
+    c_miss_cm: float = 1.0
+    c_fa_cm: float = 10.0
+
+
+def asv_error_rates(target, nontarget, spoof) -> dict:
+    """Error rates of the organisers' ASV system at its own EER threshold (target vs non-target).
+
+    Parameters
+    ----------
+    target, nontarget, spoof : 1-D arrays of ASV scores of target, zero-effort non-target and
+        spoof trials (the ``target`` / ``nontarget`` / ``spoof`` rows of an ASVspoof 2019 ASV
+        score file)
+
+    Returns
+    -------
+    dict with ``asv_eer``, ``asv_threshold``, ``pfa_asv`` (non-targets at or above the
+    threshold), ``pmiss_asv`` (targets below it) and ``pmiss_spoof_asv`` (spoofs below it),
+    counted as the organisers' ``obtain_asv_error_rates`` does.
+    """
+    target = _scores(target, "ASV target")
+    nontarget = _scores(nontarget, "ASV non-target")
+    spoof = _scores(spoof, "ASV spoof")
+    eer, threshold = compute_eer(target, nontarget)
+    return {"asv_eer": eer, "asv_threshold": threshold,
+            "pfa_asv": float(np.sum(nontarget >= threshold) / nontarget.size),
+            "pmiss_asv": float(np.sum(target < threshold) / target.size),
+            "pmiss_spoof_asv": float(np.sum(spoof < threshold) / spoof.size)}
+
+
+def compute_tdcf(bona, spoof, asv: dict, cost: TDCFCostModel = TDCFCostModel()) -> tuple[float, float]:
+    """Normalised minimum t-DCF of a CM in tandem with a fixed ASV (ASVspoof 2019 LA, legacy formula).
+
+    ``C1 = P_tar (C_miss_cm - C_miss_asv Pmiss_asv) - P_non C_fa_asv Pfa_asv``,
+    ``C2 = C_fa_cm P_spoof (1 - Pmiss_spoof_asv)``; t-DCF(k) = ``C1 FRR[k] + C2 FAR[k]`` over the
+    points of :func:`det_curve`, divided by ``min(C1, C2)``; the first minimum is returned.
+    Above 1 the CM makes the tandem worse than no CM at all.
+
+    This is the version-1 formula the ASVspoof 2019 challenge ranked by. ASVspoof 2021 LA
+    uses a revised t-DCF (with its own ASV scores and normalisation) that this does not
+    compute, and ASVspoof 5 replaced t-DCF by minDCF.
+
+    Parameters
+    ----------
+    bona, spoof : CM scores (higher = more bona fide)
+    asv : :func:`asv_error_rates` of the organisers' ASV scores
+    cost : the cost model (the 2019 one by default)
+
+    Returns
+    -------
+    min_tdcf : the normalised minimum t-DCF
+    threshold : the CM score at the minimum (reject at or below it)
+    """
+    if np.unique(np.concatenate([_scores(bona, "bona fide"), _scores(spoof, "spoof")])).size < 3:
+        raise SpoofscanError("t-DCF needs soft CM scores (at least 3 distinct values), not hard decisions")
+    frr, far, thresholds = det_curve(bona, spoof)
+    c1 = cost.p_tar * (cost.c_miss_cm - cost.c_miss_asv * asv["pmiss_asv"]) - cost.p_non * cost.c_fa_asv * asv["pfa_asv"]
+    c2 = cost.c_fa_cm * cost.p_spoof * (1 - asv["pmiss_spoof_asv"])
+    if c1 <= 0 or c2 <= 0:
+        raise SpoofscanError(f"t-DCF weights must be positive (C1 = {c1:.4g}, C2 = {c2:.4g}); "
+                             "check the ASV scores (does every ASV class have trials?)")
+    tdcf = (c1 * frr + c2 * far) / min(c1, c2)
+    i = int(np.argmin(tdcf))
+    return float(tdcf[i]), float(thresholds[i])
 
 
 # ---------------------------------------------------------------------------- hard decisions
