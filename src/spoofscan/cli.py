@@ -1,0 +1,264 @@
+"""The ``spoofscan`` command: a thin layer over the library.
+
+Each subcommand parses its flags, calls one library function and prints. Errors the
+project raises on purpose (:class:`~spoofscan.errors.SpoofscanError`) are printed as one
+line and exit with status 2; no traceback reaches the user for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import SpoofscanError
+
+
+# ---------------------------------------------------------------------------- predict
+
+def _add_predict(sub):
+    p = sub.add_parser("predict", help="score audio files: real or fake, with a timeline for long clips")
+    p.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or glob patterns")
+    p.add_argument("--model", "-m", required=True, help="checkpoint (.safetensors) or exported model (.onnx)")
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    p.add_argument("--timeline", action="store_true", help="print the per-window timeline (table and csv: one row per window)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    p.add_argument("--output", "-o", default="-", help="write results here instead of standard output")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args) -> int:
+    from . import load_detector
+    from .detector import expand_inputs
+
+    det = load_detector(args.model, device=args.device, batch_size=args.batch_size, max_seconds=args.max_seconds)
+    files = expand_inputs(args.inputs)
+    if not files:
+        raise SpoofscanError(f"no audio files found in {args.inputs}")
+    out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
+    failed = 0
+    try:
+        writer = None
+        if args.format == "table":
+            out.write(f"{'label':<5} {'p_fake':>6} {'score':>8} {'seconds':>8}  file\n")
+        for r in det.predict_many(files):
+            failed += not r.ok
+            if args.format == "jsonl":
+                out.write(json.dumps(r.to_dict(timeline=args.timeline)) + "\n")
+            elif args.format == "csv":
+                if writer is None:
+                    writer = csv.writer(out)
+                    writer.writerow(["file", "label", "p_fake", "score", "duration", "start", "end", "error"])
+                if not r.ok:
+                    writer.writerow([r.source, "error", "", "", "", "", "", r.error])
+                    continue
+                writer.writerow([r.source, r.label, f"{r.p_fake:.4f}", f"{r.score:.4f}", r.duration, "", "", ""])
+                for w in (r.timeline if args.timeline else ()):
+                    writer.writerow([r.source, "window", f"{w.p_fake:.4f}", f"{w.score:.4f}", "", w.start, w.end, ""])
+            else:
+                if not r.ok:
+                    out.write(f"{'ERROR':<5} {'':>6} {'':>8} {'':>8}  {r.source}: {r.error}\n")
+                    continue
+                out.write(f"{r.label:<5} {r.p_fake:6.3f} {r.score:8.3f} {r.duration:8.2f}  {r.source}\n")
+                for w in (r.timeline if args.timeline else ()):
+                    out.write(f"{'':<5} {w.p_fake:6.3f} {w.score:8.3f} {'':>8}    {w.start:7.2f}-{w.end:.2f} s\n")
+            out.flush()
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be scored", file=sys.stderr)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------------------- info
+
+def _add_info(sub):
+    p = sub.add_parser("info", help="print a checkpoint's card (configs, calibration, training data, metrics)")
+    p.add_argument("checkpoint")
+    p.add_argument("--json", action="store_true", help="the whole card as JSON")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args) -> int:
+    from .checkpoint import read_card
+
+    card = read_card(args.checkpoint)
+    if args.json:
+        print(json.dumps(card, indent=2))
+        return 0
+    print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, created {card['created']}")
+    m, f = card["model"], card["features"]
+    print(f"model      ResNet layers={tuple(m['layers'])} width={m['width']} dropout={m['dropout']}")
+    print(f"features   log-mel {f['n_mels']} bands {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
+          f"hop={f['hop_length']}, normalize={f['normalize']}, windows {f['window_seconds']:g} s every {f['hop_seconds']:g} s")
+    c = card["calibration"]
+    print(f"calibration llr = {c['a']:.4f} * score + {c['b']:.4f}; label fake when p_fake >= {card['threshold']}")
+    for key in ("train", "metrics"):
+        for k, v in card.get(key, {}).items():
+            print(f"{key:<10} {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- train
+
+def _add_train(sub):
+    from .corpora import spec_help
+
+    p = sub.add_parser("train", help="train a detector (runs unchanged under torchrun for several GPUs or nodes)",
+                       epilog=spec_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="YAML or TOML file with TrainConfig fields; flags override it")
+    p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
+    p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), e.g. asvspoof2019la:/data/LA:dev")
+    p.add_argument("--out", help="run folder (default runs/default)")
+    p.add_argument("--model", help="tiny, small, resnet10 or resnet18 (default)")
+    p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--balance", help="loss (weighted BCE, default), sampler (balanced batches) or none")
+    p.add_argument("--patience", type=int, help="epochs without a better dev EER before stopping")
+    p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="auto (default), cpu, cuda, mps")
+    p.add_argument("--max-minutes", type=float, help="wall-clock budget; the run ends cleanly when it is spent")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args) -> int:
+    from .train import fit, load_train_config
+
+    keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
+            "num_workers", "seed", "device", "max_minutes")
+    overrides = {k: getattr(args, k) for k in keys}
+    if args.quiet:
+        overrides["progress"] = False
+    if args.resume and args.config is None and (Path(args.out or "runs/default") / "config.json").is_file():
+        args.config = str(Path(args.out or "runs/default") / "config.json")
+    cfg = load_train_config(args.config, **overrides)
+    if not cfg.train or not cfg.dev:
+        raise SpoofscanError("train needs --train and --dev data specs (or a --config file that sets them)")
+    result = fit(cfg, resume=args.resume)
+    if result.best_epoch > 0 and int(os.environ.get("RANK", "0")) == 0:
+        eer = result.metrics.get("dev_eer", float("nan"))
+        print(f"best epoch {result.best_epoch}: dev EER {100 * eer:.2f} %  ->  {result.checkpoint}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+def _add_evaluate(sub):
+    p = sub.add_parser("evaluate", help="score a protocol and report EER, minDCF, actDCF, Cllr, per-group EER and plots",
+                       description="Score a protocol with a model (--model), or report on an existing score file "
+                                   "of any system (--scores: 'trial score' lines, or the 4-column 2019 format).")
+    p.add_argument("--protocol", "-p", required=True,
+                   help="data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:eval or csv:manifest.csv:eval")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", "-m", help="checkpoint (.safetensors) or exported model (.onnx) to score the audio with")
+    what.add_argument("--scores", help="existing score file to report on (no model, no audio needed)")
+    p.add_argument("--out", "-o", required=True, help="folder for scores.txt, report.json, report.md, det.png, hist.png")
+    p.add_argument("--calibration", metavar="CKPT",
+                   help="with --scores: take the calibration and threshold from this checkpoint's card "
+                        "(actDCF, Cllr and accuracy on calibrated LLRs)")
+    p.add_argument("--asv-scores", metavar="FILE",
+                   help="the organisers' ASV scores (ASVspoof 2019 LA, e.g. ASVspoof2019.LA.asv.eval.gi.trl.scores.txt): "
+                        "adds the min t-DCF")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args) -> int:
+    from .corpora import load_records
+    from .evaluate import evaluate, evaluate_scores, read_asv_scores
+
+    asv = read_asv_scores(args.asv_scores) if args.asv_scores else None
+    if args.scores:
+        calibration, threshold = None, 0.5
+        if args.calibration:
+            from .calibration import Calibration
+            from .checkpoint import read_card
+
+            card = read_card(args.calibration)
+            calibration, threshold = Calibration.from_dict(card["calibration"]), card.get("threshold", 0.5)
+        records = load_records(args.protocol, check_files=False)
+        report = evaluate_scores(args.scores, records, args.out, calibration, threshold=threshold, asv_scores=asv)
+    else:
+        if args.calibration:
+            raise SpoofscanError("--calibration goes with --scores; with --model the checkpoint's own calibration is used")
+        from . import load_detector
+
+        records = load_records(args.protocol)
+        detector = load_detector(args.model, device=args.device, batch_size=args.batch_size)
+        report = evaluate(detector, records, args.out, progress=not args.quiet, asv_scores=asv)
+    m, c, acc = report["metrics"], report["counts"], report["accuracy"]
+    print(f"EER {m['eer_percent']:.4f} % (threshold {m['eer_threshold']:.6g})  minDCF {m['min_dcf']:.4f}  "
+          f"actDCF {m['act_dcf']:.4f}  Cllr {m['cllr']:.4f} bits "
+          f"({'on calibrated LLRs' if report['llr'] == 'calibrated' else 'raw scores read as LLRs'})")
+    if "min_tdcf" in m:
+        print(f"min t-DCF {m['min_tdcf']:.4f} (ASVspoof 2019 cost model; ASV EER {100 * report['asv']['asv_eer']:.2f} %)")
+    if acc:
+        print(f"accuracy {100 * acc['accuracy']:.2f} % (balanced {100 * acc['balanced_accuracy']:.2f} %) "
+              f"at p_fake >= {acc['threshold']:g}")
+    failed = f"; {c['failures']} file(s) failed, excluded" if c["failures"] else ""
+    print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}")
+    print(f"report: {Path(args.out) / 'report.md'} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- export
+
+def _add_export(sub):
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (FP32 or static INT8) for the torch-free runtime")
+    p.add_argument("checkpoint", help="the .safetensors checkpoint")
+    p.add_argument("out", help="the .onnx file to write")
+    p.add_argument("--format", choices=("onnx",), default="onnx")
+    p.add_argument("--int8", action="store_true", help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration")
+    p.add_argument("--calibration", metavar="DATA_SPEC",
+                   help="audio to calibrate INT8 activation ranges on, e.g. csv:manifest.csv:dev (both classes; the dev split)")
+    p.add_argument("--calibration-windows", type=int, default=256, help="windows to calibrate on")
+    p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted |logit difference| ONNX FP32 vs PyTorch")
+    p.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args) -> int:
+    from .export import export_onnx
+
+    if args.calibration and not args.int8:
+        raise SpoofscanError("--calibration goes with --int8 (an FP32 export needs no calibration audio)")
+    result = export_onnx(args.checkpoint, args.out, int8=args.int8, calibration=args.calibration,
+                         calibration_windows=args.calibration_windows, tolerance=args.tolerance)
+    print(result.summary())
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spoofscan", description="Tell real human speech from fake speech.")
+    parser.add_argument("--version", action="version", version=f"spoofscan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_predict, _add_info, _add_train, _add_evaluate, _add_export):
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SpoofscanError as e:
+        print(f"spoofscan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
