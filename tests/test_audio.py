@@ -301,6 +301,8 @@ def test_bytes_and_name_override_in_messages():
 def test_prepare_waveform_rejects_bad_arrays():
     with pytest.raises(AudioError, match=r"shape"):
         prepare_waveform(np.zeros((2, 2, 2), np.float32), SAMPLE_RATE)
+    with pytest.raises(AudioError, match=r"looks like \(channels, samples\)"):
+        prepare_waveform(make_tone(channels=2).T, SAMPLE_RATE)
     with pytest.raises(AudioError, match="no audio samples"):
         prepare_waveform(np.zeros(0, np.float32), SAMPLE_RATE)
     x = make_tone()

@@ -26,6 +26,7 @@ from .errors import AudioError
 SAMPLE_RATE = 16_000  # Hz, the rate of every waveform inside the package
 MIN_INPUT_RATE = 8_000  # Hz, lowest accepted input rate
 MAX_INPUT_RATE = 192_000  # Hz, highest accepted input rate
+MAX_CHANNELS = 64  # a 2-D array with more columns than this is taken for (channels, samples)
 MIN_SECONDS = 0.1  # default shortest clip accepted, in seconds
 BLOCK_SECONDS = 30.0  # decoding block length for streaming, in seconds of input
 RESAMPLE_QUALITY = "HQ"
@@ -151,6 +152,8 @@ def prepare_waveform(
     x = np.asarray(waveform)
     if x.ndim not in (1, 2):
         raise AudioError(name, f"waveform must have shape (samples,) or (samples, channels), got {x.shape}")
+    if x.ndim == 2 and x.shape[1] > MAX_CHANNELS:
+        raise AudioError(name, f"waveform shape {x.shape} looks like (channels, samples): give (samples, channels)")
     if np.issubdtype(x.dtype, np.integer):
         x = x.astype(np.float32) / float(-np.iinfo(x.dtype).min)
     x = x.astype(np.float32, copy=False)

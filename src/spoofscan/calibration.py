@@ -49,6 +49,9 @@ def fit_calibration(bona: np.ndarray, spoof: np.ndarray, *, l2: float = 1e-4, it
     spoof = np.asarray(spoof, dtype=np.float64).ravel()
     if len(bona) == 0 or len(spoof) == 0:
         raise SpoofscanError(f"calibration needs scores of both classes (got {len(bona)} bona fide, {len(spoof)} spoof)")
+    for name, x in (("bona fide", bona), ("spoof", spoof)):
+        if not np.isfinite(x).all():
+            raise SpoofscanError(f"calibration: {int((~np.isfinite(x)).sum())} {name} score(s) are NaN or Inf")
     s = np.concatenate([bona, spoof])
     y = np.concatenate([np.ones(len(bona)), np.zeros(len(spoof))])
     w = np.concatenate([np.full(len(bona), 0.5 / len(bona)), np.full(len(spoof), 0.5 / len(spoof))])
