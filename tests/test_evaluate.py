@@ -266,6 +266,16 @@ def test_evaluate_end_to_end_with_a_tiny_detector(tmp_path, tiny_detector):
     assert again["metrics"] == report["metrics"] and again["groups"] == report["groups"]
 
 
+def test_evaluate_refuses_trial_names_with_spaces_before_scoring(tmp_path):
+    class NeverCalled:
+        def predict_many(self, sources):
+            raise AssertionError("scored before the trial names were checked")
+
+    records = [Record("my clip", "my clip.wav", "bonafide", {}), Record("b", "b.wav", "spoof", {})]
+    with pytest.raises(SpoofscanError, match="'my clip'"):
+        evaluate(NeverCalled(), records, tmp_path, progress=False)
+
+
 def _write_manifest(tmp_path, records):
     manifest = tmp_path / "manifest.csv"
     with open(manifest, "w", newline="") as f:

@@ -513,6 +513,10 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     from tqdm import tqdm
 
     records = list(records)
+    spaced = [r.trial for r in records if not r.trial or any(ch.isspace() for ch in r.trial)]
+    if spaced:  # found now, not after scoring every file: score files are 'trial score' lines
+        raise SpoofscanError(f"{len(spaced)} trial name(s) are empty or contain whitespace, which a score file "
+                             f"cannot hold: {_examples(spaced)} (give the protocol a trial column without spaces)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scores: dict[str, float] = {}
