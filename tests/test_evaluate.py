@@ -272,7 +272,7 @@ def test_evaluate_refuses_trial_names_with_spaces_before_scoring(tmp_path):
             raise AssertionError("scored before the trial names were checked")
 
     records = [Record("my clip", "my clip.wav", "bonafide", {}), Record("b", "b.wav", "spoof", {})]
-    with pytest.raises(SpoofscanError, match="'my clip'"):
+    with pytest.raises(SpoofscanError, match="cannot hold: my clip"):
         evaluate(NeverCalled(), records, tmp_path, progress=False)
 
 
