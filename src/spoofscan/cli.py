@@ -29,6 +29,8 @@ def _add_predict(sub):
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (ONNX Runtime for .onnx models, torch.set_num_threads for checkpoints); default: all cores")
     p.add_argument("--output", "-o", default="-", help="write results here instead of standard output")
     p.set_defaults(func=_cmd_predict)
 
@@ -37,7 +39,14 @@ def _cmd_predict(args) -> int:
     from . import load_detector
     from .detector import expand_inputs
 
-    det = load_detector(args.model, device=args.device, batch_size=args.batch_size, max_seconds=args.max_seconds)
+    extra = {}
+    if args.threads and str(args.model).lower().endswith(".onnx"):
+        extra["threads"] = args.threads
+    elif args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    det = load_detector(args.model, device=args.device, batch_size=args.batch_size, max_seconds=args.max_seconds, **extra)
     files = expand_inputs(args.inputs)
     if not files:
         raise SpoofscanError(f"no audio files found in {args.inputs}")

@@ -1,0 +1,168 @@
+"""The torch-free ONNX runtime: runs with torch blocked, loads only spoofscan ONNX files,
+scores long clips and batches the way the PyTorch detector does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import pytest
+import soundfile as sf
+
+import spoofscan
+from spoofscan.detector import Failure, Prediction
+from spoofscan.dsp import log_mel, window_starts
+from spoofscan.errors import SpoofscanError
+from spoofscan.runtime import METADATA_KEY, OnnxDetector, providers_for, read_metadata
+from synth import synth_clip
+
+TORCH_FREE_MODULES = ("spoofscan", "spoofscan.runtime", "spoofscan.detector", "spoofscan.audio", "spoofscan.dsp",
+                      "spoofscan.calibration", "spoofscan.checkpoint", "spoofscan.cli", "spoofscan.corpora",
+                      "spoofscan.labels", "spoofscan.errors")
+
+BLOCK_TORCH = '''
+import sys
+
+class _NoTorch:
+    """Refuse to import torch, as on a machine where it is not installed."""
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"No module named {name!r} (blocked by the torch-free test)")
+        return None
+
+sys.meta_path.insert(0, _NoTorch())
+'''
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """An FP32 export of a tiny random-weight checkpoint (1-s windows), and a 3.7-s test clip."""
+    import torch
+
+    from spoofscan.calibration import Calibration
+    from spoofscan.checkpoint import make_card, save_checkpoint
+    from spoofscan.dsp import FeatureConfig
+    from spoofscan.export import export_onnx
+    from spoofscan.model import build_model, model_preset
+
+    root = tmp_path_factory.mktemp("runtime")
+    torch.manual_seed(1)
+    net = build_model(model_preset("tiny"))
+    features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
+    card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration(a=2.0, b=-0.1).to_dict(), threshold=0.5)
+    save_checkpoint(root / "tiny.safetensors", net.state_dict(), card)
+    export_onnx(root / "tiny.safetensors", root / "tiny.onnx")
+    clip = root / "clip.wav"
+    sf.write(clip, synth_clip("bonafide", 3.7, np.random.default_rng(2)), 16_000, subtype="PCM_16")
+    return {"root": root, "onnx": root / "tiny.onnx", "ckpt": root / "tiny.safetensors", "clip": clip}
+
+
+def _run_without_torch(tmp_path, args: list) -> subprocess.CompletedProcess:
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path)] + [p for p in sys.path if p]))
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_runs_with_torch_absent(model, tmp_path):
+    script = textwrap.dedent(f"""
+        import importlib, json, sys
+        try:
+            import torch
+            sys.exit("torch imported although blocked")
+        except ImportError:
+            pass
+        for name in {TORCH_FREE_MODULES!r}:
+            importlib.import_module(name)
+        import spoofscan
+        det = spoofscan.load_detector({str(model['onnx'])!r}, threads=1)
+        r = det.predict({str(model['clip'])!r})
+        print(json.dumps(r.to_dict()))
+        assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch got imported"
+    """)
+    done = _run_without_torch(tmp_path, ["-c", script])
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+
+    # the same numbers as the PyTorch checkpoint gives, in this process (where torch exists)
+    want = spoofscan.load_detector(model["ckpt"], device="cpu").predict(str(model["clip"]))
+    assert abs(got["score"] - want.score) < 1e-4 and got["label"] == want.label
+    assert len(got["timeline"]) == len(want.timeline) == 7
+    assert max(abs(g["score"] - w.score) for g, w in zip(got["timeline"], want.timeline)) < 1e-4
+
+
+def test_cli_predict_with_torch_absent(model, tmp_path):
+    done = _run_without_torch(tmp_path, ["-m", "spoofscan", "predict", "--model", str(model["onnx"]), "--threads", "1",
+                                         "--format", "jsonl", "--timeline", str(model["clip"])])
+    assert done.returncode == 0, done.stderr
+    row = json.loads(done.stdout.strip())
+    want = OnnxDetector.from_file(model["onnx"]).predict(str(model["clip"]))
+    assert row["label"] in ("real", "fake") and abs(row["score"] - want.score) < 1e-6 and len(row["timeline"]) == 7
+
+
+def test_long_clip_batches_agree(model):
+    det = OnnxDetector.from_file(model["onnx"], batch_size=4, threads=1)
+    assert det.session.get_session_options().intra_op_num_threads == 1
+    wave = synth_clip("spoof", 21.3, np.random.default_rng(4))
+    r = det.predict(wave, 16_000)
+    starts = window_starts(len(wave), det.features.window_samples, det.features.hop_samples)
+    assert len(r.timeline) == len(starts) and r.timeline[-1].end == pytest.approx(21.3, abs=1e-3)
+    windows = np.stack([wave[s:s + det.features.window_samples] for s in starts])
+    direct = det.window_scores(windows)  # one batch of all windows
+    assert np.abs(direct - [w.score for w in r.timeline]).max() < 1e-5
+    assert r.score == pytest.approx(float(np.mean(direct)), abs=1e-5)
+    # window-by-window log-mel equals the batched numpy front end
+    assert np.abs(det.log_mel(windows[:5]) - log_mel(windows[:5], det.features)).max() < 1e-5
+
+
+def test_predict_many_reports_bad_files(model, tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF0000WAVEjunk")
+    det = spoofscan.load_detector(model["onnx"], batch_size=3)
+    results = list(det.predict_many([str(model["clip"]), str(bad), str(model["clip"])]))
+    assert [type(r) for r in results] == [Prediction, Failure, Prediction]
+    assert "bad.wav" in results[1].source
+    assert results[0].score == pytest.approx(results[2].score, abs=1e-6)
+
+
+def test_refuses_files_that_are_not_spoofscan_models(model, tmp_path):
+    with pytest.raises(SpoofscanError, match="no such file"):
+        OnnxDetector.from_file(tmp_path / "missing.onnx")
+    text = tmp_path / "text.onnx"
+    text.write_text("hello")
+    with pytest.raises(SpoofscanError, match="cannot load"):
+        spoofscan.load_detector(text)
+    # a valid ONNX graph without spoofscan metadata
+    plain = onnx.load(str(model["onnx"]))
+    del plain.metadata_props[:]
+    onnx.save(plain, str(tmp_path / "plain.onnx"))
+    with pytest.raises(SpoofscanError, match="without spoofscan metadata"):
+        OnnxDetector.from_file(tmp_path / "plain.onnx")
+    # a newer format version than this runtime reads
+    meta = read_metadata(model["onnx"])
+    meta["format_version"] = 99
+    entry = plain.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(meta)
+    onnx.save(plain, str(tmp_path / "future.onnx"))
+    with pytest.raises(SpoofscanError, match="v99"):
+        OnnxDetector.from_file(tmp_path / "future.onnx")
+
+
+def test_devices_and_threads():
+    assert providers_for("cpu") == ["CPUExecutionProvider"]
+    assert providers_for("auto")[-1] == "CPUExecutionProvider"
+    with pytest.raises(SpoofscanError, match="choose from"):
+        providers_for("tpu")
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        with pytest.raises(SpoofscanError, match="CUDAExecutionProvider"):
+            providers_for("cuda:0")
+    with pytest.raises(SpoofscanError, match="threads"):
+        from spoofscan.runtime import session_options
+
+        session_options(0)
