@@ -1,0 +1,206 @@
+"""Core (PyTorch baseline) benchmark: feature extraction, ResNet-18 forward, long-file memory.
+
+Prints one Markdown table measured in this run:
+
+- log-mel of one 4-s clip: the torch module (``LogMel``) and its numpy twin (``dsp.log_mel``);
+- one ResNet-18 FP32 forward pass per 4-s clip (1 x 128 x 401 log-mel) at batch 1 and 32;
+- each at 1 and 2 threads (``torch.set_num_threads``), median and p95 over repeats;
+- ``TorchDetector.predict`` on a synthetic 10-minute and one-hour 16 kHz file: wall time and
+  peak RSS (VmHWM of a fresh subprocess), to show that memory does not grow with length.
+
+Random weights: timing does not depend on them.
+
+    python benchmarks/bench_core.py            # full run (a few minutes on 2 cores)
+    python benchmarks/bench_core.py --quick    # fewer repeats, 1- and 6-minute files
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+CLIP_SECONDS = 4.0
+RATE = 16_000
+CHUNK_SECONDS = 60  # the long test files are written one minute at a time
+WARMUP_PREDICTS = 3  # full-batch predictions before the long file's peak memory is measured
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn, repeats: int, warmup: int = 2) -> np.ndarray:
+    """Seconds per call of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return np.asarray(out)
+
+
+def write_long_file(path: Path, seconds: int) -> None:
+    """A 16 kHz PCM-16 WAV of speech-like noise (tone bursts over noise), written minute by minute."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", samplerate=RATE, channels=1, subtype="PCM_16") as f:
+        for start in range(0, seconds, CHUNK_SECONDS):
+            n = min(CHUNK_SECONDS, seconds - start) * RATE
+            t = np.arange(n) / RATE
+            envelope = 0.5 * (1 + np.sin(2 * np.pi * 3 * t))  # syllable-rate bursts
+            x = 0.05 * rng.standard_normal(n) + 0.2 * envelope * np.sin(2 * np.pi * rng.uniform(100, 300) * t)
+            f.write(x.astype(np.float32))
+
+
+def child_predict(path: str, threads: int, batch_size: int) -> None:
+    """Run in a fresh process: predict one file and print wall time and peak RSS as JSON."""
+    import torch
+
+    from spoofscan.calibration import Calibration
+    from spoofscan.dsp import FeatureConfig
+    from spoofscan.inference import TorchDetector
+    from spoofscan.model import build_model, model_preset
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    det = TorchDetector(build_model(model_preset("resnet18")), FeatureConfig(), Calibration(),
+                        device="cpu", batch_size=batch_size)
+    # warm up (twice: the allocator settles on the second pass) on a clip of exactly one full
+    # batch of windows, so the peak "before" already holds the activations of a whole batch and
+    # any growth after it is due to the file's length
+    cfg = det.features
+    warm = cfg.window_seconds + (batch_size - 1) * cfg.hop_seconds
+    noise = (0.1 * np.random.default_rng(0).standard_normal(int(warm * RATE))).astype(np.float32)
+    for _ in range(WARMUP_PREDICTS):
+        det.predict(noise, RATE)
+    before = peak_rss_mib()
+    t0 = time.perf_counter()
+    result = det.predict(path)
+    wall = time.perf_counter() - t0
+    print(json.dumps({"wall_s": wall, "duration_s": result.duration, "windows": len(result.timeline),
+                      "peak_rss_before_mib": before, "peak_rss_mib": peak_rss_mib()}))
+
+
+def bench_long_files(minutes: list[int], threads: int, batch_size: int) -> list[dict]:
+    results = []
+    with tempfile.TemporaryDirectory(prefix="spoofscan-bench-") as tmp:
+        for m in minutes:
+            path = Path(tmp) / f"synthetic-{m}min.wav"
+            write_long_file(path, m * 60)
+            out = subprocess.run([sys.executable, __file__, "--child-predict", str(path), "--threads", str(threads),
+                                  "--batch-size", str(batch_size)], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"predict subprocess failed:\n{out.stderr}")
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r.update(minutes=m, file_mib=path.stat().st_size / 2**20)
+            results.append(r)
+            path.unlink()
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter long files")
+    ap.add_argument("--repeats", type=int, default=None, help="timed repeats at batch 1 (default 20, quick 5)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--child-predict", help=argparse.SUPPRESS)
+    ap.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_predict:
+        child_predict(args.child_predict, args.threads[0], args.batch_size)
+        return
+
+    import torch
+
+    from spoofscan.dsp import FeatureConfig, log_mel
+    from spoofscan.features import LogMel
+    from spoofscan.model import build_model, model_preset
+
+    load_start = os.getloadavg()[0]
+    repeats = args.repeats or (5 if args.quick else 20)
+    big_batch = 32
+    repeats_big = max(3, repeats // 4)
+    minutes = [1, 6] if args.quick else [10, 60]
+
+    cfg = FeatureConfig()
+    samples = int(CLIP_SECONDS * cfg.sample_rate)
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal((1, samples))).astype(np.float32)
+    torch.manual_seed(0)
+    frontend = LogMel(cfg).eval()
+    model = build_model(model_preset("resnet18")).eval()
+    mel_shape = (1, cfg.n_mels, cfg.num_frames(samples))
+
+    rows = []  # (measurement, threads, batch, median, p95, throughput, peak RSS)
+
+    def ms(t):
+        return f"{1000 * t:.2f} ms"
+
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        wave_t = torch.from_numpy(wave)
+        with torch.inference_mode():
+            t = timed(lambda: frontend(wave_t), repeats * 5)
+        rows.append(("log-mel, torch `LogMel`", threads, 1, ms(np.median(t)), ms(np.percentile(t, 95)),
+                     f"{1 / np.median(t):.0f} clips/s", ""))
+        t = timed(lambda: log_mel(wave, cfg), repeats * 5)
+        rows.append(("log-mel, numpy `dsp.log_mel`", threads, 1, ms(np.median(t)), ms(np.percentile(t, 95)),
+                     f"{1 / np.median(t):.0f} clips/s", ""))
+        for batch, n in ((1, repeats), (big_batch, repeats_big)):
+            x = torch.randn(batch, *mel_shape)
+            with torch.inference_mode():
+                t = timed(lambda: model(x), n) / batch
+            rows.append(("ResNet-18 FP32 forward, per clip", threads, batch, ms(np.median(t)),
+                         ms(np.percentile(t, 95)), f"{1 / np.median(t):.1f} clips/s", ""))
+        print(f"... threads={threads} done", file=sys.stderr)
+
+    long_threads = max(args.threads)
+    for r in bench_long_files(minutes, long_threads, big_batch):
+        speed = r["duration_s"] / r["wall_s"]
+        rows.append((f"`TorchDetector.predict`, {r['minutes']}-min 16 kHz WAV ({r['windows']} windows)", long_threads,
+                     big_batch, f"{r['wall_s']:.1f} s wall", "", f"{speed:.0f}x real time",
+                     f"{r['peak_rss_mib']:.0f} MiB (before: {r['peak_rss_before_mib']:.0f})"))
+
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); torch {torch.__version__}; numpy {np.__version__}; "
+          f"python {platform.python_version()}; load average at start/end: {load_start:.2f}/{os.getloadavg()[0]:.2f} "
+          f"(other processes on the machine slow the figures down)")
+    print(f"4-s clip = {samples} samples -> log-mel 1x{cfg.n_mels}x{mel_shape[-1]}; repeats: {repeats} "
+          f"(batch 1), {repeats_big} (batch {big_batch}), features x5; "
+          f"command: python benchmarks/bench_core.py{' --quick' if args.quick else ''}\n")
+    head = ("measurement", "threads", "batch", "median", "p95", "throughput", "peak RSS")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join(["---"] * len(head)) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
+if __name__ == "__main__":
+    main()
