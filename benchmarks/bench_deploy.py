@@ -1,0 +1,342 @@
+"""Deployment benchmark: PyTorch FP32 against ONNX Runtime FP32 and static INT8.
+
+Prints one Markdown table, every row measured in this run on this machine, each row in a
+fresh subprocess (so one backend's thread pool or allocator state cannot slow another):
+
+- per 4-s clip at batch 1: log-mel time, network time, and the whole waveform -> score path
+  (median and p95); throughput at batch 32 (clips/s, waveform -> score); threads 1 and 2;
+- a one-hour 16 kHz file scored with the torch-free runtime (INT8 and FP32; 4-s windows every
+  2 s, batches of 32): wall time and peak RSS (VmHWM) of a fresh process that never imports torch;
+- with ``--manifest SPEC``: the EER of each backend on that labelled data.
+
+Without ``--checkpoint`` the model is the full ResNet-18 preset with random (seeded) weights:
+timing does not depend on the weights, but EER then means nothing. INT8 is calibrated on
+``--calibration SPEC`` if given, else on generated speech-like audio (harmonic voice with a
+moving pitch, syllable envelope, formant-like bands, pauses and noise).
+
+    python benchmarks/bench_deploy.py                         # full run, ~4 minutes on 2 cores
+    python benchmarks/bench_deploy.py --quick                 # fewer repeats, 6-minute file
+    python benchmarks/bench_deploy.py --checkpoint runs/quickstart/best.safetensors \\
+        --calibration csv:data/quickstart/manifest.csv:dev --manifest csv:data/quickstart/manifest.csv:eval
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+RATE = 16_000
+CLIP_SECONDS = 4.0
+THROUGHPUT_BATCH = 32
+THREADS = (1, 2)
+BACKENDS = ("pytorch-fp32", "onnx-fp32", "onnx-int8")
+LABELS = {"pytorch-fp32": "PyTorch FP32", "onnx-fp32": "ONNX Runtime FP32", "onnx-int8": "ONNX Runtime INT8"}
+CALIBRATION_CLIPS = 64  # generated clips of 4-8 s when no --calibration is given
+SEED = 0
+
+
+# ---------------------------------------------------------------------------- generated audio
+
+def speech_like(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Speech-like float32 audio at 16 kHz: voiced syllables on a moving pitch with formant-like
+    band emphasis, unvoiced noise bursts, pauses. Shape (seconds * 16000,)."""
+    n = int(seconds * RATE)
+    t = np.arange(n) / RATE
+    f0 = rng.uniform(90, 220) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(0.2, 0.6) * t)
+                                 + 0.02 * np.sin(2 * np.pi * rng.uniform(4, 7) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    formants = rng.uniform([300, 900, 2200], [900, 2200, 3400])
+    voice = np.zeros(n)
+    for k in range(1, 40):
+        freq = k * f0.mean()
+        if freq > RATE / 2 - 500:
+            break
+        gain = sum(np.exp(-0.5 * ((freq - f) / 150.0) ** 2) for f in formants) + 0.05
+        voice += gain * np.sin(k * phase) / k
+    syllable = np.clip(np.sin(2 * np.pi * rng.uniform(3, 5) * t + rng.uniform(0, 6)), 0, None) ** 0.7
+    pauses = np.repeat(rng.random(int(np.ceil(seconds / 0.5))) > 0.15, int(0.5 * RATE))[:n]
+    noise = rng.standard_normal(n) * (syllable < 0.2) * 0.3
+    x = (voice / np.abs(voice).max() * syllable + noise) * pauses + 0.003 * rng.standard_normal(n)
+    return (x * 10 ** (rng.uniform(-18, -3) / 20) / max(np.abs(x).max(), 1e-9)).astype(np.float32)
+
+
+def write_long_file(path: Path, seconds: int, rng: np.random.Generator) -> None:
+    """A 16 kHz mono 16-bit wav of ``seconds`` speech-like audio, written one minute at a time."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path), "w", RATE, 1, subtype="PCM_16") as f:
+        for start in range(0, seconds, 60):
+            f.write(speech_like(min(60, seconds - start), rng))
+
+
+# ---------------------------------------------------------------------------- measurements
+
+def peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class OtherLoad:
+    """CPU that other processes used while this one ran, in cores (0 = the machine was ours).
+
+    The machine's busy time from /proc/stat minus this process's own CPU time, over the wall
+    time: on a shared machine it tells which rows were measured under contention.
+    """
+
+    def __enter__(self):
+        self.start = (self._busy(), self._own(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc):
+        busy, own, wall = self._busy(), self._own(), time.perf_counter()
+        self.cores = max(0.0, ((busy - self.start[0]) - (own - self.start[1])) / (wall - self.start[2]))
+
+    @staticmethod
+    def _busy() -> float:
+        user, nice, system, idle, iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+        return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        import resource
+
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+
+def timed(fn, repeats: int, warmup: int = 3) -> np.ndarray:
+    """Seconds per call of ``fn()`` over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    out = np.empty(repeats)
+    for i in range(repeats):
+        t = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t
+    return out
+
+
+def child_row(backend: str, threads: int, model: str, waves: str, repeats: int, batch_repeats: int) -> dict:
+    """Time one backend at one thread count (runs in its own process)."""
+    import contextlib
+
+    w = np.load(waves)
+    one, batch = w[:1], w[:THROUGHPUT_BATCH]
+    if backend == "pytorch-fp32":
+        import torch
+
+        from spoofscan.inference import TorchDetector
+
+        torch.set_num_threads(threads)
+        det = TorchDetector.from_checkpoint(model, device="cpu", batch_size=THROUGHPUT_BATCH)
+        x = torch.from_numpy(one)
+        mode = torch.inference_mode()
+        features = lambda: det.frontend(x)  # noqa: E731
+    else:
+        from spoofscan.runtime import OnnxDetector
+
+        det = OnnxDetector.from_file(model, threads=threads, batch_size=THROUGHPUT_BATCH)
+        mode = contextlib.nullcontext()
+        features = lambda: det.log_mel(one)  # noqa: E731
+    with mode, OtherLoad() as load:
+        feats = features()
+        network = (lambda: det.model(feats)) if backend == "pytorch-fp32" else (lambda: det.logits(feats))
+        t_feat = timed(features, repeats)
+        t_net = timed(network, repeats)
+        t_one = timed(lambda: det.window_scores(one), repeats)
+        t_batch = timed(lambda: det.window_scores(batch), batch_repeats, warmup=1)
+    ms = lambda a, q=50: float(np.percentile(a, q) * 1000)  # noqa: E731
+    return {"backend": backend, "threads": threads, "features_ms": ms(t_feat), "network_ms": ms(t_net),
+            "network_p95_ms": ms(t_net, 95), "clip_ms": ms(t_one), "clip_p95_ms": ms(t_one, 95),
+            "batch32_clips_per_s": THROUGHPUT_BATCH / float(np.median(t_batch)), "other_load_cores": load.cores}
+
+
+def child_long(model: str, path: str, threads: int) -> dict:
+    """Score one long file with the torch-free runtime (runs in its own process)."""
+    t0 = time.perf_counter()
+    import spoofscan
+
+    det = spoofscan.load_detector(model, threads=threads, batch_size=THROUGHPUT_BATCH)
+    t1 = time.perf_counter()
+    with OtherLoad() as load:
+        r = det.predict(path)
+    t2 = time.perf_counter()
+    return {"load_s": t1 - t0, "predict_s": t2 - t1, "windows": len(r.timeline), "duration_s": r.duration,
+            "peak_rss_mib": peak_rss_mib(), "torch_imported": "torch" in sys.modules, "other_load_cores": load.cores}
+
+
+def run_child(*args) -> dict:
+    out = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"benchmark subprocess {args[:2]} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def eer_of(model: str, records: list, threads: int) -> tuple[float, int]:
+    """EER (percent) of a model on labelled records, and how many files failed."""
+    import spoofscan
+    from spoofscan.metrics import compute_eer
+
+    extra = {"threads": threads} if model.endswith(".onnx") else {"device": "cpu"}
+    if not model.endswith(".onnx"):
+        import torch
+
+        torch.set_num_threads(threads)
+    det = spoofscan.load_detector(model, batch_size=THROUGHPUT_BATCH, **extra)
+    bona, spoof, failed = [], [], 0
+    for rec, res in zip(records, det.predict_many([r.path for r in records])):
+        if not res.ok:
+            failed += 1
+            continue
+        (bona if rec.label == "bonafide" else spoof).append(res.score)
+    return 100 * compute_eer(np.array(bona), np.array(spoof))[0], failed
+
+
+# ---------------------------------------------------------------------------- main
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--checkpoint", help="a trained checkpoint (default: resnet18 preset, random weights)")
+    ap.add_argument("--calibration", help="data spec of INT8 calibration audio (default: generated speech-like audio)")
+    ap.add_argument("--manifest", help="labelled data spec for the EER column, e.g. csv:manifest.csv:eval")
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and a 6-minute long file")
+    ap.add_argument("--long-seconds", type=int, default=None, help="length of the long file (default 3600, quick 360)")
+    ap.add_argument("--json", help="also write all numbers to this JSON file")
+    args = ap.parse_args()
+
+    from spoofscan.export import export_onnx
+
+    repeats, batch_repeats = (15, 2) if args.quick else (60, 6)
+    long_seconds = args.long_seconds or (360 if args.quick else 3600)
+    rng = np.random.default_rng(SEED)
+    report: dict = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": os.getloadavg()}
+    with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
+        tmp = Path(tmp)
+        ckpt = args.checkpoint or str(tmp / "resnet18-random.safetensors")
+        if not args.checkpoint:
+            import torch
+
+            from spoofscan.calibration import Calibration
+            from spoofscan.checkpoint import make_card, save_checkpoint
+            from spoofscan.dsp import FeatureConfig
+            from spoofscan.model import build_model, model_preset
+
+            torch.manual_seed(SEED)
+            net = build_model(model_preset("resnet18"))
+            card = make_card(FeatureConfig().to_dict(), net.cfg.to_dict(), Calibration().to_dict(),
+                             train={"note": "random weights, for timing only"})
+            save_checkpoint(ckpt, net.state_dict(), card)
+        calibration = args.calibration or [speech_like(rng.uniform(4, 8), rng) for _ in range(CALIBRATION_CLIPS)]
+        models = {"pytorch-fp32": ckpt, "onnx-fp32": str(tmp / "model.onnx"), "onnx-int8": str(tmp / "model-int8.onnx")}
+        exports = {"fp32": export_onnx(ckpt, models["onnx-fp32"]),
+                   "int8": export_onnx(ckpt, models["onnx-int8"], int8=True, calibration=calibration)}
+        for r in exports.values():
+            print(r.summary(), file=sys.stderr)
+        report["export"] = {k: {"max_abs_diff_vs_torch": r.max_abs_diff, "seconds": r.seconds, "size_mb": r.size_bytes / 1e6,
+                                "int8_correlation": r.int8_correlation, "calibration_windows": r.calibration_windows}
+                            for k, r in exports.items()}
+        waves = tmp / "waves.npy"
+        np.save(waves, np.stack([speech_like(CLIP_SECONDS, rng) for _ in range(THROUGHPUT_BATCH)]))
+
+        rows = []
+        for threads in THREADS:
+            for backend in BACKENDS:
+                print(f"timing {backend} at {threads} thread(s)...", file=sys.stderr)
+                rows.append(run_child("--child-row", backend, threads, models[backend], waves, repeats, batch_repeats))
+        report["rows"] = rows
+
+        long_path = tmp / "long.wav"
+        write_long_file(long_path, long_seconds, rng)
+        report["long"] = {}
+        for backend in ("onnx-int8", "onnx-fp32"):
+            print(f"scoring a {long_seconds}-s file with {backend}...", file=sys.stderr)
+            report["long"][backend] = run_child("--child-long", models[backend], long_path, 2)
+
+        if args.manifest:
+            from spoofscan.corpora import load_records
+
+            records = load_records(args.manifest)
+            report["eer"] = {}
+            for backend in BACKENDS:
+                print(f"EER of {backend} on {args.manifest}...", file=sys.stderr)
+                eer, failed = eer_of(models[backend], records, threads=2)
+                report["eer"][backend] = {"eer_percent": eer, "failed": failed, "trials": len(records)}
+    report["load_after"] = os.getloadavg()
+    print_report(report, args, long_seconds)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+def print_report(report: dict, args, long_seconds: int) -> None:
+    import onnxruntime
+    import torch
+
+    print(f"CPU: {report['cpu']}, {report['cores']} cores; torch {torch.__version__}, onnxruntime "
+          f"{onnxruntime.__version__}; load average before/after {report['load_before'][0]:.2f}/{report['load_after'][0]:.2f}")
+    print(f"model: {'checkpoint ' + args.checkpoint if args.checkpoint else 'resnet18 preset, random weights (timing only)'}; "
+          f"input: 4-s clips of generated speech-like audio, log-mel 128 x 401\n")
+    eer = report.get("eer", {})
+    base = {r["threads"]: r for r in report["rows"] if r["backend"] == "pytorch-fp32"}
+    head = ("| backend | threads | log-mel ms | network ms (p95) | clip ms, batch 1 (p95) | clips/s, batch 32 "
+            "| speed-up vs PyTorch, network / clip | other load |" + (" EER % |" if eer else ""))
+    print(head)
+    print("|" + "---|" * (head.count("|") - 1))
+    for r in report["rows"]:
+        b = base[r["threads"]]
+        cells = [LABELS[r["backend"]], str(r["threads"]), f"{r['features_ms']:.2f}",
+                 f"{r['network_ms']:.2f} ({r['network_p95_ms']:.2f})", f"{r['clip_ms']:.2f} ({r['clip_p95_ms']:.2f})",
+                 f"{r['batch32_clips_per_s']:.0f}",
+                 f"{b['network_ms'] / r['network_ms']:.1f}x / {b['clip_ms'] / r['clip_ms']:.1f}x",
+                 f"{r['other_load_cores']:.2f}"]
+        if eer:
+            e = eer[r["backend"]]
+            cells.append(f"{e['eer_percent']:.2f}" + (f" ({e['failed']} failed)" if e["failed"] else ""))
+        print("| " + " | ".join(cells) + " |")
+    print("\nlog-mel: torch LogMel for PyTorch, numpy dsp.log_mel for ONNX Runtime; clip = waveform -> score; "
+          "other load = cores that other processes kept busy during the row (0 = the machine was ours)")
+    length = "one-hour" if long_seconds == 3600 else f"{long_seconds / 60:g}-minute"
+    print(f"\n{length} 16 kHz wav (4-s windows every 2 s, batches of 32, 2 threads, "
+          f"fresh process, torch never imported):")
+    for backend, r in report["long"].items():
+        print(f"- {LABELS[backend]}: {r['windows']} windows scored in {r['predict_s']:.1f} s "
+              f"(+{r['load_s']:.1f} s import and load), peak RSS {r['peak_rss_mib']:.0f} MiB, other load {r['other_load_cores']:.2f}"
+              + (" (torch was imported!)" if r["torch_imported"] else ""))
+    for k, r in report["export"].items():
+        extra = (f", INT8/FP32 logit correlation {r['int8_correlation']:.4f} on {r['calibration_windows']} calibration windows"
+                 if k == "int8" else "")
+        print(f"- export {k}: {r['size_mb']:.1f} MB in {r['seconds']:.1f} s, max |logit diff| vs PyTorch "
+              f"{r['max_abs_diff_vs_torch']:.2g}{extra}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-row":
+        b, th, m, w, rep, brep = sys.argv[2:8]
+        print(json.dumps(child_row(b, int(th), m, w, int(rep), int(brep))))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--child-long":
+        m, p, th = sys.argv[2:5]
+        print(json.dumps(child_long(m, p, int(th))))
+    else:
+        main()
