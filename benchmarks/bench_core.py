@@ -31,7 +31,7 @@ import numpy as np
 CLIP_SECONDS = 4.0
 RATE = 16_000
 CHUNK_SECONDS = 60  # the long test files are written one minute at a time
-WARMUP_PREDICTS = 3  # full-batch predictions before the long file's peak memory is measured
+WARMUP_SECONDS = 180  # a file this long is predicted twice before the long file's peak is measured
 
 
 def cpu_model() -> str:
@@ -54,16 +54,30 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def timed(fn, repeats: int, warmup: int = 2) -> np.ndarray:
-    """Seconds per call of ``fn()`` over ``repeats`` calls after ``warmup`` calls."""
+def busy_seconds() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its children)."""
+    import resource
+
+    user, nice, system, idle, iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    machine = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+    own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return machine, own
+
+
+def timed(fn, repeats: int, warmup: int = 2) -> tuple[np.ndarray, float]:
+    """Seconds per call of ``fn()`` over ``repeats`` calls after ``warmup`` calls, and the
+    cores other processes kept busy meanwhile (0 = the machine was ours; 2 = both cores taken)."""
     for _ in range(warmup):
         fn()
     out = []
+    (machine0, own0), wall0 = busy_seconds(), time.perf_counter()
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         out.append(time.perf_counter() - t0)
-    return np.asarray(out)
+    (machine1, own1), wall1 = busy_seconds(), time.perf_counter()
+    return np.asarray(out), max(0.0, (machine1 - machine0 - (own1 - own0)) / (wall1 - wall0))
 
 
 def write_long_file(path: Path, seconds: int) -> None:
@@ -80,8 +94,14 @@ def write_long_file(path: Path, seconds: int) -> None:
             f.write(x.astype(np.float32))
 
 
-def child_predict(path: str, threads: int, batch_size: int) -> None:
-    """Run in a fresh process: predict one file and print wall time and peak RSS as JSON."""
+def child_predict(path: str, warmup: str, threads: int, batch_size: int) -> None:
+    """Run in a fresh process: predict one file and print wall time and peak RSS as JSON.
+
+    The warm-up file is predicted twice first, through the same decode-and-batch path: the C
+    allocator's heap settles during the first few hundred windows (freed STFT buffers of tens
+    of MB are reused, not returned), so the peak measured "before" already holds that plateau
+    and any growth after it is due to the long file's length.
+    """
     import torch
 
     from spoofscan.calibration import Calibration
@@ -93,14 +113,8 @@ def child_predict(path: str, threads: int, batch_size: int) -> None:
     torch.manual_seed(0)
     det = TorchDetector(build_model(model_preset("resnet18")), FeatureConfig(), Calibration(),
                         device="cpu", batch_size=batch_size)
-    # warm up (twice: the allocator settles on the second pass) on a clip of exactly one full
-    # batch of windows, so the peak "before" already holds the activations of a whole batch and
-    # any growth after it is due to the file's length
-    cfg = det.features
-    warm = cfg.window_seconds + (batch_size - 1) * cfg.hop_seconds
-    noise = (0.1 * np.random.default_rng(0).standard_normal(int(warm * RATE))).astype(np.float32)
-    for _ in range(WARMUP_PREDICTS):
-        det.predict(noise, RATE)
+    for _ in range(2):
+        det.predict(warmup)
     before = peak_rss_mib()
     t0 = time.perf_counter()
     result = det.predict(path)
@@ -112,14 +126,20 @@ def child_predict(path: str, threads: int, batch_size: int) -> None:
 def bench_long_files(minutes: list[int], threads: int, batch_size: int) -> list[dict]:
     results = []
     with tempfile.TemporaryDirectory(prefix="spoofscan-bench-") as tmp:
+        warmup = Path(tmp) / "warmup.wav"
+        write_long_file(warmup, WARMUP_SECONDS)
         for m in minutes:
             path = Path(tmp) / f"synthetic-{m}min.wav"
             write_long_file(path, m * 60)
-            out = subprocess.run([sys.executable, __file__, "--child-predict", str(path), "--threads", str(threads),
-                                  "--batch-size", str(batch_size)], capture_output=True, text=True)
+            (machine0, own0), wall0 = busy_seconds(), time.perf_counter()
+            out = subprocess.run([sys.executable, __file__, "--child-predict", str(path), str(warmup),
+                                  "--threads", str(threads), "--batch-size", str(batch_size)],
+                                 capture_output=True, text=True)
             if out.returncode != 0:
                 raise SystemExit(f"predict subprocess failed:\n{out.stderr}")
+            (machine1, own1), wall1 = busy_seconds(), time.perf_counter()
             r = json.loads(out.stdout.strip().splitlines()[-1])
+            r["other_load"] = max(0.0, (machine1 - machine0 - (own1 - own0)) / (wall1 - wall0))
             r.update(minutes=m, file_mib=path.stat().st_size / 2**20)
             results.append(r)
             path.unlink()
@@ -131,11 +151,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats and shorter long files")
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats at batch 1 (default 20, quick 5)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--child-predict", help=argparse.SUPPRESS)
+    ap.add_argument("--child-predict", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_predict:
-        child_predict(args.child_predict, args.threads[0], args.batch_size)
+        child_predict(*args.child_predict, args.threads[0], args.batch_size)
         return
 
     import torch
@@ -159,27 +179,26 @@ def main() -> None:
     model = build_model(model_preset("resnet18")).eval()
     mel_shape = (1, cfg.n_mels, cfg.num_frames(samples))
 
-    rows = []  # (measurement, threads, batch, median, p95, throughput, peak RSS)
+    from threadpoolctl import threadpool_limits
 
-    def ms(t):
-        return f"{1000 * t:.2f} ms"
+    rows = []  # (measurement, threads, batch, median, p95, throughput, peak RSS, other load)
+
+    def row(what, threads, batch, t, other, digits=1):
+        t = t / batch  # per clip
+        rows.append((what, threads, batch, f"{1000 * np.median(t):.2f} ms", f"{1000 * np.percentile(t, 95):.2f} ms",
+                     f"{1 / np.median(t):.{digits}f} clips/s", "", f"{other:.1f}"))
 
     for threads in args.threads:
         torch.set_num_threads(threads)
         wave_t = torch.from_numpy(wave)
         with torch.inference_mode():
-            t = timed(lambda: frontend(wave_t), repeats * 5)
-        rows.append(("log-mel, torch `LogMel`", threads, 1, ms(np.median(t)), ms(np.percentile(t, 95)),
-                     f"{1 / np.median(t):.0f} clips/s", ""))
-        t = timed(lambda: log_mel(wave, cfg), repeats * 5)
-        rows.append(("log-mel, numpy `dsp.log_mel`", threads, 1, ms(np.median(t)), ms(np.percentile(t, 95)),
-                     f"{1 / np.median(t):.0f} clips/s", ""))
+            row("log-mel, torch `LogMel`", threads, 1, *timed(lambda: frontend(wave_t), repeats * 5), digits=0)
+        with threadpool_limits(limits=threads):  # numpy's BLAS (the mel product) gets the same threads
+            row("log-mel, numpy `dsp.log_mel`", threads, 1, *timed(lambda: log_mel(wave, cfg), repeats * 5), digits=0)
         for batch, n in ((1, repeats), (big_batch, repeats_big)):
             x = torch.randn(batch, *mel_shape)
             with torch.inference_mode():
-                t = timed(lambda: model(x), n) / batch
-            rows.append(("ResNet-18 FP32 forward, per clip", threads, batch, ms(np.median(t)),
-                         ms(np.percentile(t, 95)), f"{1 / np.median(t):.1f} clips/s", ""))
+                row("ResNet-18 FP32 forward, per clip", threads, batch, *timed(lambda: model(x), n))
         print(f"... threads={threads} done", file=sys.stderr)
 
     long_threads = max(args.threads)
@@ -187,15 +206,15 @@ def main() -> None:
         speed = r["duration_s"] / r["wall_s"]
         rows.append((f"`TorchDetector.predict`, {r['minutes']}-min 16 kHz WAV ({r['windows']} windows)", long_threads,
                      big_batch, f"{r['wall_s']:.1f} s wall", "", f"{speed:.0f}x real time",
-                     f"{r['peak_rss_mib']:.0f} MiB (before: {r['peak_rss_before_mib']:.0f})"))
+                     f"{r['peak_rss_mib']:.0f} MiB (before: {r['peak_rss_before_mib']:.0f})", f"{r['other_load']:.1f}"))
 
     print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); torch {torch.__version__}; numpy {np.__version__}; "
           f"python {platform.python_version()}; load average at start/end: {load_start:.2f}/{os.getloadavg()[0]:.2f} "
-          f"(other processes on the machine slow the figures down)")
+          f"; 'other load' = cores other processes kept busy during the row (0 = the machine was ours)")
     print(f"4-s clip = {samples} samples -> log-mel 1x{cfg.n_mels}x{mel_shape[-1]}; repeats: {repeats} "
           f"(batch 1), {repeats_big} (batch {big_batch}), features x5; "
           f"command: python benchmarks/bench_core.py{' --quick' if args.quick else ''}\n")
-    head = ("measurement", "threads", "batch", "median", "p95", "throughput", "peak RSS")
+    head = ("measurement", "threads", "batch", "median", "p95", "throughput", "peak RSS", "other load")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join(["---"] * len(head)) + "|")
     for row in rows:
