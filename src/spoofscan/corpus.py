@@ -1,0 +1,981 @@
+"""An offline real-vs-fake speech corpus built from openly licensed recordings and local engines.
+
+``build_corpus(CorpusConfig(out="data/quick", size="small"))`` (CLI: ``spoofscan corpus
+build``) makes a folder any spoofscan command can train on, in the style of lhotse recipes:
+
+1. **Real speech** from Debian packages, fetched with ``apt-get download`` and unpacked with
+   ``dpkg-deb -x`` into a cache (nothing is installed): Tux Paint's spoken stamp
+   descriptions with their transcripts (``tuxpaint``), KTuberling's words (``ktuberling``),
+   Asterisk's telephone prompts in five languages with transcripts (``asterisk``); and/or
+   any folder of real recordings (``real_dirs``).
+2. **Fake speech**, one clip per real clip, *content-matched*: text-to-speech engines say the
+   real clip's transcript in its language, copy-synthesis (WORLD) resynthesises the clip
+   itself (:mod:`spoofscan.generators`).
+3. **Shortcuts neutralised alike for both classes**: decoded to 16 kHz mono; edge silence
+   trimmed the same way and replaced by the same random padding; a low noise floor at a
+   random SNR; a share of the pairs band-limited through 8 kHz (telephone band; pairs with a
+   natively narrowband member always); a random level; TTS speaking rate matched to the
+   real clip's duration.
+4. **Splits**: ``eval`` speakers are held out of ``train``/``dev``, and eval fakes come only
+   from generator configurations that never appear in train/dev (unseen attacks, as in
+   ASVspoof eval). ``dev`` is in-domain: train speakers and generators, other clips.
+5. Writes ``manifest.csv`` (``trial,path,label,split,source,speaker,language,generator,
+   channel``; read with the data spec ``csv:OUT/manifest.csv:train``), ``corpus.json``
+   (config and counts), ``ATTRIBUTION.md`` and ``licenses/`` (each source's licence).
+
+Reruns are idempotent: ``build_state.jsonl`` records every finished pair under a key that
+hashes everything its output depends on, so a rerun redoes only what is missing or changed.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+
+import numpy as np
+import soundfile as sf
+
+from .audio import SAMPLE_RATE, load_audio, resample
+from .errors import SpoofscanError, choice_error
+from .generators import CommandGenerator, Generator, Request, builtin_generators
+from .labels import BONAFIDE, SPOOF
+from .shortcuts import active_span
+
+RECIPE_VERSION = 1  # bump when processing changes: every pair is then rebuilt
+MANIFEST = "manifest.csv"
+STATE = "build_state.jsonl"
+INFO = "corpus.json"
+ATTRIBUTION = "ATTRIBUTION.md"
+FAILURES = "failures.txt"
+MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "channel")
+SPLITS = ("train", "dev", "eval")
+NO_GENERATOR = "-"  # the generator column of bona fide rows (ASVspoof's convention for attacks)
+WIDEBAND, NARROWBAND = "wideband", "narrowband"
+NARROWBAND_RATE = 8_000  # Hz: band-limit "through 8 kHz" = down to 8 kHz and back (4 kHz bandwidth)
+PEAK_LIMIT = 0.99  # no sample above this after the level change
+TRIM_MARGIN_SECONDS = 0.02  # kept on each side of the active span when trimming
+MAX_REAL_SECONDS = 20.0  # longer real clips are skipped
+MIN_REAL_SECONDS = 0.25
+SPEED_LIMITS = (0.5, 2.0)  # TTS speaking-rate factors tried when matching durations
+SPEED_TOLERANCE = 0.08  # no second synthesis when the first is within 8 % of the target length
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff", ".aif")
+TRAIN_GENERATORS = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/klatt",
+                    "flite/kal16", "flite/rms", "world/dio", "world/harvest-shift")
+EVAL_GENERATORS = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4",
+                   "flite/slt", "flite/awb", "flite/kal", "world/harvest", "world/dio-shift")
+
+
+@dataclass(frozen=True)
+class SizePreset:
+    """Defaults a ``--size`` stands for; every field can be overridden in :class:`CorpusConfig`."""
+
+    sources: tuple
+    max_real: Optional[int]  # real clips kept (None: all); as many fake clips are made
+    max_speakers: Optional[int]  # speakers kept (None: all)
+    train_generators: tuple
+    eval_generators: tuple
+
+
+SIZES = {
+    "tiny": SizePreset(("asterisk",), 40, None, ("espeak-ng/m3", "world/dio"), ("espeak-ng/f4", "world/harvest")),
+    "small": SizePreset(("tuxpaint", "ktuberling", "asterisk"), 1600, None, TRAIN_GENERATORS, EVAL_GENERATORS),
+    "full": SizePreset(("tuxpaint", "ktuberling", "asterisk"), None, None, TRAIN_GENERATORS, EVAL_GENERATORS),
+}
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    """Everything a corpus depends on (stored in ``corpus.json``).
+
+    out : the corpus folder
+    size : ``tiny`` (a few dozen clips from the Asterisk prompts, two engines: for CI),
+        ``small`` (a few thousand clips) or ``full`` (everything)
+    sources : package sources (``tuxpaint``, ``ktuberling``, ``asterisk``); None: the size's;
+        ``()`` for none (then give ``real_dirs``)
+    real_dirs : folders of real recordings; a file's speaker is its first sub-folder below
+        the folder (or the folder's name); a ``.txt`` beside a file is its transcript
+    real_language : language code of the ``real_dirs`` recordings (``""``: unknown, so only
+        copy-synthesis fakes are made from them)
+    max_real, max_speakers : caps (None: the size's); the clips kept are spread evenly over
+        speakers
+    train_generators, eval_generators : generator names (see
+        :func:`spoofscan.generators.builtin_generators` and ``commands``); train/dev fakes
+        come from the first, eval fakes only from the second; None: the size's
+    commands : user engines, :class:`~spoofscan.generators.CommandGenerator` or dicts with
+        ``name``, ``command``, optional ``needs``, ``languages`` and ``split`` (``train`` or
+        ``eval``: which list it joins, default ``train``)
+    eval_fraction : share of each source's real clips whose speakers go to eval
+    dev_fraction : share of the remaining real clips that go to dev
+    narrowband_share : share of pairs band-limited through 8 kHz
+    level_dbfs : range of the random RMS level, dBFS
+    noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
+    edge_pad_seconds : range of the silence put before and after the trimmed speech
+    duration_jitter : TTS clips are made this factor range of the real clip's duration
+    seed : every random choice derives from it (and the clip), so builds are reproducible
+    jobs : worker processes (0: one per CPU); does not change the result
+    cache_dir : where packages are downloaded and unpacked (``""``: ``$SPOOFSCAN_CACHE`` or
+        ``~/.cache/spoofscan``)
+    progress : show progress bars
+    """
+
+    out: str = "data/spoofscan-corpus"
+    size: str = "small"
+    sources: Optional[tuple] = None
+    real_dirs: tuple = ()
+    real_language: str = ""
+    max_real: Optional[int] = None
+    max_speakers: Optional[int] = None
+    train_generators: Optional[tuple] = None
+    eval_generators: Optional[tuple] = None
+    commands: tuple = ()
+    eval_fraction: float = 0.2
+    dev_fraction: float = 0.15
+    narrowband_share: float = 0.3
+    level_dbfs: tuple = (-32.0, -18.0)
+    noise_snr_db: tuple = (35.0, 55.0)
+    edge_pad_seconds: tuple = (0.1, 0.4)
+    duration_jitter: tuple = (0.9, 1.1)
+    seed: int = 0
+    jobs: int = 0
+    cache_dir: str = ""
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.size not in SIZES:
+            raise choice_error("corpus size", self.size, SIZES)
+        preset = SIZES[self.size]
+        fill = {"sources": preset.sources, "max_real": preset.max_real, "max_speakers": preset.max_speakers,
+                "train_generators": preset.train_generators, "eval_generators": preset.eval_generators}
+        for name, default in fill.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        for name in ("sources", "real_dirs", "train_generators", "eval_generators"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, tuple([value] if isinstance(value, str) else value))
+        object.__setattr__(self, "real_dirs", tuple(str(d) for d in self.real_dirs))
+        for name in ("level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter"):
+            lo, hi = (float(v) for v in getattr(self, name))
+            if lo > hi:
+                raise SpoofscanError(f"{name} must be a (low, high) range, got ({lo}, {hi})")
+            object.__setattr__(self, name, (lo, hi))
+        unknown = [s for s in self.sources if s not in SOURCES]
+        if unknown:
+            raise choice_error("real-speech source", unknown[0], SOURCES)
+        commands, train, evals = [], list(self.train_generators), list(self.eval_generators)
+        for c in self.commands:
+            if isinstance(c, dict):
+                c = dict(c)
+                role = c.pop("split", "train")
+                if role not in ("train", "eval"):
+                    raise choice_error(f"split of command generator {c.get('name')!r}", role, ("train", "eval"))
+                c = CommandGenerator(**{**c, "languages": tuple(c.get("languages") or ())})
+                (train if role == "train" else evals).append(c.name)
+            commands.append(c)
+        object.__setattr__(self, "commands", tuple(commands))
+        object.__setattr__(self, "train_generators", tuple(dict.fromkeys(train)))
+        object.__setattr__(self, "eval_generators", tuple(dict.fromkeys(evals)))
+        both = set(self.train_generators) & set(self.eval_generators)
+        if both:
+            raise SpoofscanError(f"generator(s) {', '.join(sorted(both))} are in both train_generators and "
+                                 "eval_generators: eval must hold only configurations unseen in training")
+        for share in ("eval_fraction", "dev_fraction", "narrowband_share"):
+            if not 0 <= getattr(self, share) < 1:
+                raise SpoofscanError(f"{share} must be in [0, 1), got {getattr(self, share)}")
+        if not self.sources and not self.real_dirs:
+            raise SpoofscanError("no real speech: give package sources (tuxpaint, ktuberling, asterisk) "
+                                 "and/or --real-dir DIR")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["commands"] = [{"name": c.name, "command": c.command, "needs": c.needs, "languages": list(c.languages)}
+                         for c in self.commands]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CorpusConfig":
+        known = set(cls.__dataclass_fields__)
+        bad = sorted(set(d) - known)
+        if bad:
+            raise SpoofscanError(f"unknown corpus setting(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
+        return cls(**d)
+
+
+def load_corpus_config(path: str | Path | None = None, **overrides) -> CorpusConfig:
+    """A CorpusConfig from a YAML/JSON file with keyword overrides (``None`` values ignored)."""
+    d: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SpoofscanError(f"corpus config file {str(path)!r}: no such file")
+        import yaml
+
+        d = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(d, dict):
+            raise SpoofscanError(f"corpus config file {path}: expected a mapping of settings")
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    return CorpusConfig.from_dict(d)
+
+
+def default_cache_dir() -> Path:
+    """``$SPOOFSCAN_CACHE``, else ``$XDG_CACHE_HOME/spoofscan``, else ``~/.cache/spoofscan``."""
+    if os.environ.get("SPOOFSCAN_CACHE"):
+        return Path(os.environ["SPOOFSCAN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "spoofscan"
+
+
+# ---------------------------------------------------------------------------- packages
+
+
+def fetch_package(name: str, cache: Path, log: Callable[[str], None] = print) -> Path:
+    """Download (``apt-get download``) and unpack (``dpkg-deb -x``) one Debian package into ``cache``.
+
+    Returns the folder it is unpacked in (``cache/packages/NAME``). Both steps are skipped
+    when already done; a ``.deb`` already in ``cache/debs`` is used as it is (copy one there
+    by hand on a machine without apt).
+    """
+    debs = cache / "debs"
+    root = cache / "packages" / name
+    stamp = root / ".unpacked"
+    if stamp.is_file():
+        return root
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{name}_*.deb"))
+    if not found:
+        if shutil.which("apt-get") is None:
+            raise SpoofscanError(
+                f"cannot fetch the Debian package {name}: apt-get is not available on this machine. "
+                "The built-in real speech comes from Debian packages: run this on Debian/Ubuntu (or in a "
+                f"Debian container), or copy {name}_*.deb into {debs}, or use your own recordings with "
+                "--real-dir DIR --sources none")
+        log(f"downloading {name} (apt-get download) ...")
+        done = subprocess.run(["apt-get", "download", name], cwd=debs, capture_output=True, text=True)
+        found = sorted(debs.glob(f"{name}_*.deb"))
+        if done.returncode != 0 or not found:
+            err = [line for line in done.stderr.splitlines() if not line.startswith("W:")]
+            raise SpoofscanError(f"apt-get download {name} failed ({(err or ['no .deb written'])[-1].strip()}); "
+                                 "try 'apt-get update' first, or use --real-dir DIR")
+    if shutil.which("dpkg-deb") is None:
+        raise SpoofscanError(f"cannot unpack {found[-1].name}: dpkg-deb is not available (install dpkg, or use --real-dir)")
+    log(f"unpacking {found[-1].name} ...")
+    tmp = root.with_name(root.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    done = subprocess.run(["dpkg-deb", "-x", str(found[-1]), str(tmp)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SpoofscanError(f"dpkg-deb -x {found[-1].name} failed: {done.stderr.strip()[-300:]}")
+    (tmp / ".unpacked").write_text(found[-1].name + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    return root
+
+
+def package_version(root: Path) -> str:
+    """The Debian version of an unpacked package, from the ``.deb`` name recorded at unpacking."""
+    stamp = (root / ".unpacked").read_text().strip()
+    parts = stamp[:-4].split("_")
+    return parts[1].replace("%3a", ":") if len(parts) >= 3 else "unknown"
+
+
+# ---------------------------------------------------------------------------- real speech
+
+
+@dataclass(frozen=True)
+class RealClip:
+    """One real recording found by a source.
+
+    key : stable unique id (source and path inside it); everything derived from the clip is
+        seeded by it
+    codec : ``auto`` (libsndfile / FFmpeg probe) or ``g722`` (raw G.722, 16 kHz)
+    """
+
+    key: str
+    source: str
+    path: str
+    speaker: str
+    language: str
+    text: Optional[str] = None
+    codec: str = "auto"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A package source of real speech: what to fetch, how to find clips, whom to credit."""
+
+    name: str
+    packages: tuple
+    find: Callable  # (dict package -> unpacked root) -> list[RealClip]
+    title: str
+    licence: str
+    credits: str
+
+
+_TUX_NAME = re.compile(r"^(?P<stem>.+?)_desc(?:_(?P<lang>[A-Za-z]{2,3}(?:_[A-Z]{2})?(?:@\w+)?))?\.ogg(?:\.ogg)?$")
+
+
+def _tuxpaint_texts(txt: Path) -> dict:
+    """Language -> description from a Tux Paint stamp ``.txt``: line 1 is English, then ``LANG.utf8=TEXT``."""
+    texts: dict = {}
+    try:
+        lines = txt.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return texts
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        m = re.match(r"^([A-Za-z_@]+)\.utf8=(.*)$", line)
+        if m:
+            texts[m.group(1)] = m.group(2).strip()
+        elif "en" not in texts and "=" not in line:
+            texts["en"] = line
+    return texts
+
+
+def find_tuxpaint(roots: dict) -> list:
+    """Tux Paint stamp descriptions ``NAME_desc[_LANG].ogg``; transcript from ``NAME.txt``.
+
+    The recordings of one language were made by its translation team's volunteers, so the
+    speaker is recorded as ``tuxpaint-LANG``.
+    """
+    root = roots["tuxpaint-stamps-default"] / "usr/share/tuxpaint/stamps"
+    clips = []
+    for path in sorted(root.rglob("*_desc*.ogg")):
+        m = _TUX_NAME.match(path.name)
+        if not m:
+            continue
+        lang = m.group("lang") or "en"
+        text = _tuxpaint_texts(path.with_name(m.group("stem") + ".txt")).get(lang)
+        rel = path.relative_to(root).as_posix()
+        clips.append(RealClip(f"tuxpaint/{rel}", "tuxpaint", str(path), f"tuxpaint-{lang}", lang, text or None))
+    return clips
+
+
+_KTUBERLING_THEMES = ("egypt_", "moon_", "pizzeria_", "tv_", "butterflies_")
+
+
+def find_ktuberling(roots: dict) -> list:
+    """KTuberling's spoken words, ``sounds/LANG/WORD.*``; one speaker per language.
+
+    Only the English file names are the spoken words (other languages reuse the English
+    names), so only English clips get a transcript.
+    """
+    root = roots["ktuberling-data"] / "usr/share/ktuberling/sounds"
+    clips = []
+    for path in sorted(root.glob("*/*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        lang = path.parent.name
+        text = None
+        if lang == "en":
+            word = path.stem
+            for theme in _KTUBERLING_THEMES:
+                word = word[len(theme):] if word.startswith(theme) else word
+            text = word.replace("_", " ").replace("-", " ")
+        rel = path.relative_to(root).as_posix()
+        clips.append(RealClip(f"ktuberling/{rel}", "ktuberling", str(path), f"ktuberling-{lang}", lang, text))
+    return clips
+
+
+ASTERISK_LANGUAGES = ("en", "es", "fr", "it", "ru")
+
+
+def _asterisk_transcripts(root: Path, lang: str) -> dict:
+    """``relative/name`` -> text from ``core-sounds-LANG.txt.gz`` (lines ``name: text``)."""
+    found = sorted(root.rglob(f"core-sounds-{lang}.txt*"))
+    if not found:
+        return {}
+    opener = gzip.open if found[0].suffix == ".gz" else open
+    with opener(found[0], "rt", encoding="utf-8", errors="replace") as f:
+        lines = f.read().splitlines()
+    out = {}
+    for line in lines:
+        if line.startswith(";") or ":" not in line:
+            continue
+        name, _, text = line.partition(":")
+        text = text.strip()
+        if text and not text.startswith("["):  # "[ascending tones]" and the like are not speech
+            out[name.strip()] = text
+    return out
+
+
+def find_asterisk(roots: dict) -> list:
+    """Asterisk core prompts (G.722, 16 kHz) with the transcripts shipped beside them.
+
+    The sound folder names the voice (``en_US_f_Allison``, ``es_MX_f_Allison``,
+    ``fr_CA_f_June``, ``it_IT_m_Carlo``, ``ru_RU_f_IvrvoiceRU``): the speaker is the last
+    part. Prompts without a transcript (tones, silence) are left out.
+    """
+    clips = []
+    for lang in ASTERISK_LANGUAGES:
+        texts = _asterisk_transcripts(roots[f"asterisk-core-sounds-{lang}"], lang)
+        base = roots[f"asterisk-core-sounds-{lang}-g722"] / "usr/share/asterisk/sounds"
+        for voice_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            speaker = "asterisk-" + voice_dir.name.split("_")[-1]
+            for path in sorted(voice_dir.rglob("*.g722")):
+                rel = path.relative_to(voice_dir).with_suffix("").as_posix()
+                if rel in texts:
+                    clips.append(RealClip(f"asterisk/{lang}/{rel}", "asterisk", str(path), speaker, lang,
+                                          texts[rel], codec="g722"))
+    return clips
+
+
+SOURCES = {s.name: s for s in (
+    Source("tuxpaint", ("tuxpaint-stamps-default",), find_tuxpaint,
+           "Tux Paint stamps: spoken descriptions (Debian package tuxpaint-stamps-default)",
+           "GPL-2.0 (see licenses/tuxpaint-stamps-default.copyright)",
+           "Copyright 2002-2022 Bill Kendrick and the Tux Paint contributors; descriptions recorded by "
+           "Tux Paint's volunteer translators. https://tuxpaint.org/"),
+    Source("ktuberling", ("ktuberling-data",), find_ktuberling,
+           "KTuberling sounds: spoken words in many languages (Debian package ktuberling-data)",
+           "GPL-2.0-or-later (see licenses/ktuberling-data.copyright)",
+           "Copyright 1999-2017 Eric Bischoff, Albert Astals Cid, the KDE Team and KDE's translators. "
+           "https://apps.kde.org/ktuberling/"),
+    Source("asterisk", tuple(p for lang in ASTERISK_LANGUAGES
+                             for p in (f"asterisk-core-sounds-{lang}", f"asterisk-core-sounds-{lang}-g722")),
+           find_asterisk,
+           "Asterisk core sound prompts in en, es, fr, it, ru (Debian packages asterisk-core-sounds-*-g722, "
+           "transcripts from asterisk-core-sounds-*)",
+           "English and Spanish (Allison Smith) and French (June Wallack): CC-BY-SA-3.0; Italian (Carlo Flora) "
+           "and Russian (Maxim Topal): CC-BY-3.0 (see licenses/asterisk-core-sounds-*.copyright)",
+           "English and Spanish recorded by Allison Smith (http://www.theivrvoice.com), financial contributions "
+           "by Digium, Inc.; French recorded by June Wallack (http://www.junewallack.com), translated by Clod "
+           "Patry, Kristopher Lalletti and June Wallack, financial contributions by Digium, Unlimitel and BGM "
+           "Informatique; Italian recorded by Carlo Flora (http://www.carloflora.com), translated by Silvia "
+           "Petrin; Russian provided by Maxim Topal (http://www.ivrvoice.ru)."),
+)}
+
+
+def find_real_dir(folder: str | Path, language: str = "") -> list:
+    """Real recordings under ``folder`` (recursive); speaker = first sub-folder, text = ``.txt`` beside the file."""
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise SpoofscanError(f"--real-dir {str(root)!r} is not a folder")
+    clips = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        rel = path.relative_to(root)
+        speaker = rel.parts[0] if len(rel.parts) > 1 else root.name
+        txt = path.with_suffix(".txt")
+        text = txt.read_text(encoding="utf-8", errors="replace").strip() if txt.is_file() else None
+        clips.append(RealClip(f"realdir/{root.name}/{rel.as_posix()}", "realdir", str(path),
+                              f"{root.name}-{speaker}", language, text or None))
+    if not clips:
+        raise SpoofscanError(f"--real-dir {root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
+    return clips
+
+
+def read_real(clip: RealClip) -> tuple[np.ndarray, int]:
+    """Decode a real clip: (float32 mono at its native rate, native rate in Hz)."""
+    if clip.codec == "g722":
+        import av
+
+        try:
+            with av.open(clip.path, format="g722") as container:
+                stream = container.streams.audio[0]
+                x = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(stream)])
+                rate = int(stream.rate)
+        except Exception as e:  # FFmpeg's own error types
+            raise SpoofscanError(f"{clip.path}: cannot decode G.722 ({e})") from None
+        return (x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)), rate
+    try:
+        info = sf.info(clip.path)
+        rate = int(info.samplerate)
+        x, _ = sf.read(clip.path, dtype="float32", always_2d=True)
+        return x.mean(axis=1, dtype=np.float32), rate
+    except Exception:  # not a libsndfile format: the project decoder (FFmpeg) gives 16 kHz
+        return load_audio(clip.path, min_seconds=0.0), SAMPLE_RATE
+
+
+# ---------------------------------------------------------------------------- planning
+
+
+def stable_seed(*parts) -> int:
+    """A 63-bit seed from any strings/ints (same inputs, same seed, on every machine and run)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One unit of work: a real clip and the fake made from it, in one split."""
+
+    job: str  # hash of everything the output depends on
+    clip: RealClip
+    split: str
+    generator: str
+    real_trial: str
+    fake_trial: str
+
+
+def _water_fill(counts: dict, total: int) -> int:
+    """The largest per-speaker cap c with sum(min(n, c)) <= total (at least 1)."""
+    lo, hi = 1, max(counts.values())
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(min(n, mid) for n in counts.values()) <= total:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def select_clips(clips: list, cfg: CorpusConfig) -> list:
+    """Drop duplicates, keep at most ``max_speakers`` speakers and ``max_real`` clips spread evenly."""
+    by_speaker: dict = {}
+    for c in clips:
+        by_speaker.setdefault(c.speaker, []).append(c)
+    for speaker, members in by_speaker.items():
+        members.sort(key=lambda c: stable_seed(cfg.seed, "pick", c.key))
+    speakers = sorted(by_speaker, key=lambda s: stable_seed(cfg.seed, "speaker", s))
+    if cfg.max_speakers:  # keep the speakers with the most transcripts (text-to-speech needs them)
+        speakers = sorted(speakers, key=lambda s: -sum(c.text is not None for c in by_speaker[s]))[:cfg.max_speakers]
+    counts = {s: len(by_speaker[s]) for s in speakers}
+    cap = _water_fill(counts, cfg.max_real) if cfg.max_real else max(counts.values())
+    kept = [c for s in speakers for c in by_speaker[s][:cap]]
+    if cfg.max_real and len(kept) > cfg.max_real:
+        kept = sorted(kept, key=lambda c: stable_seed(cfg.seed, "trim", c.key))[:cfg.max_real]
+    return sorted(kept, key=lambda c: c.key)
+
+
+def assign_splits(clips: list, cfg: CorpusConfig, eval_generators: Iterable[Generator] = ()) -> dict:
+    """clip key -> split.
+
+    Per source, whole speakers go to eval until ``eval_fraction`` of its clips are there
+    (a source keeps at least one training speaker). Then, for each engine among
+    ``eval_generators`` that could fake no eval clip (Flite speaks only English, say), the
+    smallest training speaker it can fake moves to eval, if its source keeps another.
+    The other clips go to dev with probability ``dev_fraction``, else to train.
+    """
+    split: dict = {}
+    by_source: dict = {}
+    for c in clips:
+        by_source.setdefault(c.source, {}).setdefault(c.speaker, []).append(c)
+    eval_speakers = set()
+    for source, speakers in sorted(by_source.items()):
+        names = sorted(speakers, key=lambda s: stable_seed(cfg.seed, "eval-speaker", s))
+        total = sum(len(v) for v in speakers.values())
+        held = 0
+        for name in names[:-1] if len(names) > 1 else []:  # a source always keeps a training speaker
+            if held >= cfg.eval_fraction * total:
+                break
+            eval_speakers.add(name)
+            held += len(speakers[name])
+    if not eval_speakers and cfg.eval_fraction > 0:
+        every = sorted({c.speaker for c in clips}, key=lambda s: stable_seed(cfg.seed, "eval-speaker", s))
+        if len(every) < 2:
+            raise SpoofscanError(f"the real clips have one speaker only ({every[0] if every else 'none'}): a "
+                                 "speaker-disjoint eval split needs two or more (put each speaker's recordings "
+                                 "in its own sub-folder of --real-dir, or add a package source)")
+        eval_speakers.add(every[0])
+    eval_generators = list(eval_generators)
+    for engine in sorted({g.engine for g in eval_generators}):
+        gens = [g for g in eval_generators if g.engine == engine]
+        can = lambda c: any(g.needs == "audio" or (c.text and g.supports(c.language)) for g in gens)  # noqa: E731
+        if any(can(c) for c in clips if c.speaker in eval_speakers):
+            continue
+        movable = []
+        for speakers in by_source.values():
+            kept = [s for s in speakers if s not in eval_speakers]
+            if len(kept) > 1:
+                movable += [(len(speakers[s]), s) for s in kept if any(can(c) for c in speakers[s])]
+        if movable:
+            eval_speakers.add(min(movable)[1])
+    for c in clips:
+        if c.speaker in eval_speakers:
+            split[c.key] = "eval"
+        else:
+            roll = stable_seed(cfg.seed, "dev", c.key) / 2.0 ** 63
+            split[c.key] = "dev" if roll < cfg.dev_fraction else "train"
+    return split
+
+
+def available_generators(cfg: CorpusConfig, log: Callable[[str], None] = print) -> dict:
+    """role (``train``/``eval``) -> list of usable Generators; warns about unavailable ones."""
+    table = {**builtin_generators(), **{c.name: c for c in cfg.commands}}
+    out = {}
+    for role, names in (("train", cfg.train_generators), ("eval", cfg.eval_generators)):
+        usable = []
+        for name in names:
+            if name not in table:
+                raise choice_error("generator", name, sorted(table))
+            g = table[name]
+            if g.is_available():
+                usable.append(g)
+            else:
+                log(f"warning: generator {name} is not available, skipped: {g.missing_hint()}")
+        if not usable:
+            hints = sorted({table[n].missing_hint() for n in names})
+            raise SpoofscanError(f"no {role} generator can run on this machine ({'; '.join(hints) or 'none listed'})")
+        out[role] = usable
+    return out
+
+
+def pick_generator(clip: RealClip, candidates: list, seed: int) -> Optional[Generator]:
+    """A generator that can make a fake of ``clip``: an engine drawn uniformly, then one of its configurations."""
+    ok = [g for g in candidates if g.needs == "audio" or (clip.text and g.supports(clip.language))]
+    if not ok:
+        return None
+    engines = sorted({g.engine for g in ok})
+    rng = np.random.default_rng(stable_seed(seed, "generator", clip.key))
+    engine = engines[int(rng.integers(len(engines)))]
+    configs = [g for g in ok if g.engine == engine]
+    return configs[int(rng.integers(len(configs)))]
+
+
+def _processing_key(cfg: CorpusConfig) -> dict:
+    return {k: getattr(cfg, k) for k in ("narrowband_share", "level_dbfs", "noise_snr_db", "edge_pad_seconds",
+                                         "duration_jitter", "seed")} | {"recipe": RECIPE_VERSION}
+
+
+def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict) -> tuple[list, int]:
+    """The pairs to build (in a fixed order) and the number of clips no generator could fake."""
+    splits = assign_splits(clips, cfg, generators["eval"])
+    table = {g.name: g for role in generators.values() for g in role}
+    processing = json.dumps(_processing_key(cfg), sort_keys=True)
+    pairs, skipped = [], 0
+    for clip in clips:
+        split = splits[clip.key]
+        g = pick_generator(clip, generators["eval" if split == "eval" else "train"], cfg.seed)
+        if g is None:
+            skipped += 1
+            continue
+        spec = table[g.name].command if isinstance(g, CommandGenerator) else ""
+        job = hashlib.sha256(json.dumps([clip.key, clip.text, clip.language, clip.speaker, split, g.name, spec,
+                                         processing]).encode()).hexdigest()[:20]
+        real_trial = "clip_" + hashlib.sha256(f"real|{clip.key}".encode()).hexdigest()[:12]
+        fake_trial = "clip_" + hashlib.sha256(f"fake|{clip.key}|{g.name}".encode()).hexdigest()[:12]
+        pairs.append(Pair(job, clip, split, g.name, real_trial, fake_trial))
+    return pairs, skipped
+
+
+# ---------------------------------------------------------------------------- neutralising
+
+
+def trim(x: np.ndarray) -> np.ndarray:
+    """Cut leading and trailing silence (see :func:`spoofscan.shortcuts.active_span`), keeping a 20 ms margin."""
+    first, end = active_span(x)
+    margin = int(TRIM_MARGIN_SECONDS * SAMPLE_RATE)
+    return x[max(0, first - margin):min(len(x), end + margin)]
+
+
+def neutralise(x: np.ndarray, rng: np.random.Generator, cfg: CorpusConfig, narrowband: bool) -> np.ndarray:
+    """The one processing chain every clip of both classes goes through (16 kHz in, 16 kHz out).
+
+    Remove DC, trim edge silence, pad both edges with random silence, add a noise floor at
+    a random SNR, band-limit through 8 kHz if ``narrowband``, scale to a random RMS level,
+    keep peaks below :data:`PEAK_LIMIT`.
+    """
+    x = trim(x - np.mean(x))
+    pads = [int(rng.uniform(*cfg.edge_pad_seconds) * SAMPLE_RATE) for _ in range(2)]
+    x = np.concatenate([np.zeros(pads[0], np.float32), x, np.zeros(pads[1], np.float32)])
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1e-4
+    snr = rng.uniform(*cfg.noise_snr_db)
+    x = x + rng.standard_normal(len(x)).astype(np.float32) * np.float32(rms * 10 ** (-snr / 20))
+    if narrowband:
+        x = resample(resample(x, SAMPLE_RATE, NARROWBAND_RATE), NARROWBAND_RATE, SAMPLE_RATE)
+    level = rng.uniform(*cfg.level_dbfs)
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1e-4
+    x = x * np.float32(10 ** (level / 20) / rms)
+    peak = float(np.max(np.abs(x)))
+    if peak > PEAK_LIMIT:
+        x = x * np.float32(PEAK_LIMIT / peak)
+    return x.astype(np.float32)
+
+
+def _synthesize_matched(g: Generator, clip: RealClip, real16: np.ndarray, target: float, seed: int):
+    """Make the fake of ``clip``: TTS at a speaking rate that lands near ``target`` seconds of speech."""
+    if g.needs == "audio":
+        return g.synthesize(Request(text=clip.text, language=clip.language, audio=real16, rate=SAMPLE_RATE, seed=seed))
+    request = Request(text=clip.text, language=clip.language, seed=seed)
+    x, rate = g.synthesize(request)
+    spoken = len(trim(resample(x, rate))) / SAMPLE_RATE
+    speed = float(np.clip(spoken / max(target, 0.05), *SPEED_LIMITS))
+    if abs(speed - 1.0) > SPEED_TOLERANCE:
+        x, rate = g.synthesize(replace(request, speed=speed))
+    return x, rate
+
+
+def build_pair(pair: Pair, cfg: CorpusConfig, generator: Generator, out: Path) -> list:
+    """Make and write both clips of a pair; returns their two manifest rows (with extra detail keys)."""
+    rng = np.random.default_rng(stable_seed(cfg.seed, "pair", pair.clip.key))
+    raw, real_rate = read_real(pair.clip)
+    if raw.size == 0 or not np.isfinite(raw).all():
+        raise SpoofscanError(f"{pair.clip.path}: empty or not finite")
+    real16 = resample(raw, real_rate)
+    spoken = len(trim(real16)) / SAMPLE_RATE
+    if not MIN_REAL_SECONDS <= len(real16) / SAMPLE_RATE <= MAX_REAL_SECONDS:
+        raise SpoofscanError(f"{pair.clip.path}: {len(real16) / SAMPLE_RATE:.2f} s, outside "
+                             f"{MIN_REAL_SECONDS}-{MAX_REAL_SECONDS} s")
+    target = spoken * rng.uniform(*cfg.duration_jitter)
+    fake, fake_rate = _synthesize_matched(generator, pair.clip, real16, target, stable_seed(cfg.seed, "synth", pair.clip.key))
+    narrowband = min(real_rate, fake_rate) < SAMPLE_RATE or rng.uniform() < cfg.narrowband_share
+    channel = NARROWBAND if narrowband else WIDEBAND
+    rows = []
+    for label, trial, x in ((BONAFIDE, pair.real_trial, real16), (SPOOF, pair.fake_trial, resample(fake, fake_rate))):
+        y = neutralise(x, rng, cfg, narrowband)
+        rel = Path("audio") / pair.split / f"{trial}.flac"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        tmp = out / rel.with_name(rel.name + ".tmp")
+        sf.write(str(tmp), y, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        os.replace(tmp, out / rel)
+        is_real = label == BONAFIDE
+        rows.append({
+            "trial": trial, "path": rel.as_posix(), "label": label, "split": pair.split,
+            "source": pair.clip.source, "speaker": pair.clip.speaker if is_real or generator.needs == "audio"
+            else generator.name, "language": pair.clip.language or "-",
+            "generator": NO_GENERATOR if is_real else generator.name, "channel": channel,
+            "seconds": round(len(y) / SAMPLE_RATE, 3), "native_rate": real_rate if is_real else fake_rate,
+            "text": pair.clip.text or "", "origin": pair.clip.key, "pair": pair.real_trial,
+        })
+    return rows
+
+
+_WORKER: dict = {}
+
+
+def _init_worker(cfg: CorpusConfig, out: str, table: dict) -> None:
+    _WORKER.update(cfg=cfg, out=Path(out), table=table)
+
+
+def _work(pair: Pair):
+    try:
+        rows = build_pair(pair, _WORKER["cfg"], _WORKER["table"][pair.generator], _WORKER["out"])
+        return pair.job, rows, None
+    except SpoofscanError as e:
+        text = str(e)
+        return pair.job, None, text if pair.clip.path in text else f"{pair.clip.path}: {text}"
+    except Exception as e:  # one bad clip must not stop a long build; it is reported and retried next run
+        return pair.job, None, f"{pair.clip.path}: {type(e).__name__}: {e}"
+
+
+# ---------------------------------------------------------------------------- build
+
+
+def read_state(out: Path) -> dict:
+    """job -> ``{"rows": [...], "error": str|None}`` of the pairs already done.
+
+    A pair that failed (a clip no generator can handle, say) is recorded with its error and
+    no rows, so reruns do not try it again; delete ``build_state.jsonl`` to retry everything.
+    A torn last line from a killed run is ignored.
+    """
+    done = {}
+    path = out / STATE
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            done[entry["job"]] = {"rows": entry.get("rows", []), "error": entry.get("error")}
+    return done
+
+
+def _is_done(out: Path, entry: Optional[dict]) -> bool:
+    return entry is not None and all((out / r["path"]).is_file() for r in entry["rows"])
+
+
+@dataclass
+class BuildSummary:
+    """What a build did: counts for the log and ``corpus.json``."""
+
+    manifest: Path
+    pairs: int = 0
+    built: int = 0
+    reused: int = 0
+    failed: int = 0
+    skipped_no_generator: int = 0
+    seconds: float = 0.0
+    counts: dict = field(default_factory=dict)
+
+
+def build_corpus(config: CorpusConfig, log: Callable[[str], None] | None = None) -> Path:
+    """Build (or complete) the corpus ``config.out``; returns the path of its ``manifest.csv``.
+
+    See the module docstring. Only pairs not yet built (or whose settings changed) are made;
+    a second run with the same config does no work and writes the same manifest.
+    """
+    return build_corpus_summary(config, log).manifest
+
+
+def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None = None) -> BuildSummary:
+    """:func:`build_corpus`, returning the :class:`BuildSummary`."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    start = time.perf_counter()
+    out = Path(config.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
+
+    roots = {}
+    for name in config.sources:
+        for package in SOURCES[name].packages:
+            roots[package] = fetch_package(package, cache, log)
+    clips = [c for name in config.sources for c in SOURCES[name].find(roots)]
+    for folder in config.real_dirs:
+        clips += find_real_dir(folder, config.real_language)
+    clips = _dedupe(clips)
+    clips = select_clips(clips, config)
+    generators = available_generators(config, log)
+    pairs, skipped = plan_pairs(clips, config, generators)
+    if not pairs:
+        raise SpoofscanError("nothing to build: no real clip can be paired with an available generator")
+
+    done = read_state(out)
+    todo = [p for p in pairs if not _is_done(out, done.get(p.job))]
+    summary = BuildSummary(out / MANIFEST, pairs=len(pairs), reused=len(pairs) - len(todo),
+                           skipped_no_generator=skipped)
+    log(f"corpus {config.size}: {len(pairs)} real clips + {len(pairs)} fakes "
+        f"({summary.reused} pairs already built, {len(todo)} to build)")
+    if todo:
+        table = {g.name: g for role in generators.values() for g in role}
+        jobs = config.jobs or os.cpu_count() or 1
+        bar = tqdm(total=len(todo), unit="pair", desc=f"corpus {config.size}", disable=not config.progress,
+                   file=sys.stderr)
+        with open(out / STATE, "a", encoding="utf-8") as state:
+            if jobs == 1:
+                _init_worker(config, str(out), table)
+                results = map(_work, todo)
+                pool = None
+            else:
+                ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+                pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(config, str(out), table))
+                results = pool.imap_unordered(_work, todo, chunksize=4)
+            try:
+                for job, rows, error in results:
+                    done[job] = {"rows": rows or [], "error": error}
+                    state.write(json.dumps({"job": job, **done[job]}, ensure_ascii=False) + "\n")
+                    state.flush()
+                    bar.update(1)
+            finally:
+                bar.close()
+                if pool is not None:
+                    pool.terminate() if sys.exc_info()[0] else pool.close()
+                    pool.join()
+    failures = [done[p.job]["error"] for p in pairs if p.job in done and done[p.job]["error"]]
+    summary.built = sum(1 for p in todo if p.job in done and not done[p.job]["error"])
+    summary.failed = len(failures)
+    if failures:
+        (out / FAILURES).write_text("".join(f + "\n" for f in failures), encoding="utf-8")
+        log(f"{len(failures)} of {len(pairs)} pairs could not be made and are left out (reasons in {out / FAILURES})")
+    elif (out / FAILURES).exists():
+        (out / FAILURES).unlink()
+
+    rows = [row for p in pairs if p.job in done for row in done[p.job]["rows"]]
+    _write_manifest(out / MANIFEST, rows)
+    summary.counts = corpus_counts(rows)
+    summary.seconds = time.perf_counter() - start
+    _write_info(out, config, summary, roots, generators)
+    write_attribution(out, config, roots, generators)
+    return summary
+
+
+def _dedupe(clips: list) -> list:
+    """Drop clips whose file has the same bytes as an earlier one (packages ship copies)."""
+    seen, out = set(), []
+    for c in sorted(clips, key=lambda c: c.key):
+        digest = hashlib.sha1(Path(c.path).read_bytes()).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(c)
+    return out
+
+
+def _write_manifest(path: Path, rows: list) -> None:
+    from .checkpoint import atomic_write
+
+    def write(tmp):
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore", lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def corpus_counts(rows: Iterable[dict]) -> dict:
+    """Clips per split and label, per split and generator, per split and source."""
+    counts: dict = {}
+    for r in rows:
+        c = counts.setdefault(r["split"], {"bonafide": 0, "spoof": 0, "seconds": 0.0, "generators": {},
+                                           "sources": {}, "speakers": set()})
+        c[r["label"]] += 1
+        c["seconds"] += float(r.get("seconds", 0))
+        if r["label"] == SPOOF:
+            c["generators"][r["generator"]] = c["generators"].get(r["generator"], 0) + 1
+        else:
+            c["sources"][r["source"]] = c["sources"].get(r["source"], 0) + 1
+            c["speakers"].add(r["speaker"])
+    for c in counts.values():
+        c["speakers"] = sorted(c["speakers"])
+        c["seconds"] = round(c["seconds"], 1)
+    return {s: counts[s] for s in SPLITS if s in counts}
+
+
+def _write_info(out: Path, cfg: CorpusConfig, summary: BuildSummary, roots: dict, generators: dict) -> None:
+    from . import __version__
+    from .checkpoint import atomic_write
+
+    info = {
+        "spoofscan_version": __version__, "recipe_version": RECIPE_VERSION, "config": cfg.to_dict(),
+        "packages": {name: package_version(root) for name, root in sorted(roots.items())},
+        "generators": {role: [g.name for g in gens] for role, gens in generators.items()},
+        "pairs": summary.pairs, "failed": summary.failed, "skipped_no_generator": summary.skipped_no_generator,
+        "counts": summary.counts, "manifest": MANIFEST,
+        "data_specs": {s: f"csv:{out / MANIFEST}:{s}" for s in summary.counts},
+    }
+    text = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(out / INFO, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+ATTRIBUTION_HEAD = """# Attribution and licences
+
+This corpus was made by spoofscan's corpus recipe (`spoofscan corpus build`) for training and
+evaluating detectors of synthetic speech. It holds **modified** copies of the recordings below:
+every clip was decoded, resampled to 16 kHz mono, trimmed, padded with silence, mixed with a
+low noise floor, sometimes band-limited to telephone bandwidth and changed in level. The fake
+clips are new recordings made by the speech engines listed further down, most of them saying
+the transcripts of the real clips or resynthesising them.
+
+Each source keeps its own licence; the full licence texts and copyright notices shipped with
+the Debian packages are copied into `licenses/`. If you share this corpus or parts of it,
+keep this file and `licenses/` with it, and share the clips derived from CC-BY-SA sources
+under CC-BY-SA as well.
+"""
+
+
+def write_attribution(out: Path, cfg: CorpusConfig, roots: dict, generators: dict) -> None:
+    """Write ``ATTRIBUTION.md`` and copy each package's Debian copyright file into ``licenses/``."""
+    lines = [ATTRIBUTION_HEAD, "## Real speech\n"]
+    for name in cfg.sources:
+        src = SOURCES[name]
+        versions = ", ".join(f"{p} {package_version(roots[p])}" for p in src.packages if p in roots)
+        lines += [f"### {src.title}\n", f"- Licence: {src.licence}", f"- Credits: {src.credits}",
+                  f"- Debian packages: {versions}", ""]
+        for package in src.packages:
+            copyright_file = roots[package] / "usr/share/doc" / package / "copyright"
+            if copyright_file.is_file():
+                (out / "licenses").mkdir(exist_ok=True)
+                shutil.copyfile(copyright_file, out / "licenses" / f"{package}.copyright")
+    for folder in cfg.real_dirs:
+        lines += [f"### Your recordings: {folder}\n", "- Licence and credits: as given by their owner.", ""]
+    lines += ["## Synthetic speech engines\n"]
+    engines = {g.engine: g.licence for gens in generators.values() for g in gens}
+    lines += [f"- {engine}: {licence}" for engine, licence in sorted(engines.items())]
+    lines += ["", "The texts the engines say are the transcripts of the real clips (same licences as above).", ""]
+    (out / ATTRIBUTION).write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,330 @@
+"""The offline corpus: generator interface, neutralisation, splits, idempotent rebuilds.
+
+Most tests build from generated "real" recordings (--real-dir) with user command generators
+(small Python scripts), so they need neither apt nor any speech engine. The tests of the
+built-in engines and of the Debian-package corpus skip, with the reason, where those are absent.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from spoofscan.corpora import load_records
+from spoofscan.corpus import (ATTRIBUTION, MANIFEST, MANIFEST_COLUMNS, NO_GENERATOR, CorpusConfig, build_corpus,
+                              build_corpus_summary, fetch_package, neutralise, read_state)
+from spoofscan.errors import SpoofscanError
+from spoofscan.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, Request, WorldGenerator,
+                                  get_generator)
+from spoofscan.shortcuts import measure_clip
+
+# A stand-in TTS engine: writes a harmonic tone whose length follows the text and --speed,
+# and echoes the text it received (to check quoting).
+TTS_SCRIPT = r'''
+import argparse, numpy as np, soundfile as sf
+p = argparse.ArgumentParser()
+p.add_argument("--text"); p.add_argument("--out"); p.add_argument("--speed", type=float, default=1.0)
+p.add_argument("--lang", default=""); p.add_argument("--f0", type=float, default=150.0); p.add_argument("--echo")
+a = p.parse_args()
+if a.echo:
+    open(a.echo, "w", encoding="utf-8").write(a.text)
+rate = 22050
+n = int(rate * (0.2 + 0.06 * len(a.text)) / a.speed)
+t = np.arange(n) / rate
+x = sum(np.sin(2 * np.pi * k * a.f0 * t) / k for k in range(1, 8)) * np.hanning(n)
+sf.write(a.out, (0.3 * x / np.abs(x).max()).astype(np.float32), rate)
+'''
+
+# A stand-in voice converter: reads {source}, writes it back with its spectrum tilted.
+VC_SCRIPT = r'''
+import sys, numpy as np, soundfile as sf
+x, rate = sf.read(sys.argv[1], dtype="float32")
+y = np.convolve(x, [0.5, 0.5])[: len(x)]
+sf.write(sys.argv[2], y, rate)
+'''
+
+
+def _voice(seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A voiced-like signal: harmonics with vibrato, an envelope and some noise; float32 (samples,)."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    f0 = rng.uniform(100, 220) * (1 + 0.03 * np.sin(2 * np.pi * 5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    x = sum(np.sin(k * phase) / k for k in range(1, 10)) * np.hanning(n) + 0.01 * rng.standard_normal(n)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def make_real_dir(root: Path, speakers=("ann", "bob", "cem", "dia"), clips_per_speaker: int = 4) -> Path:
+    """Folder of "real" recordings: one sub-folder per speaker, 44.1 kHz wavs with .txt transcripts."""
+    rng = np.random.default_rng(0)
+    for s in speakers:
+        (root / s).mkdir(parents=True, exist_ok=True)
+        for i in range(clips_per_speaker):
+            pad = np.zeros(int(rng.uniform(0.0, 0.5) * 44100), np.float32)
+            x = np.concatenate([pad, _voice(rng.uniform(0.6, 1.5), 44100, rng)])
+            sf.write(root / s / f"{s}_{i}.wav", x, 44100)
+            (root / s / f"{s}_{i}.txt").write_text(f"Sentence {i} said by {s}.")
+    return root
+
+
+@pytest.fixture
+def scripts(tmp_path):
+    tts = tmp_path / "tts.py"
+    tts.write_text(TTS_SCRIPT)
+    vc = tmp_path / "vc.py"
+    vc.write_text(VC_SCRIPT)
+    return {"tts": f"{sys.executable} {tts}", "vc": f"{sys.executable} {vc}"}
+
+
+def _config(tmp_path, scripts, **kw) -> CorpusConfig:
+    """A corpus from --real-dir with two command generators for train/dev and two others for eval."""
+    real = make_real_dir(tmp_path / "real") if not (tmp_path / "real").exists() else tmp_path / "real"
+    commands = [
+        {"name": "tts-low", "command": scripts["tts"] + " --text {text} --speed {speed} --f0 120 --out {out}",
+         "languages": ["en"], "split": "train"},
+        {"name": "vc-tilt", "command": scripts["vc"] + " {source} {out}", "needs": "audio", "split": "train"},
+        {"name": "tts-high", "command": scripts["tts"] + " --text {text} --speed {speed} --f0 240 --out {out}",
+         "languages": ["en"], "split": "eval"},
+        {"name": "vc-eval", "command": scripts["vc"] + " {source} {out}", "needs": "audio", "split": "eval"},
+    ]
+    settings = dict(out=str(tmp_path / "corpus"), size="tiny", sources=(), real_dirs=(str(real),), real_language="en",
+                    train_generators=(), eval_generators=(), commands=commands, max_real=None, jobs=2,
+                    eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / "cache"))
+    settings.update(kw)
+    return CorpusConfig(**settings)
+
+
+def _manifest_rows(manifest: Path) -> list[dict]:
+    with open(manifest, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------------------- generators
+
+
+def test_command_generator_passes_text_verbatim_and_returns_audio(tmp_path, scripts):
+    echo = tmp_path / "echo.txt"
+    g = CommandGenerator(name="mytts", command=scripts["tts"] + f" --text {{text}} --out {{out}} --echo {echo}",
+                         languages=("en",))
+    assert g.is_available()
+    assert g.supports("en") and g.supports("en_GB") and not g.supports("fr")
+    text = "It's a \"quoted\" $HOME text; rm -rf / `echo no`"
+    x, rate = g.synthesize(Request(text=text, language="en"))
+    assert echo.read_text(encoding="utf-8") == text  # no shell expansion, no lost quotes
+    assert rate == 22050 and x.dtype == np.float32 and x.ndim == 1
+    same, _ = g.synthesize(Request(text=text, language="en", speed=0.5))
+    assert len(same) == len(x)  # the template does not pass {speed}
+    fast = CommandGenerator(name="fast", command=scripts["tts"] + " --text {text} --speed {speed} --out {out}")
+    assert len(fast.synthesize(Request(text=text, speed=2.0))[0]) < 0.6 * len(x)
+
+
+def test_command_generator_with_source_clip(scripts):
+    g = CommandGenerator(name="myvc", command=scripts["vc"] + " {source} {out}", needs="audio")
+    src = _voice(1.0, 16000, np.random.default_rng(1))
+    y, rate = g.synthesize(Request(audio=src, rate=16000))
+    assert rate == 16000 and len(y) == len(src)
+    assert not np.allclose(y, src, atol=1e-3)
+
+
+def test_command_generator_errors_name_the_generator(tmp_path):
+    with pytest.raises(SpoofscanError, match=r"\{out\}"):
+        CommandGenerator(name="x", command="mytts --text {text}")
+    with pytest.raises(SpoofscanError, match="name"):
+        CommandGenerator(name="has space", command="t {out}")
+    with pytest.raises(SpoofscanError, match="source"):
+        CommandGenerator(name="vc", command="t {out}", needs="audio")
+    missing = CommandGenerator(name="ghost", command="no-such-program-xyz {text} {out}")
+    assert not missing.is_available() and "no-such-program-xyz" in missing.missing_hint()
+    failing = CommandGenerator(name="failing", command=f"{sys.executable} -c 'import sys; sys.exit(3)' {{out}}")
+    with pytest.raises(SpoofscanError, match="failing.*exit status 3"):
+        failing.synthesize(Request(text="hi"))
+    silent = CommandGenerator(name="silent", command=f"{sys.executable} -c 'pass' {{out}}")
+    with pytest.raises(SpoofscanError, match="silent.*no audio"):
+        silent.synthesize(Request(text="hi"))
+
+
+def test_get_generator_names_the_choices():
+    assert get_generator("world/harvest-shift").name == "world/harvest-shift"
+    with pytest.raises(SpoofscanError, match="espeak-ng/m3"):
+        get_generator("nope")
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (apt-get install espeak-ng)")
+def test_espeak_speaks_languages_and_follows_speed():
+    g = EspeakGenerator("f4")
+    assert g.is_available() and g.supports("fr") and g.supports("pt_BR") and not g.supports("xx")
+    x, rate = g.synthesize(Request(text="Une pièce de monnaie américaine.", language="fr"))
+    fast, _ = g.synthesize(Request(text="Une pièce de monnaie américaine.", language="fr", speed=1.6))
+    assert rate == 22050 and len(x) > rate * 0.5
+    assert len(fast) < 0.8 * len(x)
+
+
+@pytest.mark.skipif(shutil.which("flite") is None, reason="flite not installed (apt-get install flite)")
+def test_flite_voices_and_rates():
+    assert FliteGenerator("slt").supports("en") and not FliteGenerator("slt").supports("fr")
+    _, rate8 = FliteGenerator("kal").synthesize(Request(text="A penny.", language="en"))
+    x, rate16 = FliteGenerator("slt").synthesize(Request(text="A penny.", language="en"))
+    assert (rate8, rate16) == (8000, 16000) and np.abs(x).max() > 0.01
+
+
+@pytest.mark.skipif(not WorldGenerator().is_available(), reason="pyworld not installed (pip install pyworld)")
+def test_world_copy_synthesis_keeps_length_and_shifts_pitch():
+    src = _voice(1.0, 16000, np.random.default_rng(2))
+    plain, rate = WorldGenerator("harvest").synthesize(Request(audio=src, rate=16000, seed=1))
+    shifted, _ = WorldGenerator("harvest", shift=True).synthesize(Request(audio=src, rate=16000, seed=1))
+    assert rate == 16000 and abs(len(plain) - len(src)) < 200
+    assert not np.allclose(plain[: len(shifted)], shifted[: len(plain)], atol=1e-2)
+
+
+# ---------------------------------------------------------------------------- processing
+
+
+def test_neutralise_gives_same_ranges_for_any_input():
+    cfg = CorpusConfig(sources=(), real_dirs=("x",), level_dbfs=(-30.0, -20.0), edge_pad_seconds=(0.1, 0.3))
+    rng = np.random.default_rng(0)
+    breathy = _voice(1.0, 16000, rng) + 0.03 * rng.standard_normal(16000).astype(np.float32)  # energy up to 8 kHz
+    loud = np.concatenate([np.zeros(16000), 0.9 * breathy, np.zeros(8000)])  # 1 s of leading silence
+    quiet = 0.001 * breathy
+    for x in (loud, quiet):
+        for narrowband in (False, True):
+            y = neutralise(x.astype(np.float32), np.random.default_rng(1), cfg, narrowband)
+            m = measure_clip(y)
+            assert -30.5 <= m["rms_dbfs"] <= -19.5
+            assert 0.05 <= m["leading_silence_s"] <= 0.35  # the 1 s of silence is gone, new padding is in range
+            assert m["bandwidth_hz"] <= 4100 if narrowband else m["bandwidth_hz"] > 7000
+            assert np.abs(y).max() <= 0.99 + 1e-6
+
+
+# ---------------------------------------------------------------------------- building
+
+
+def test_build_idempotent_and_splits_disjoint(tmp_path, scripts):
+    cfg = _config(tmp_path, scripts)
+    first = build_corpus_summary(cfg)
+    manifest = first.manifest
+    assert first.built == first.pairs > 0 and first.failed == 0
+    before = manifest.read_bytes()
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "corpus" / "audio").rglob("*.flac")}
+
+    second = build_corpus_summary(cfg)
+    assert second.built == 0 and second.reused == first.pairs
+    assert manifest.read_bytes() == before
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "corpus" / "audio").rglob("*.flac")} == mtimes
+
+    rows = _manifest_rows(manifest)
+    assert tuple(rows[0]) == MANIFEST_COLUMNS
+    by_split = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "eval")}
+    assert all(by_split.values())
+    speakers = {s: {r["speaker"] for r in v} for s, v in by_split.items()}
+    generators = {s: {r["generator"] for r in v} - {NO_GENERATOR} for s, v in by_split.items()}
+    assert not speakers["eval"] & (speakers["train"] | speakers["dev"])
+    assert not generators["eval"] & (generators["train"] | generators["dev"])
+    assert generators["dev"] <= generators["train"]
+    assert generators["eval"] <= {"tts-high", "vc-eval"} and generators["train"] <= {"tts-low", "vc-tilt"}
+    for split, members in by_split.items():  # balanced classes, each fake beside its real clip
+        labels = [r["label"] for r in members]
+        assert labels.count("bonafide") == labels.count("spoof")
+    for r in rows:
+        assert (r["generator"] == NO_GENERATOR) == (r["label"] == "bonafide")
+        info = sf.info(str(manifest.parent / r["path"]))
+        assert info.samplerate == 16000 and info.channels == 1
+
+    records = load_records(f"csv:{manifest}:eval")  # the core's loader reads it, groups included
+    assert {r.split if hasattr(r, "split") else "eval" for r in records} == {"eval"}
+    assert set(records[0].groups) >= {"source", "speaker", "language", "generator", "channel"}
+    assert (manifest.parent / ATTRIBUTION).is_file() and (manifest.parent / "corpus.json").is_file()
+
+
+def test_rebuild_redoes_only_what_is_missing_or_changed(tmp_path, scripts):
+    cfg = _config(tmp_path, scripts, jobs=1)
+    first = build_corpus_summary(cfg)
+    rows = _manifest_rows(first.manifest)
+    victim = first.manifest.parent / rows[3]["path"]
+    victim.unlink()
+    again = build_corpus_summary(cfg)
+    assert again.built == 1 and victim.is_file()
+    changed = build_corpus_summary(_config(tmp_path, scripts, jobs=1, level_dbfs=(-40.0, -35.0)))
+    assert changed.built == first.pairs  # a processing setting changed: every pair is remade
+    levels = [measure_clip(sf.read(str(first.manifest.parent / r["path"]), dtype="float32")[0])["rms_dbfs"]
+              for r in _manifest_rows(changed.manifest)]
+    assert max(levels) < -34.5
+    assert len(read_state(first.manifest.parent)) == 2 * first.pairs
+
+
+def test_build_reports_failed_pairs_once(tmp_path, scripts):
+    bad = {"name": "broken", "command": f"{sys.executable} -c 'import sys; sys.exit(1)' {{out}} {{source}}",
+           "needs": "audio", "split": "eval"}
+    cfg = _config(tmp_path, scripts)
+    cfg = _config(tmp_path, scripts, commands=[c for c in [
+        {"name": "tts-low", "command": scripts["tts"] + " --text {text} --out {out}", "split": "train"}, bad]])
+    summary = build_corpus_summary(cfg)
+    assert summary.failed > 0 and (Path(cfg.out) / "failures.txt").is_file()
+    assert "broken" in (Path(cfg.out) / "failures.txt").read_text()
+    assert build_corpus_summary(cfg).built == 0  # failures are recorded, not retried forever
+
+
+def test_config_errors_are_clear(tmp_path, scripts):
+    with pytest.raises(SpoofscanError, match="tiny, small, full"):
+        CorpusConfig(size="huge")
+    with pytest.raises(SpoofscanError, match="unseen"):
+        CorpusConfig(train_generators=("espeak-ng/m3",), eval_generators=("espeak-ng/m3",))
+    with pytest.raises(SpoofscanError, match="real-dir"):
+        CorpusConfig(sources=())
+    one = tmp_path / "one"
+    make_real_dir(one, speakers=("solo",), clips_per_speaker=3)
+    with pytest.raises(SpoofscanError, match="one speaker"):
+        build_corpus(_config(tmp_path, scripts, real_dirs=(str(one / "solo"),)))
+
+
+def test_without_apt_the_error_says_what_to_do(tmp_path, monkeypatch):
+    import spoofscan.corpus as corpus
+
+    monkeypatch.setattr(corpus.shutil, "which", lambda name: None)
+    with pytest.raises(SpoofscanError, match="apt-get is not available.*--real-dir"):
+        fetch_package("ktuberling-data", tmp_path)
+
+
+def test_cli_build_with_config_file(tmp_path, scripts):
+    import yaml
+
+    from spoofscan.cli import main
+
+    make_real_dir(tmp_path / "real", clips_per_speaker=2)
+    config = tmp_path / "corpus.yaml"
+    config.write_text(yaml.safe_dump({
+        "size": "tiny", "real_language": "en", "train_generators": [], "eval_generators": [],
+        "commands": [{"name": "tts-a", "command": scripts["tts"] + " --text {text} --out {out}", "split": "train"},
+                     {"name": "vc-b", "command": scripts["vc"] + " {source} {out}", "needs": "audio", "split": "eval"}],
+    }))
+    out = tmp_path / "c"
+    code = main(["corpus", "build", str(out), "--config", str(config), "--sources", "none",
+                 "--real-dir", str(tmp_path / "real"), "--jobs", "1", "--quiet", "--cache", str(tmp_path / "cache")])
+    assert code == 0 and (out / MANIFEST).is_file()
+    assert {r["generator"] for r in _manifest_rows(out / MANIFEST)} == {"-", "tts-a", "vc-b"}
+
+
+# ---------------------------------------------------------------------------- Debian packages
+
+NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak-ng")] + [not WorldGenerator().is_available()]
+
+
+@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng and pyworld (CI installs them)")
+def test_tiny_corpus_from_debian_packages(tmp_path):
+    cache = os.environ.get("SPOOFSCAN_CACHE", "")  # share downloads with other runs when set
+    summary = build_corpus_summary(CorpusConfig(out=str(tmp_path / "tiny"), size="tiny", jobs=2, progress=False,
+                                                cache_dir=cache))
+    rows = _manifest_rows(summary.manifest)
+    assert 60 <= len(rows) <= 80 and summary.failed == 0
+    splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "eval")}
+    assert not {r["speaker"] for r in splits["eval"]} & {r["speaker"] for r in splits["train"]}
+    assert {r["generator"] for r in splits["eval"]} - {"-"} <= {"espeak-ng/f4", "world/harvest"}
+    text = (summary.manifest.parent / ATTRIBUTION).read_text()
+    assert "Allison Smith" in text and "CC-BY-SA-3.0" in text
+    assert (summary.manifest.parent / "licenses" / "asterisk-core-sounds-en-g722.copyright").is_file()
