@@ -126,6 +126,10 @@ def test_calibration_from_waveforms_and_errors(exported, tmp_path):
     clips = [synth_clip("bonafide", 1.5, rng), synth_clip("spoof", 0.6, rng)]  # one shorter than a window
     r = export_onnx(exported["ckpt"], tmp_path / "w.onnx", int8=True, calibration=clips, calibration_windows=3)
     assert r.calibration_windows == 3 and r.calibration_clips == 2
+    # many calibration runs (8 batches of 8 windows): every run's ranges are merged, none dropped
+    clips = [synth_clip(("bonafide", "spoof")[i % 2], 2.5, rng) for i in range(16)]
+    r = export_onnx(exported["ckpt"], tmp_path / "w64.onnx", int8=True, calibration=clips, calibration_windows=64)
+    assert r.calibration_windows == 64 and r.int8_correlation > 0.95
     with pytest.raises(SpoofscanError, match="calibration"):
         export_onnx(exported["ckpt"], tmp_path / "x.onnx", int8=True)
     bad = tmp_path / "bad.wav"

@@ -46,7 +46,10 @@ TOLERANCE = 1e-4  # max |logit difference| FP32 ONNX vs PyTorch, plus RELATIVE_T
 RELATIVE_TOLERANCE = 1e-5
 CALIBRATION_WINDOWS = 256  # default number of windows to calibrate INT8 activation ranges on
 WINDOWS_PER_CLIP = 4  # at most this many windows from one calibration clip, spread over it
-CALIBRATION_BATCH = 8  # windows per calibration run
+# Windows per calibration run. The min/max calibrator keeps only each tensor's min and max per
+# run, so memory does not grow with the number of windows. (Not CalibMaxIntermediateOutputs:
+# in onnxruntime 1.32 it drops the collected ranges instead of merging them.)
+CALIBRATION_BATCH = 8
 CHECK_SEED = 1234
 FORMATS = ("onnx",)
 
@@ -283,8 +286,7 @@ def _quantize(fp32_path: str, out_path: str, feats: np.ndarray, tmp: str) -> Non
     quant_pre_process(fp32_path, prepared)  # shape inference and graph clean-up, as ONNX Runtime recommends
     quantize_static(prepared, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"CalibMaxIntermediateOutputs": CALIBRATION_BATCH})
+                    calibrate_method=CalibrationMethod.MinMax)
 
 
 # ---------------------------------------------------------------------------- metadata
