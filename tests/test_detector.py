@@ -311,3 +311,21 @@ def test_cli_info(tiny_checkpoint, capsys):
     assert "llr = 1.5000 * score + 0.2000" in out and "dev_eer: 0.25" in out
     assert main(["info", str(tiny_checkpoint), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == read_card(tiny_checkpoint)
+
+
+def test_resolve_device(monkeypatch):
+    import torch
+
+    from spoofscan.inference import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    for bad in ("tpu", "cpu:0", "cuda:x", "gpu"):
+        with pytest.raises(SpoofscanError, match=f"unknown device '{bad}'.*auto, cpu, cuda, mps"):
+            resolve_device(bad)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(SpoofscanError, match="no CUDA GPU"):
+        resolve_device("cuda:0")
+    with pytest.raises(SpoofscanError, match="no Apple MPS"):
+        resolve_device("mps")

@@ -21,8 +21,8 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` picks CUDA, then Apple MPS, then the CPU; ``cuda:1`` style names are accepted."""
-    base = name.split(":")[0]
-    if base not in DEVICES:
+    base, _, index = str(name).partition(":")
+    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
         raise SpoofscanError(f"unknown device {name!r} (choose from: {', '.join(DEVICES)}, or cuda:N)")
     if name == "auto":
         if torch.cuda.is_available():
@@ -32,6 +32,10 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     if base == "cuda" and not torch.cuda.is_available():
         raise SpoofscanError(f"device {name!r} asked for, but torch sees no CUDA GPU (use --device cpu or auto)")
+    if base == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise SpoofscanError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
+    if base == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise SpoofscanError(f"device {name!r} asked for, but this torch has no Apple MPS backend (use --device cpu or auto)")
     return torch.device(name)
 
 
