@@ -18,8 +18,8 @@ import pytest
 import soundfile as sf
 
 from spoofscan.corpora import load_records
-from spoofscan.corpus import (ATTRIBUTION, MANIFEST, MANIFEST_COLUMNS, NO_GENERATOR, CorpusConfig, build_corpus,
-                              build_corpus_summary, fetch_package, neutralise, read_state)
+from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, CorpusConfig,
+                              build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
 from spoofscan.errors import SpoofscanError
 from spoofscan.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, Request, WorldGenerator,
                                   get_generator)
@@ -194,12 +194,15 @@ def test_neutralise_gives_same_ranges_for_any_input():
     quiet = 0.001 * breathy
     for x in (loud, quiet):
         for narrowband in (False, True):
-            y = neutralise(x.astype(np.float32), np.random.default_rng(1), cfg, narrowband)
-            m = measure_clip(y)
-            assert -30.5 <= m["rms_dbfs"] <= -19.5
-            assert 0.05 <= m["leading_silence_s"] <= 0.35  # the 1 s of silence is gone, new padding is in range
-            assert m["bandwidth_hz"] <= 4100 if narrowband else m["bandwidth_hz"] > 7000
-            assert np.abs(y).max() <= 0.99 + 1e-6
+            for codec in (NO_CODEC, *CODECS):
+                y = neutralise(x.astype(np.float32), np.random.default_rng(1), cfg, narrowband, (codec, 0.5))
+                m = measure_clip(y)
+                assert -30.5 <= m["rms_dbfs"] <= -19.5
+                assert 0.05 <= m["leading_silence_s"] <= 0.35  # the 1 s of silence is gone, new padding in range
+                assert 1.2 <= m["duration_s"] <= 1.65  # 1 s of sound plus 0.2-0.6 s of padding
+                if codec == NO_CODEC:  # (a codec may cut the top band itself)
+                    assert m["bandwidth_hz"] <= 4100 if narrowband else m["bandwidth_hz"] > 7000
+                assert np.abs(y).max() <= 0.99 + 1e-6
 
 
 # ---------------------------------------------------------------------------- building
@@ -238,7 +241,11 @@ def test_build_idempotent_and_splits_disjoint(tmp_path, scripts):
 
     records = load_records(f"csv:{manifest}:eval")  # the core's loader reads it, groups included
     assert {r.split if hasattr(r, "split") else "eval" for r in records} == {"eval"}
-    assert set(records[0].groups) >= {"source", "speaker", "language", "generator", "channel"}
+    assert set(records[0].groups) >= {"source", "speaker", "language", "generator", "channel", "codec"}
+    for entry in read_state(manifest.parent).values():  # a real clip and its fake: same channel, codec, split
+        real, fake = entry["rows"]
+        assert (real["label"], fake["label"]) == ("bonafide", "spoof") and fake["pair"] == real["trial"]
+        assert (real["channel"], real["codec"], real["split"]) == (fake["channel"], fake["codec"], fake["split"])
     assert (manifest.parent / ATTRIBUTION).is_file() and (manifest.parent / "corpus.json").is_file()
 
 

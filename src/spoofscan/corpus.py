@@ -14,13 +14,14 @@ build``) makes a folder any spoofscan command can train on, in the style of lhot
 3. **Shortcuts neutralised alike for both classes**: decoded to 16 kHz mono; edge silence
    trimmed the same way and replaced by the same random padding; a low noise floor at a
    random SNR; a share of the pairs band-limited through 8 kHz (telephone band; pairs with a
-   natively narrowband member always); a random level; TTS speaking rate matched to the
-   real clip's duration.
+   natively narrowband member always); a share of the pairs passed through a lossy codec
+   (Vorbis, Opus, MP3: most real sources are lossy-coded already, engine output never is);
+   a random level; TTS speaking rate matched to the real clip's duration.
 4. **Splits**: ``eval`` speakers are held out of ``train``/``dev``, and eval fakes come only
    from generator configurations that never appear in train/dev (unseen attacks, as in
    ASVspoof eval). ``dev`` is in-domain: train speakers and generators, other clips.
 5. Writes ``manifest.csv`` (``trial,path,label,split,source,speaker,language,generator,
-   channel``; read with the data spec ``csv:OUT/manifest.csv:train``), ``corpus.json``
+   channel,codec``; read with the data spec ``csv:OUT/manifest.csv:train``), ``corpus.json``
    (config and counts), ``ATTRIBUTION.md`` and ``licenses/`` (each source's licence).
 
 Reruns are idempotent: ``build_state.jsonl`` records every finished pair under a key that
@@ -52,17 +53,21 @@ from .generators import CommandGenerator, Generator, Request, builtin_generators
 from .labels import BONAFIDE, SPOOF
 from .shortcuts import active_span
 
-RECIPE_VERSION = 1  # bump when processing changes: every pair is then rebuilt
+RECIPE_VERSION = 2  # bump when processing changes: every pair is then rebuilt
 MANIFEST = "manifest.csv"
 STATE = "build_state.jsonl"
 INFO = "corpus.json"
 ATTRIBUTION = "ATTRIBUTION.md"
 FAILURES = "failures.txt"
-MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "channel")
+MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "channel",
+                    "codec")
 SPLITS = ("train", "dev", "eval")
 NO_GENERATOR = "-"  # the generator column of bona fide rows (ASVspoof's convention for attacks)
 WIDEBAND, NARROWBAND = "wideband", "narrowband"
 NARROWBAND_RATE = 8_000  # Hz: band-limit "through 8 kHz" = down to 8 kHz and back (4 kHz bandwidth)
+NO_CODEC = "none"
+CODECS = {"vorbis": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS"), "mp3": ("MP3", "MPEG_LAYER_III")}  # libsndfile
+CODEC_COMPRESSION = (0.2, 0.9)  # range of libsndfile's compression level (0 best quality, 1 smallest)
 PEAK_LIMIT = 0.99  # no sample above this after the level change
 TRIM_MARGIN_SECONDS = 0.02  # kept on each side of the active span when trimming
 MAX_REAL_SECONDS = 20.0  # longer real clips are skipped
@@ -118,6 +123,9 @@ class CorpusConfig:
     eval_fraction : share of each source's real clips whose speakers go to eval
     dev_fraction : share of the remaining real clips that go to dev
     narrowband_share : share of pairs band-limited through 8 kHz
+    codec_share : share of pairs passed through a lossy codec (Vorbis, Opus or MP3 at a random
+        quality), both clips alike: most real sources are already lossy-coded, the engines'
+        output never is, and a detector must not learn "codec artefacts = real"
     level_dbfs : range of the random RMS level, dBFS
     noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
     edge_pad_seconds : range of the silence put before and after the trimmed speech
@@ -142,6 +150,7 @@ class CorpusConfig:
     eval_fraction: float = 0.2
     dev_fraction: float = 0.15
     narrowband_share: float = 0.3
+    codec_share: float = 0.5
     level_dbfs: tuple = (-32.0, -18.0)
     noise_snr_db: tuple = (35.0, 55.0)
     edge_pad_seconds: tuple = (0.1, 0.4)
@@ -189,7 +198,7 @@ class CorpusConfig:
         if both:
             raise SpoofscanError(f"generator(s) {', '.join(sorted(both))} are in both train_generators and "
                                  "eval_generators: eval must hold only configurations unseen in training")
-        for share in ("eval_fraction", "dev_fraction", "narrowband_share"):
+        for share in ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share"):
             if not 0 <= getattr(self, share) < 1:
                 raise SpoofscanError(f"{share} must be in [0, 1), got {getattr(self, share)}")
         if not self.sources and not self.real_dirs:
@@ -243,7 +252,7 @@ def fetch_package(name: str, cache: Path, log: Callable[[str], None] = print) ->
 
     Returns the folder it is unpacked in (``cache/packages/NAME``). Both steps are skipped
     when already done; a ``.deb`` already in ``cache/debs`` is used as it is (copy one there
-    by hand on a machine without apt).
+    by hand on a machine without apt). The ``.deb`` is deleted once unpacked.
     """
     debs = cache / "debs"
     root = cache / "packages" / name
@@ -278,6 +287,7 @@ def fetch_package(name: str, cache: Path, log: Callable[[str], None] = print) ->
     (tmp / ".unpacked").write_text(found[-1].name + "\n")
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
+    found[-1].unlink()  # the unpacked copy is all later runs need
     return root
 
 
@@ -533,11 +543,15 @@ def _water_fill(counts: dict, total: int) -> int:
 
 
 def select_clips(clips: list, cfg: CorpusConfig) -> list:
-    """Drop duplicates, keep at most ``max_speakers`` speakers and ``max_real`` clips spread evenly."""
+    """Keep at most ``max_speakers`` speakers and ``max_real`` clips, spread evenly over the speakers.
+
+    Each speaker contributes min(its clips, c) clips with c as large as the budget allows
+    (:func:`_water_fill`), drawn in a seeded order; the choice depends only on the seed.
+    """
     by_speaker: dict = {}
     for c in clips:
         by_speaker.setdefault(c.speaker, []).append(c)
-    for speaker, members in by_speaker.items():
+    for members in by_speaker.values():
         members.sort(key=lambda c: stable_seed(cfg.seed, "pick", c.key))
     speakers = sorted(by_speaker, key=lambda s: stable_seed(cfg.seed, "speaker", s))
     if cfg.max_speakers:  # keep the speakers with the most transcripts (text-to-speech needs them)
@@ -564,7 +578,7 @@ def assign_splits(clips: list, cfg: CorpusConfig, eval_generators: Iterable[Gene
     for c in clips:
         by_source.setdefault(c.source, {}).setdefault(c.speaker, []).append(c)
     eval_speakers = set()
-    for source, speakers in sorted(by_source.items()):
+    for _source, speakers in sorted(by_source.items()):
         names = sorted(speakers, key=lambda s: stable_seed(cfg.seed, "eval-speaker", s))
         total = sum(len(v) for v in speakers.values())
         held = 0
@@ -583,7 +597,10 @@ def assign_splits(clips: list, cfg: CorpusConfig, eval_generators: Iterable[Gene
     eval_generators = list(eval_generators)
     for engine in sorted({g.engine for g in eval_generators}):
         gens = [g for g in eval_generators if g.engine == engine]
-        can = lambda c: any(g.needs == "audio" or (c.text and g.supports(c.language)) for g in gens)  # noqa: E731
+
+        def can(c: RealClip) -> bool:
+            return any(g.needs == "audio" or (c.text and g.supports(c.language)) for g in gens)
+
         if any(can(c) for c in clips if c.speaker in eval_speakers):
             continue
         movable = []
@@ -636,8 +653,10 @@ def pick_generator(clip: RealClip, candidates: list, seed: int) -> Optional[Gene
 
 
 def _processing_key(cfg: CorpusConfig) -> dict:
-    return {k: getattr(cfg, k) for k in ("narrowband_share", "level_dbfs", "noise_snr_db", "edge_pad_seconds",
-                                         "duration_jitter", "seed")} | {"recipe": RECIPE_VERSION}
+    """The settings every clip's processing depends on (part of each pair's job key)."""
+    names = ("narrowband_share", "codec_share", "level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter",
+             "seed")
+    return {k: getattr(cfg, k) for k in names} | {"recipe": RECIPE_VERSION}
 
 
 def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict) -> tuple[list, int]:
@@ -671,12 +690,27 @@ def trim(x: np.ndarray) -> np.ndarray:
     return x[max(0, first - margin):min(len(x), end + margin)]
 
 
-def neutralise(x: np.ndarray, rng: np.random.Generator, cfg: CorpusConfig, narrowband: bool) -> np.ndarray:
+def lossy_roundtrip(x: np.ndarray, codec: str, compression: float) -> np.ndarray:
+    """Encode a 16 kHz waveform with ``codec`` (a :data:`CODECS` key) in memory and decode it; same length."""
+    import io
+
+    container, subtype = CODECS[codec]
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(x, -1, 1), SAMPLE_RATE, format=container, subtype=subtype, compression_level=compression)
+    buf.seek(0)
+    y, _ = sf.read(buf, dtype="float32")
+    y = y.mean(axis=1, dtype=np.float32) if y.ndim == 2 else y
+    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
+
+
+def neutralise(x: np.ndarray, rng: np.random.Generator, cfg: CorpusConfig, narrowband: bool,
+               codec: tuple = (NO_CODEC, 0.0)) -> np.ndarray:
     """The one processing chain every clip of both classes goes through (16 kHz in, 16 kHz out).
 
     Remove DC, trim edge silence, pad both edges with random silence, add a noise floor at
-    a random SNR, band-limit through 8 kHz if ``narrowband``, scale to a random RMS level,
-    keep peaks below :data:`PEAK_LIMIT`.
+    a random SNR, band-limit through 8 kHz if ``narrowband``, pass through ``codec``
+    (``(name, compression level)``, name ``none`` or a :data:`CODECS` key), scale to a
+    random RMS level, keep peaks below :data:`PEAK_LIMIT`.
     """
     x = trim(x - np.mean(x))
     pads = [int(rng.uniform(*cfg.edge_pad_seconds) * SAMPLE_RATE) for _ in range(2)]
@@ -686,6 +720,9 @@ def neutralise(x: np.ndarray, rng: np.random.Generator, cfg: CorpusConfig, narro
     x = x + rng.standard_normal(len(x)).astype(np.float32) * np.float32(rms * 10 ** (-snr / 20))
     if narrowband:
         x = resample(resample(x, SAMPLE_RATE, NARROWBAND_RATE), NARROWBAND_RATE, SAMPLE_RATE)
+    if codec[0] != NO_CODEC:
+        peak = float(np.max(np.abs(x))) or 1.0
+        x = lossy_roundtrip(x * np.float32(0.5 / peak), *codec)  # coded at a safe level; the level is set next
     level = rng.uniform(*cfg.level_dbfs)
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1e-4
     x = x * np.float32(10 ** (level / 20) / rms)
@@ -723,9 +760,13 @@ def build_pair(pair: Pair, cfg: CorpusConfig, generator: Generator, out: Path) -
     fake, fake_rate = _synthesize_matched(generator, pair.clip, real16, target, stable_seed(cfg.seed, "synth", pair.clip.key))
     narrowband = min(real_rate, fake_rate) < SAMPLE_RATE or rng.uniform() < cfg.narrowband_share
     channel = NARROWBAND if narrowband else WIDEBAND
+    codec = (NO_CODEC, 0.0)
+    if rng.uniform() < cfg.codec_share:
+        names = sorted(CODECS)
+        codec = (names[int(rng.integers(len(names)))], float(rng.uniform(*CODEC_COMPRESSION)))
     rows = []
     for label, trial, x in ((BONAFIDE, pair.real_trial, real16), (SPOOF, pair.fake_trial, resample(fake, fake_rate))):
-        y = neutralise(x, rng, cfg, narrowband)
+        y = neutralise(x, rng, cfg, narrowband, codec)
         rel = Path("audio") / pair.split / f"{trial}.flac"
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         tmp = out / rel.with_name(rel.name + ".tmp")
@@ -736,7 +777,7 @@ def build_pair(pair: Pair, cfg: CorpusConfig, generator: Generator, out: Path) -
             "trial": trial, "path": rel.as_posix(), "label": label, "split": pair.split,
             "source": pair.clip.source, "speaker": pair.clip.speaker if is_real or generator.needs == "audio"
             else generator.name, "language": pair.clip.language or "-",
-            "generator": NO_GENERATOR if is_real else generator.name, "channel": channel,
+            "generator": NO_GENERATOR if is_real else generator.name, "channel": channel, "codec": codec[0],
             "seconds": round(len(y) / SAMPLE_RATE, 3), "native_rate": real_rate if is_real else fake_rate,
             "text": pair.clip.text or "", "origin": pair.clip.key, "pair": pair.real_trial,
         })
@@ -834,7 +875,13 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
     generators = available_generators(config, log)
     pairs, skipped = plan_pairs(clips, config, generators)
     if not pairs:
-        raise SpoofscanError("nothing to build: no real clip can be paired with an available generator")
+        raise SpoofscanError(
+            f"nothing to build: none of the {len(clips)} real clips can be faked by the available generators "
+            "(text-to-speech needs a transcript and a language the engine speaks: .txt files beside your "
+            "recordings and --real-language; copy-synthesis needs pyworld: pip install pyworld)")
+    if skipped:
+        log(f"{skipped} real clips left out: no available generator can fake them (no transcript, or a "
+            "language the engines do not speak, and no copy-synthesis generator)")
 
     done = read_state(out)
     todo = [p for p in pairs if not _is_done(out, done.get(p.job))]
