@@ -42,6 +42,11 @@ FEATURE_CHUNK = 1
 # Threads numpy's BLAS may use for the mel projection. One: with more, its threads fight ONNX
 # Runtime's for the cores, and on 2 cores a 0.4 ms product took 8-15 ms (scheduler waits).
 FEATURE_BLAS_THREADS = 1
+# Windows scored once at load, before any real input. ONNX Runtime's first run is slow (kernel
+# choice, memory arena), and on glibc freeing one batch-sized buffer raises malloc's trim
+# threshold, so the log-mel temporaries are reused instead of being handed back to the OS and
+# faulted in again on every window (measured: 2,400 page faults, +3 to +8 ms per 4-s window).
+WARMUP_WINDOWS = 32
 
 
 @functools.lru_cache(maxsize=1)
@@ -143,7 +148,7 @@ class OnnxDetector(Detector):
 
     @classmethod
     def from_file(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu",
-                  **kwargs) -> "OnnxDetector":
+                  warmup: bool = True, **kwargs) -> "OnnxDetector":
         """Load an exported model.
 
         Parameters
@@ -151,6 +156,7 @@ class OnnxDetector(Detector):
         path : ``.onnx`` file written by :func:`spoofscan.export.export_onnx`
         threads : ONNX Runtime intra-op threads (None: one per physical core)
         device : ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (see :func:`providers_for`)
+        warmup : score one batch of silent windows at load (see :data:`WARMUP_WINDOWS`)
         kwargs : ``batch_size`` (windows per run, default 32), ``max_seconds``, ``threshold``
             (default: the one stored in the model)...
         """
@@ -173,7 +179,10 @@ class OnnxDetector(Detector):
             raise SpoofscanError(f"{where}: graph input {inputs} does not take {INPUT_NAME!r} "
                                  f"(batch, 1, {features.n_mels}, frames) as its metadata says")
         kwargs.setdefault("threshold", meta["threshold"])
-        return cls(session, features, Calibration.from_dict(meta["calibration"]), metadata=meta, **kwargs)
+        det = cls(session, features, Calibration.from_dict(meta["calibration"]), metadata=meta, **kwargs)
+        if warmup:
+            det.window_scores(np.zeros((WARMUP_WINDOWS, features.window_samples), np.float32))
+        return det
 
     def log_mel(self, windows: np.ndarray) -> np.ndarray:
         """(batch, samples) float32 16 kHz -> (batch, 1, n_mels, frames) float32, the model's input."""
