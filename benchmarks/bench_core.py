@@ -31,6 +31,8 @@ import numpy as np
 CLIP_SECONDS = 4.0
 RATE = 16_000
 CHUNK_SECONDS = 60  # the long test files are written one minute at a time
+QUIET = 0.2  # cores used by other processes below which a timing row counts as undisturbed
+RETRIES = 3  # a disturbed timing row is measured up to this many times; the least disturbed is kept
 WARMUP_SECONDS = 180  # a file this long is predicted twice before the long file's peak is measured
 
 
@@ -67,17 +69,28 @@ def busy_seconds() -> tuple[float, float]:
 
 def timed(fn, repeats: int, warmup: int = 2) -> tuple[np.ndarray, float]:
     """Seconds per call of ``fn()`` over ``repeats`` calls after ``warmup`` calls, and the
-    cores other processes kept busy meanwhile (0 = the machine was ours; 2 = both cores taken)."""
+    cores other processes kept busy meanwhile (0 = the machine was ours; 2 = both cores taken).
+
+    On a shared machine a disturbed measurement is repeated (up to :data:`RETRIES` times) and
+    the least disturbed one is kept.
+    """
     for _ in range(warmup):
         fn()
-    out = []
-    (machine0, own0), wall0 = busy_seconds(), time.perf_counter()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    (machine1, own1), wall1 = busy_seconds(), time.perf_counter()
-    return np.asarray(out), max(0.0, (machine1 - machine0 - (own1 - own0)) / (wall1 - wall0))
+    best = None
+    for _ in range(RETRIES):
+        out = []
+        (machine0, own0), wall0 = busy_seconds(), time.perf_counter()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+        (machine1, own1), wall1 = busy_seconds(), time.perf_counter()
+        other = max(0.0, (machine1 - machine0 - (own1 - own0)) / (wall1 - wall0))
+        if best is None or other < best[1]:
+            best = (np.asarray(out), other)
+        if other < QUIET:
+            break
+    return best
 
 
 def write_long_file(path: Path, seconds: int) -> None:
