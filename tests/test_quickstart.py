@@ -35,6 +35,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
         assert step in printed
 
     result = json.loads((out / "quickstart.json").read_text())
+    assert result["checkpoint"] == str(out / "best.safetensors")  # where the README says it is
     assert set(result["timings"]) == {"corpus", "audit", "train", "evaluate", "predict", "total"}
     for name in ("report.json", "report.md", "det.png", "hist.png", "scores.txt"):
         assert (out / "eval" / name).is_file()

@@ -85,15 +85,16 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     Parameters
     ----------
     size : ``tiny``, ``small`` or ``full`` (corpus size and training preset)
-    out : folder for everything: ``corpus/``, ``train/``, ``eval/``, ``quickstart.json``
+    out : folder for everything: ``corpus/``, the training run (``best.safetensors``,
+        ``metrics.csv``...), ``eval/``, ``quickstart.json``
     jobs : corpus-building processes (0: one per CPU)
     device : training and scoring device (``auto``, ``cpu``, ``cuda``...)
     model, epochs, max_minutes : override the size's training preset
     cache_dir : where Debian packages are downloaded (default ``~/.cache/spoofscan``)
     progress : progress bars; ``log`` receives the step headers and the summary (default: print)
 
-    A rerun reuses the built corpus; training starts afresh in ``train/`` (the previous run
-    there is replaced).
+    A rerun reuses the built corpus; training starts afresh (the previous run's checkpoints
+    in ``out`` are replaced).
     """
     from . import load_detector
     from .corpora import load_records
@@ -130,7 +131,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     timings["audit"] = time.perf_counter() - t
 
     t = step(3, f"training {model or preset.model} on the train split (best epoch chosen on dev)")
-    run_dir = out / "train"
+    run_dir = out  # the checkpoint lands at OUT/best.safetensors (runs/quickstart/best.safetensors)
     for stale in ("state.pt", "best.safetensors", "last.safetensors"):
         (run_dir / stale).unlink(missing_ok=True)
     cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
