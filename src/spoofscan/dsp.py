@@ -8,6 +8,7 @@ computation in numpy, for the torch-free runtime and as an independent check in 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -151,13 +152,20 @@ def log_mel(waves: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     waves = np.asarray(waves, dtype=np.float32)
     pad = cfg.n_fft // 2
     padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
-    frames = cfg.num_frames(waves.shape[1])
-    idx = np.arange(cfg.n_fft)[None, :] + cfg.hop_length * np.arange(frames)[:, None]
-    spec = np.fft.rfft(padded[:, idx] * stft_window(cfg), axis=-1)  # (batch, frames, bins)
-    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
-    mel = power @ mel_filterbank(cfg).T  # (batch, frames, n_mels)
+    # (batch, frames, n_fft) view of the frames: no copy until the window is applied
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
+    window, mel_t = _cached_window_and_mel(cfg)
+    spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
+    power = np.square(spec.real) + np.square(spec.imag)
+    mel = power @ mel_t  # (batch, frames, n_mels)
     out = np.log(np.maximum(mel, cfg.log_floor)).transpose(0, 2, 1)
     return normalize_log_mel(out, cfg.normalize)[:, None].astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_window_and_mel(cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The STFT window (n_fft,) and the transposed mel matrix (bins, n_mels), built once per config."""
+    return stft_window(cfg), np.ascontiguousarray(mel_filterbank(cfg).T)
 
 
 def window_starts(samples: int, window: int, hop: int) -> np.ndarray:
