@@ -2,8 +2,8 @@
 
 The graph holds the network only: input ``logmel`` (batch, 1, n_mels, frames) float32,
 output ``logit`` (batch,), with dynamic batch and time axes. Log-mel stays outside the graph
-and is computed by :func:`spoofscan.dsp.log_mel` in the runtime: it costs about 2 ms per
-4-s window on one core (against 2.5 ms for the INT8 network on two), needs no ONNX STFT op
+and is computed by :func:`spoofscan.dsp.log_mel` in the runtime: it costs about 1.4 ms per
+4-s window on one core (against 2.4 ms for the INT8 network on two), needs no ONNX STFT op
 (``torch.stft`` with complex output does not export), and keeps quantisation to the network.
 
 Export path: ``torch.onnx.export(dynamo=True)`` (the torch.export-based exporter; it needs
