@@ -5,6 +5,10 @@ All on the ``tiny`` model with random weights and 1-s windows (conftest ``tiny_c
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -153,3 +157,17 @@ def test_cli_export(exported, tmp_path, capsys):
                  "--calibration-windows", "6", str(out8)]) == 0
     assert "int8 vs fp32 on 6 calibration windows" in capsys.readouterr().out
     assert read_metadata(out8)["quantization"]["windows"] == 6
+
+
+def test_info_reads_an_exported_model_and_files_are_readable(exported, capsys):
+    path = exported["root"] / "tiny-int8.onnx"
+    assert main(["info", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "ONNX model, int8" in text and "calibration llr" in text
+    assert main(["info", "--json", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["precision"] == "int8"
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("tiny.onnx", "tiny-int8.onnx"):
+        assert stat.S_IMODE((exported["root"] / name).stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(exported["ckpt"].stat().st_mode) == 0o666 & ~umask

@@ -24,7 +24,7 @@ def load_detector(path, device: str = "auto", **kwargs):
     if Path(path).suffix.lower() == ".onnx":
         from .runtime import OnnxDetector
 
-        return OnnxDetector.from_file(path, **kwargs)
+        return OnnxDetector.from_file(path, device=device, **kwargs)
     from .inference import TorchDetector
 
     return TorchDetector.from_checkpoint(path, device=device, **kwargs)

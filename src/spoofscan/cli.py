@@ -90,7 +90,7 @@ def _cmd_predict(args) -> int:
 
 def _add_info(sub):
     p = sub.add_parser("info", help="print a checkpoint's card (configs, calibration, training data, metrics)")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint or an exported .onnx model")
     p.add_argument("--json", action="store_true", help="the whole card as JSON")
     p.set_defaults(func=_cmd_info)
 
@@ -98,10 +98,20 @@ def _add_info(sub):
 def _cmd_info(args) -> int:
     from .checkpoint import read_card
 
-    card = read_card(args.checkpoint)
-    if args.json:
-        print(json.dumps(card, indent=2))
-        return 0
+    if Path(args.checkpoint).suffix.lower() == ".onnx":
+        from .runtime import read_metadata
+
+        meta = read_metadata(args.checkpoint)
+        if args.json:
+            print(json.dumps(meta, indent=2))
+            return 0
+        card = meta["card"]
+        print(f"{args.checkpoint}: ONNX model, {meta.get('precision', '?')}, exported from this checkpoint:")
+    else:
+        card = read_card(args.checkpoint)
+        if args.json:
+            print(json.dumps(card, indent=2))
+            return 0
     print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, created {card['created']}")
     m, f = card["model"], card["features"]
     print(f"model      ResNet layers={tuple(m['layers'])} width={m['width']} dropout={m['dropout']}")
@@ -365,3 +375,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`spoofscan predict ... | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
