@@ -96,8 +96,6 @@ def _add_info(sub):
 
 
 def _cmd_info(args) -> int:
-    from .checkpoint import read_card
-
     if Path(args.checkpoint).suffix.lower() == ".onnx":
         from .runtime import read_metadata
 
@@ -108,6 +106,8 @@ def _cmd_info(args) -> int:
         card = meta["card"]
         print(f"{args.checkpoint}: ONNX model, {meta.get('precision', '?')}, exported from this checkpoint:")
     else:
+        from .checkpoint import read_card
+
         card = read_card(args.checkpoint)
         if args.json:
             print(json.dumps(card, indent=2))
