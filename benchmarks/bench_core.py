@@ -28,43 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from common import OtherLoad, cpu_model, peak_rss_mib, write_long_file
+
 CLIP_SECONDS = 4.0
-RATE = 16_000
-CHUNK_SECONDS = 60  # the long test files are written one minute at a time
 QUIET = 0.2  # cores used by other processes below which a timing row counts as undisturbed
 RETRIES = 3  # a disturbed timing row is measured up to this many times; the least disturbed is kept
 WARMUP_SECONDS = 180  # a file this long is predicted twice before the long file's peak is measured
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far (VmHWM), in MiB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def busy_seconds() -> tuple[float, float]:
-    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its children)."""
-    import resource
-
-    user, nice, system, idle, iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
-    machine = (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
-    own = sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
-    return machine, own
 
 
 def timed(fn, repeats: int, warmup: int = 2) -> tuple[np.ndarray, float]:
@@ -79,32 +48,17 @@ def timed(fn, repeats: int, warmup: int = 2) -> tuple[np.ndarray, float]:
     best = None
     for _ in range(RETRIES):
         out = []
-        (machine0, own0), wall0 = busy_seconds(), time.perf_counter()
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-        (machine1, own1), wall1 = busy_seconds(), time.perf_counter()
-        other = max(0.0, (machine1 - machine0 - (own1 - own0)) / (wall1 - wall0))
+        with OtherLoad() as load:
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t0)
+        other = load.cores
         if best is None or other < best[1]:
             best = (np.asarray(out), other)
         if other < QUIET:
             break
     return best
-
-
-def write_long_file(path: Path, seconds: int) -> None:
-    """A 16 kHz PCM-16 WAV of speech-like noise (tone bursts over noise), written minute by minute."""
-    import soundfile as sf
-
-    rng = np.random.default_rng(0)
-    with sf.SoundFile(path, "w", samplerate=RATE, channels=1, subtype="PCM_16") as f:
-        for start in range(0, seconds, CHUNK_SECONDS):
-            n = min(CHUNK_SECONDS, seconds - start) * RATE
-            t = np.arange(n) / RATE
-            envelope = 0.5 * (1 + np.sin(2 * np.pi * 3 * t))  # syllable-rate bursts
-            x = 0.05 * rng.standard_normal(n) + 0.2 * envelope * np.sin(2 * np.pi * rng.uniform(100, 300) * t)
-            f.write(x.astype(np.float32))
 
 
 def child_predict(path: str, warmup: str, threads: int, batch_size: int) -> None:
@@ -140,19 +94,19 @@ def bench_long_files(minutes: list[int], threads: int, batch_size: int) -> list[
     results = []
     with tempfile.TemporaryDirectory(prefix="spoofscan-bench-") as tmp:
         warmup = Path(tmp) / "warmup.wav"
-        write_long_file(warmup, WARMUP_SECONDS)
+        rng = np.random.default_rng(0)
+        write_long_file(warmup, WARMUP_SECONDS, rng)
         for m in minutes:
             path = Path(tmp) / f"synthetic-{m}min.wav"
-            write_long_file(path, m * 60)
-            (machine0, own0), wall0 = busy_seconds(), time.perf_counter()
-            out = subprocess.run([sys.executable, __file__, "--child-predict", str(path), str(warmup),
-                                  "--threads", str(threads), "--batch-size", str(batch_size)],
-                                 capture_output=True, text=True)
+            write_long_file(path, m * 60, rng)
+            with OtherLoad() as load:
+                out = subprocess.run([sys.executable, __file__, "--child-predict", str(path), str(warmup),
+                                      "--threads", str(threads), "--batch-size", str(batch_size)],
+                                     capture_output=True, text=True)
             if out.returncode != 0:
                 raise SystemExit(f"predict subprocess failed:\n{out.stderr}")
-            (machine1, own1), wall1 = busy_seconds(), time.perf_counter()
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            r["other_load"] = max(0.0, (machine1 - machine0 - (own1 - own0)) / (wall1 - wall0))
+            r["other_load"] = load.cores
             r.update(minutes=m, file_mib=path.stat().st_size / 2**20)
             results.append(r)
             path.unlink()

@@ -132,7 +132,6 @@ class Detector:
     def _run(self, items, raise_errors: bool) -> Iterator[Union[Prediction, Failure]]:
         """Stream windows of successive clips into shared batches; yield results in input order."""
         win, hop = self.features.window_samples, self.features.hop_samples
-        rate = self.features.sample_rate
         pending: list = []  # finished or in-progress clips awaiting scores, in input order
         batch: list[np.ndarray] = []
         owners: list[tuple[dict, int]] = []  # (clip, index of the window in the clip)
