@@ -9,6 +9,7 @@ computation in numpy, for the torch-free runtime and as an independent check in 
 from __future__ import annotations
 
 import functools
+from concurrent.futures import Executor
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -138,12 +139,15 @@ def normalize_log_mel(x: np.ndarray, mode: str) -> np.ndarray:
     return x
 
 
-def log_mel(waves: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+def log_mel(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = None, parts: int = 1) -> np.ndarray:
     """Numpy log-mel, the same computation as :class:`spoofscan.features.LogMel`.
 
     Parameters
     ----------
     waves : (batch, samples) float32 at ``cfg.sample_rate``
+    pool, parts : with an executor, the frames are cut into ``parts`` contiguous runs computed
+        in parallel (numpy's FFT, matrix product and log release the GIL); the result is the
+        same as in one piece.
 
     Returns
     -------
@@ -154,12 +158,21 @@ def log_mel(waves: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
     # (batch, frames, n_fft) view of the frames: no copy until the window is applied
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
+    if pool is None or parts < 2:
+        mel = _log_mel_frames(frames, cfg)
+    else:
+        bounds = np.linspace(0, frames.shape[1], parts + 1).astype(int)
+        runs = [frames[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        mel = np.concatenate(list(pool.map(lambda run: _log_mel_frames(run, cfg), runs)), axis=1)
+    return normalize_log_mel(mel.transpose(0, 2, 1), cfg.normalize)[:, None].astype(np.float32)
+
+
+def _log_mel_frames(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(batch, frames, n_fft) frames -> (batch, frames, n_mels) log-mel, not normalised."""
     window, mel_t = _cached_window_and_mel(cfg)
     spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
     power = np.square(spec.real) + np.square(spec.imag)
-    mel = power @ mel_t  # (batch, frames, n_mels)
-    out = np.log(np.maximum(mel, cfg.log_floor)).transpose(0, 2, 1)
-    return normalize_log_mel(out, cfg.normalize)[:, None].astype(np.float32)
+    return np.log(np.maximum(power @ mel_t, cfg.log_floor))
 
 
 @functools.lru_cache(maxsize=8)

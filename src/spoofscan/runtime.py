@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +88,9 @@ def session_options(threads: int | None = None):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.inter_op_num_threads = 1
+    # workers spin inside a run (fast hand-offs) but stop when it returns: the numpy log-mel of
+    # the next windows needs those cores
+    opts.add_session_config_entry("session.force_spinning_stop", "1")
     if threads is not None:
         if int(threads) < 1:
             raise SpoofscanError(f"threads must be >= 1, got {threads}")
@@ -138,13 +143,16 @@ class OnnxDetector(Detector):
     """
 
     def __init__(self, session, features: FeatureConfig, calibration: Calibration, *,
-                 metadata: dict | None = None, **kwargs):
+                 metadata: dict | None = None, feature_threads: int = 1, **kwargs):
         metadata = metadata or {}
         kwargs.setdefault("card", metadata.get("card"))
         super().__init__(features, calibration, **kwargs)
         self.session = session
         self.metadata = metadata
         self.precision = metadata.get("precision", "fp32")
+        # log-mel runs before the network, never beside it: it may use the same cores
+        self.feature_threads = max(1, int(feature_threads))
+        self._pool = ThreadPoolExecutor(self.feature_threads) if self.feature_threads > 1 else None
 
     @classmethod
     def from_file(cls, path: str | Path, *, threads: int | None = None, device: str = "cpu",
@@ -154,7 +162,8 @@ class OnnxDetector(Detector):
         Parameters
         ----------
         path : ``.onnx`` file written by :func:`spoofscan.export.export_onnx`
-        threads : ONNX Runtime intra-op threads (None: one per physical core)
+        threads : ONNX Runtime intra-op threads (None: one per physical core), and the threads
+            the numpy log-mel is split over (None: one per logical core)
         device : ``cpu`` (default), ``cuda``, ``cuda:N`` or ``auto`` (see :func:`providers_for`)
         warmup : score one batch of silent windows at load (see :data:`WARMUP_WINDOWS`)
         kwargs : ``batch_size`` (windows per run, default 32), ``max_seconds``, ``threshold``
@@ -179,7 +188,8 @@ class OnnxDetector(Detector):
             raise SpoofscanError(f"{where}: graph input {inputs} does not take {INPUT_NAME!r} "
                                  f"(batch, 1, {features.n_mels}, frames) as its metadata says")
         kwargs.setdefault("threshold", meta["threshold"])
-        det = cls(session, features, Calibration.from_dict(meta["calibration"]), metadata=meta, **kwargs)
+        det = cls(session, features, Calibration.from_dict(meta["calibration"]), metadata=meta,
+                  feature_threads=threads or os.cpu_count() or 1, **kwargs)
         if warmup:
             det.window_scores(np.zeros((WARMUP_WINDOWS, features.window_samples), np.float32))
         return det
@@ -191,7 +201,8 @@ class OnnxDetector(Detector):
         out = np.empty((len(windows), 1, self.features.n_mels, frames), dtype=np.float32)
         with _blas_controller().limit(limits=FEATURE_BLAS_THREADS, user_api="blas"):
             for i in range(0, len(windows), FEATURE_CHUNK):
-                out[i:i + FEATURE_CHUNK] = log_mel(windows[i:i + FEATURE_CHUNK], self.features)
+                out[i:i + FEATURE_CHUNK] = log_mel(windows[i:i + FEATURE_CHUNK], self.features,
+                                                   pool=self._pool, parts=self.feature_threads)
         return out
 
     def logits(self, features: np.ndarray) -> np.ndarray:
