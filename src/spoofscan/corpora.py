@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from .detector import AUDIO_EXTENSIONS
+from .detector import AUDIO_EXTENSIONS, audio_files
 from .errors import SpoofscanError, choice_error
 from .labels import BONAFIDE, SPOOF, normalize_label
 
@@ -411,17 +411,6 @@ FOLDER_CLASSES = {"real": BONAFIDE, "bonafide": BONAFIDE, "bona-fide": BONAFIDE,
 """Class sub-folder names (case-insensitive) that :func:`load_folder` reads, with their label."""
 
 
-def _audio_files(folder: Path) -> list:
-    """Audio files under ``folder`` (recursive, sorted), skipping hidden files and folders."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                found.append(Path(dirpath) / name)
-    return found
-
-
 def load_folder(root) -> list:
     """A folder with class sub-folders ``real/`` + ``fake/`` or ``bonafide/`` + ``spoof/``.
 
@@ -445,7 +434,7 @@ def load_folder(root) -> list:
             f"found: {', '.join(found) or 'none'})")
     entries = []
     for folder, label in classes:
-        for path in _audio_files(folder):
+        for path in audio_files(folder):
             parts = path.relative_to(folder).parts
             source = parts[0] if len(parts) > 1 else NOT_APPLICABLE
             entries.append((path.relative_to(root).as_posix(), str(path), label, source))

@@ -48,6 +48,9 @@ import numpy as np
 import soundfile as sf
 
 from .audio import SAMPLE_RATE, load_audio, resample
+from .checkpoint import atomic_write
+from .config import config_from_dict, load_config
+from .detector import AUDIO_EXTENSIONS, audio_files
 from .errors import SpoofscanError, choice_error
 from .generators import CommandGenerator, Generator, Request, builtin_generators
 from .labels import BONAFIDE, SPOOF
@@ -74,7 +77,6 @@ MAX_REAL_SECONDS = 20.0  # longer real clips are skipped
 MIN_REAL_SECONDS = 0.25
 SPEED_LIMITS = (0.5, 2.0)  # TTS speaking-rate factors tried when matching durations
 SPEED_TOLERANCE = 0.08  # no second synthesis when the first is within 8 % of the target length
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff", ".aif")
 TRAIN_GENERATORS = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/klatt",
                     "flite/kal16", "flite/rms", "world/dio", "world/harvest-shift")
 EVAL_GENERATORS = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4",
@@ -213,27 +215,12 @@ class CorpusConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CorpusConfig":
-        known = set(cls.__dataclass_fields__)
-        bad = sorted(set(d) - known)
-        if bad:
-            raise SpoofscanError(f"unknown corpus setting(s) {', '.join(bad)} (known: {', '.join(sorted(known))})")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 def load_corpus_config(path: str | Path | None = None, **overrides) -> CorpusConfig:
-    """A CorpusConfig from a YAML/JSON file with keyword overrides (``None`` values ignored)."""
-    d: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SpoofscanError(f"corpus config file {str(path)!r}: no such file")
-        import yaml
-
-        d = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(d, dict):
-            raise SpoofscanError(f"corpus config file {path}: expected a mapping of settings")
-    d.update({k: v for k, v in overrides.items() if v is not None})
-    return CorpusConfig.from_dict(d)
+    """A CorpusConfig from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored)."""
+    return load_config(CorpusConfig, path, **overrides)
 
 
 def default_cache_dir() -> Path:
@@ -384,7 +371,7 @@ def find_ktuberling(roots: dict) -> list:
     root = roots["ktuberling-data"] / "usr/share/ktuberling/sounds"
     clips = []
     for path in sorted(root.glob("*/*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+        if path.suffix.lower() not in AUDIO_EXTENSIONS or not path.is_file():
             continue
         lang = path.parent.name
         text = None
@@ -473,9 +460,7 @@ def find_real_dir(folder: str | Path, language: str = "") -> list:
     if not root.is_dir():
         raise SpoofscanError(f"--real-dir {str(root)!r} is not a folder")
     clips = []
-    for path in sorted(root.rglob("*")):
-        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
-            continue
+    for path in audio_files(root):
         rel = path.relative_to(root)
         speaker = rel.parts[0] if len(rel.parts) > 1 else root.name
         txt = path.with_suffix(".txt")
@@ -483,7 +468,7 @@ def find_real_dir(folder: str | Path, language: str = "") -> list:
         clips.append(RealClip(f"realdir/{root.name}/{rel.as_posix()}", "realdir", str(path),
                               f"{root.name}-{speaker}", language, text or None))
     if not clips:
-        raise SpoofscanError(f"--real-dir {root}: no audio files ({', '.join(AUDIO_SUFFIXES)}) found")
+        raise SpoofscanError(f"--real-dir {root}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found")
     return clips
 
 
@@ -768,10 +753,7 @@ def build_pair(pair: Pair, cfg: CorpusConfig, generator: Generator, out: Path) -
     for label, trial, x in ((BONAFIDE, pair.real_trial, real16), (SPOOF, pair.fake_trial, resample(fake, fake_rate))):
         y = neutralise(x, rng, cfg, narrowband, codec)
         rel = Path("audio") / pair.split / f"{trial}.flac"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        tmp = out / rel.with_name(rel.name + ".tmp")
-        sf.write(str(tmp), y, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
-        os.replace(tmp, out / rel)
+        atomic_write(out / rel, lambda tmp: sf.write(tmp, y, SAMPLE_RATE, format="FLAC", subtype="PCM_16"))
         is_real = label == BONAFIDE
         rows.append({
             "trial": trial, "path": rel.as_posix(), "label": label, "split": pair.split,
@@ -944,8 +926,6 @@ def _dedupe(clips: list) -> list:
 
 
 def _write_manifest(path: Path, rows: list) -> None:
-    from .checkpoint import atomic_write
-
     def write(tmp):
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore", lineterminator="\n")
@@ -976,8 +956,6 @@ def corpus_counts(rows: Iterable[dict]) -> dict:
 
 def _write_info(out: Path, cfg: CorpusConfig, summary: BuildSummary, roots: dict, generators: dict) -> None:
     from . import __version__
-    from .checkpoint import atomic_write
-
     info = {
         "spoofscan_version": __version__, "recipe_version": RECIPE_VERSION, "config": cfg.to_dict(),
         "packages": {name: package_version(root) for name, root in sorted(roots.items())},

@@ -221,8 +221,8 @@ def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: dict) 
         yield total - win, buf[len(buf) - win:]
 
 
-def expand_inputs(inputs: Iterable[str], recursive: bool = True) -> list[str]:
-    """Expand folders (audio files by extension, sorted) and glob patterns; keep plain paths as given.
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """Expand folders (see :func:`audio_files`) and glob patterns; keep plain paths as given.
 
     A path that does not exist is kept, so that the caller reports it as a failure.
     """
@@ -231,9 +231,19 @@ def expand_inputs(inputs: Iterable[str], recursive: bool = True) -> list[str]:
         if any(ch in item for ch in "*?["):
             out.extend(sorted(glob.glob(item, recursive=True)))
         elif os.path.isdir(item):
-            pattern = "**/*" if recursive else "*"
-            out.extend(sorted(str(p) for p in Path(item).glob(pattern)
-                              if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS))
+            out.extend(str(p) for p in audio_files(Path(item)))
         else:
             out.append(item)
     return out
+
+
+def audio_files(folder: Path) -> list[Path]:
+    """Audio files under ``folder`` by extension (:data:`AUDIO_EXTENSIONS`), recursive and
+    sorted, skipping hidden files and folders (such as macOS ``._x.wav`` resource forks)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                found.append(Path(dirpath) / name)
+    return found

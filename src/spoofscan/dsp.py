@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import Executor
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .config import config_from_dict
 from .errors import SpoofscanError, choice_error
 
 NORMALIZATIONS = ("none", "mean", "meanvar")
@@ -81,18 +82,6 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "FeatureConfig":
         return config_from_dict(cls, d)
-
-
-def config_from_dict(cls, d: dict):
-    """Build a frozen dataclass from a dict, refusing unknown keys (names them and the valid ones).
-
-    Lists become tuples so configs read back from JSON compare equal to the originals.
-    """
-    names = [f.name for f in fields(cls)]
-    unknown = sorted(set(d) - set(names))
-    if unknown:
-        raise SpoofscanError(f"unknown {cls.__name__} field(s) {unknown} (valid: {', '.join(names)})")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def hz_to_mel(f):

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .dsp import config_from_dict
+from .config import config_from_dict
 from .errors import SpoofscanError, choice_error
 
 # torchvision's public ResNet-18 ImageNet weights (IMAGENET1K_V1)

@@ -34,9 +34,10 @@ import torch.nn.functional as F
 
 from .calibration import fit_calibration
 from .checkpoint import atomic_write, make_card, save_checkpoint
+from .config import config_from_dict, load_config
 from .corpora import load_records, summarize
 from .data import CropDataset, EpochSampler
-from .dsp import FeatureConfig, config_from_dict
+from .dsp import FeatureConfig
 from .errors import SpoofscanError, choice_error
 from .features import LogMel
 from .inference import TorchDetector, resolve_device
@@ -103,25 +104,8 @@ class TrainConfig:
 
 
 def load_train_config(path: str | Path | None = None, **overrides) -> TrainConfig:
-    """A TrainConfig from a YAML or TOML file, with keyword overrides (``None`` values ignored)."""
-    d: dict = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise SpoofscanError(f"config file {str(path)!r}: no such file")
-        text = path.read_text()
-        if path.suffix.lower() == ".toml":
-            import tomllib
-
-            d = tomllib.loads(text)
-        elif path.suffix.lower() in (".yaml", ".yml", ".json"):
-            import yaml
-
-            d = yaml.safe_load(text) or {}
-        else:
-            raise choice_error("config file type", path.suffix, (".yaml", ".yml", ".toml", ".json"))
-    d.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(d)
+    """A TrainConfig from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored)."""
+    return load_config(TrainConfig, path, **overrides)
 
 
 @dataclass(frozen=True)

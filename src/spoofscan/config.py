@@ -1,0 +1,47 @@
+"""Frozen dataclass configs: built from dicts strictly, read from YAML, TOML or JSON files."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+from .errors import SpoofscanError, choice_error
+
+CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+def config_from_dict(cls, d: dict):
+    """Build a frozen dataclass from a dict, refusing unknown keys (names them and the valid ones).
+
+    Lists become tuples so configs read back from JSON compare equal to the originals.
+    """
+    names = [f.name for f in fields(cls)]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise SpoofscanError(f"unknown {cls.__name__} field(s) {unknown} (valid: {', '.join(names)})")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def load_config(cls, path: str | Path | None = None, **overrides):
+    """A ``cls`` config from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored)."""
+    d: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise SpoofscanError(f"config file {str(path)!r}: no such file")
+        suffix = path.suffix.lower()
+        if suffix not in CONFIG_SUFFIXES:
+            raise choice_error("config file type", path.suffix, CONFIG_SUFFIXES)
+        text = path.read_text()
+        if suffix == ".toml":
+            import tomllib
+
+            d = tomllib.loads(text)
+        else:
+            import yaml
+
+            d = yaml.safe_load(text) or {}
+        if not isinstance(d, dict):
+            raise SpoofscanError(f"config file {str(path)!r}: expected a mapping of {cls.__name__} fields")
+    d.update({k: v for k, v in overrides.items() if v is not None})
+    return cls.from_dict(d)
