@@ -486,10 +486,8 @@ def read_real(clip: RealClip) -> tuple[np.ndarray, int]:
             raise SpoofscanError(f"{clip.path}: cannot decode G.722 ({e})") from None
         return (x.astype(np.float32) / 32768.0 if x.dtype == np.int16 else x.astype(np.float32)), rate
     try:
-        info = sf.info(clip.path)
-        rate = int(info.samplerate)
-        x, _ = sf.read(clip.path, dtype="float32", always_2d=True)
-        return x.mean(axis=1, dtype=np.float32), rate
+        x, rate = sf.read(clip.path, dtype="float32", always_2d=True)
+        return x.mean(axis=1, dtype=np.float32), int(rate)
     except Exception:  # not a libsndfile format: the project decoder (FFmpeg) gives 16 kHz
         return load_audio(clip.path, min_seconds=0.0), SAMPLE_RATE
 
