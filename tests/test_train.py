@@ -149,7 +149,7 @@ def test_torchrun_two_cpu_processes(corpus, tmp_path):
     out = tmp_path / "ddp"
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text("features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n")
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "spoofscan", "train", "--config", str(cfg),
            "--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out), "--model", "tiny",
            "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--quiet"]

@@ -17,7 +17,9 @@ Run folder ``out/``:
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import json
 import math
 import os
@@ -25,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -131,15 +133,30 @@ class _Dist:
         return self.rank == 0
 
 
-def _setup_distributed(device_name: str) -> _Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process."""
+@contextlib.contextmanager
+def _distributed(device_name: str) -> Iterator[_Dist]:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process.
+
+    A group joined here is destroyed on the way out, errors included: a gloo group left alive
+    until interpreter exit can abort the process ("terminate called without an active exception").
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return _Dist()
-    if not dist.is_initialized():
+        yield _Dist()
+        return
+    created = not dist.is_initialized()
+    if created:
         use_nccl = torch.cuda.is_available() and device_name != "cpu"
         dist.init_process_group("nccl" if use_nccl else "gloo", timeout=timedelta(hours=2))
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        yield _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    finally:
+        if created:
+            # DistributedDataParallel sits in reference cycles that keep the C++ group alive; collect
+            # them so that destroying the group joins gloo's worker threads now, while Python can
+            # still serve their last tensor releases (else: SIGABRT at exit, pytorch PR 179291).
+            gc.collect()
+            dist.destroy_process_group()
 
 
 def _broadcast(obj, d: _Dist):
@@ -163,7 +180,11 @@ def fit(cfg: TrainConfig, *, resume: bool = False,
     resume : continue the run in ``cfg.out`` from its ``state.pt`` (the config must match)
     on_epoch_end : called on rank 0 with the epoch's metrics row, after the state is saved
     """
-    d = _setup_distributed(cfg.device)
+    with _distributed(cfg.device) as d:
+        return _fit(cfg, d, resume, on_epoch_end)
+
+
+def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
     device = resolve_device(cfg.device)
     if device.type == "cuda" and d.world > 1:
         device = torch.device("cuda", d.local_rank)
