@@ -4,6 +4,7 @@ config validation and round trips, analysis windows and repeat-padding."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -36,6 +37,21 @@ def test_torch_module_matches_numpy_twin(normalize):
     assert ours.dtype == twin.dtype == np.float32
     np.testing.assert_allclose(ours, twin, atol=1e-3, rtol=1e-4)
     assert np.isfinite(ours).all()
+
+
+@pytest.mark.parametrize("kw", [dict(n_fft=513, win_length=400, n_mels=40), dict(n_fft=401, win_length=401, n_mels=40),
+                                dict(n_fft=1024, win_length=401, hop_length=100)])
+@pytest.mark.parametrize("samples", [16_000, 16_001, 3_000])
+def test_numpy_twin_matches_on_odd_sizes_and_in_parallel_parts(kw, samples):
+    """Odd FFT and window lengths place the window off-centre; the frame count must follow torch.stft."""
+    cfg = FeatureConfig(**kw)
+    w = np.random.default_rng(1).standard_normal((2, samples)).astype(np.float32)
+    ours = LogMel(cfg)(torch.from_numpy(w)).numpy()
+    with ThreadPoolExecutor(3) as pool:
+        parts = log_mel(w, cfg, pool=pool, parts=3)
+    assert ours.shape == parts.shape == (2, 1, cfg.n_mels, cfg.num_frames(samples))
+    np.testing.assert_allclose(log_mel(w, cfg), ours, atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(parts, log_mel(w, cfg), atol=1e-5)
 
 
 def test_normalisations_do_what_they_say():

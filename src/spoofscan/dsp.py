@@ -73,8 +73,9 @@ class FeatureConfig:
         return int(round(self.hop_seconds * self.sample_rate))
 
     def num_frames(self, samples: int) -> int:
-        """Frames of log-mel for a waveform of ``samples`` samples (centred STFT)."""
-        return samples // self.hop_length + 1
+        """Frames of log-mel for a waveform of ``samples`` samples (centred STFT, as torch.stft)."""
+        pad = self.n_fft // 2
+        return (samples + 2 * pad - self.n_fft) // self.hop_length + 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,8 +136,8 @@ def log_mel(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = No
     ----------
     waves : (batch, samples) float32 at ``cfg.sample_rate``
     pool, parts : with an executor, the frames are cut into ``parts`` contiguous runs computed
-        in parallel (numpy's FFT, matrix product and log release the GIL); the result is the
-        same as in one piece.
+        in parallel (numpy's FFT, matrix product and log release the GIL); the result equals
+        the one-piece result up to float32 rounding (the BLAS blocks the product differently).
 
     Returns
     -------
