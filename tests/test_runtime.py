@@ -104,6 +104,33 @@ def test_cli_predict_with_torch_absent(model, tmp_path):
     assert row["label"] in ("real", "fake") and abs(row["score"] - want.score) < 1e-6 and len(row["timeline"]) == 7
 
 
+def test_backend_flag_overrides_the_suffix_and_evaluate_runs_with_torch_absent(model, tmp_path):
+    renamed = tmp_path / "model.bin"  # an exported model under a name the suffix rule cannot place
+    renamed.write_bytes(model["onnx"].read_bytes())
+    fake = tmp_path / "fake.wav"
+    sf.write(fake, synth_clip("spoof", 2.5, np.random.default_rng(5)), 16_000, subtype="PCM_16")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path,label,attack\n{model['clip']},bonafide,-\n{fake},spoof,A01\n")
+    out = tmp_path / "report"
+    done = _run_without_torch(tmp_path, ["-m", "spoofscan", "evaluate", "--backend", "onnx", "--threads", "1",
+                                         "--model", str(renamed), "--protocol", f"csv:{manifest}", "--out", str(out),
+                                         "--quiet"])
+    assert done.returncode == 0, done.stderr
+    scores = dict(line.split() for line in (out / "scores.txt").read_text().splitlines())
+    assert float(scores[str(model["clip"])]) == pytest.approx(OnnxDetector.from_file(model["onnx"]).predict(str(model["clip"])).score, abs=1e-6)
+    assert "2 trials" in done.stdout
+
+
+def test_backend_mismatches_say_what_to_do(model):
+    with pytest.raises(SpoofscanError, match="spoofscan export"):
+        spoofscan.load_detector(model["ckpt"], backend="onnx")
+    with pytest.raises(SpoofscanError, match="--backend onnx"):
+        spoofscan.load_detector(model["onnx"], backend="torch")
+    with pytest.raises(SpoofscanError, match="choose from auto, torch, onnx"):
+        spoofscan.load_detector(model["onnx"], backend="tensorrt")
+    assert spoofscan.resolve_backend("a/MODEL.ONNX") == "onnx" and spoofscan.resolve_backend("a/b.safetensors") == "torch"
+
+
 def test_long_clip_batches_agree(model):
     det = OnnxDetector.from_file(model["onnx"], batch_size=4, threads=1)
     assert det.session.get_session_options().intra_op_num_threads == 1

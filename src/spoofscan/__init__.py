@@ -13,21 +13,46 @@ __version__ = "0.1.0"
 from .errors import AudioError, SpoofscanError  # noqa: E402
 
 
-def load_detector(path, device: str = "auto", **kwargs):
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def resolve_backend(path, backend: str = "auto") -> str:
+    """``torch`` or ``onnx`` for a model file: ``auto`` goes by the suffix (``.onnx`` or not)."""
+    from pathlib import Path
+
+    if backend not in BACKENDS:
+        raise SpoofscanError(f"backend {backend!r}: choose from {', '.join(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    return "onnx" if Path(path).suffix.lower() == ".onnx" else "torch"
+
+
+def load_detector(path, device: str = "auto", backend: str = "auto", **kwargs):
     """Load a detector from a checkpoint (``.safetensors``) or an exported model (``.onnx``).
 
-    Returns a :class:`spoofscan.detector.Detector` with ``predict`` and ``predict_many``.
-    Keyword arguments (``batch_size``, ``max_seconds``, ``threshold``...) go to the detector.
+    ``backend``: ``torch`` (PyTorch, for checkpoints), ``onnx`` (ONNX Runtime, torch-free, for
+    exported models) or ``auto`` (by the file's suffix). Returns a
+    :class:`spoofscan.detector.Detector` with ``predict`` and ``predict_many``. Keyword
+    arguments (``batch_size``, ``max_seconds``, ``threshold``; ``threads`` for onnx) go to the
+    detector.
     """
     from pathlib import Path
 
-    if Path(path).suffix.lower() == ".onnx":
+    backend = resolve_backend(path, backend)
+    suffix = Path(path).suffix.lower()
+    if backend == "onnx":
+        if suffix in (".safetensors", ".pt", ".pth"):
+            raise SpoofscanError(f"{str(path)!r} is a PyTorch checkpoint; the onnx backend runs exported models "
+                                 f"(make one with: spoofscan export {path} --format onnx [--int8] MODEL.onnx)")
         from .runtime import OnnxDetector
 
         return OnnxDetector.from_file(path, device=device, **kwargs)
+    if suffix == ".onnx":
+        raise SpoofscanError(f"{str(path)!r} is an exported ONNX model; the torch backend runs .safetensors "
+                             f"checkpoints (use --backend onnx or auto)")
     from .inference import TorchDetector
 
     return TorchDetector.from_checkpoint(path, device=device, **kwargs)
 
 
-__all__ = ["AudioError", "SpoofscanError", "load_detector", "__version__"]
+__all__ = ["BACKENDS", "AudioError", "SpoofscanError", "load_detector", "resolve_backend", "__version__"]

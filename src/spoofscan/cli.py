@@ -26,27 +26,45 @@ def _add_predict(sub):
     p.add_argument("--model", "-m", required=True, help="checkpoint (.safetensors) or exported model (.onnx)")
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
     p.add_argument("--timeline", action="store_true", help="print the per-window timeline (table and csv: one row per window)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
-    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    _add_detector_args(p)
     p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
-    p.add_argument("--threads", type=int, default=None,
-                   help="CPU threads (ONNX Runtime for .onnx models, torch.set_num_threads for checkpoints); default: all cores")
     p.add_argument("--output", "-o", default="-", help="write results here instead of standard output")
     p.set_defaults(func=_cmd_predict)
 
 
-def _cmd_predict(args) -> int:
-    from . import load_detector
-    from .detector import expand_inputs
+def _add_detector_args(p) -> None:
+    """The flags that choose how a model runs (predict and evaluate)."""
+    from . import BACKENDS
 
-    extra = {}
-    if args.threads and str(args.model).lower().endswith(".onnx"):
-        extra["threads"] = args.threads
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="torch (PyTorch checkpoint), onnx (exported model, ONNX Runtime, no torch needed) "
+                        "or auto: by the model file's suffix (default)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (mps: torch backend only)")
+    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (ONNX Runtime and its log-mel, or torch.set_num_threads); default: all cores")
+
+
+def _load_detector(args, **kwargs):
+    """The detector that :func:`_add_detector_args`' flags ask for."""
+    from . import load_detector, resolve_backend
+
+    if args.threads is not None and args.threads < 1:
+        raise SpoofscanError(f"--threads must be >= 1, got {args.threads}")
+    backend = resolve_backend(args.model, args.backend)
+    if args.threads and backend == "onnx":
+        kwargs["threads"] = args.threads
     elif args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    det = load_detector(args.model, device=args.device, batch_size=args.batch_size, max_seconds=args.max_seconds, **extra)
+    return load_detector(args.model, device=args.device, backend=backend, batch_size=args.batch_size, **kwargs)
+
+
+def _cmd_predict(args) -> int:
+    from .detector import expand_inputs
+
+    det = _load_detector(args, max_seconds=args.max_seconds)
     files = expand_inputs(args.inputs)
     if not files:
         raise SpoofscanError(f"no audio files found in {args.inputs}")
@@ -190,8 +208,7 @@ def _add_evaluate(sub):
     p.add_argument("--asv-scores", metavar="FILE",
                    help="the organisers' ASV scores (ASVspoof 2019 LA, e.g. ASVspoof2019.LA.asv.eval.gi.trl.scores.txt): "
                         "adds the min t-DCF")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (PyTorch checkpoints)")
-    p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    _add_detector_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evaluate)
 
@@ -214,10 +231,8 @@ def _cmd_evaluate(args) -> int:
     else:
         if args.calibration:
             raise SpoofscanError("--calibration goes with --scores; with --model the checkpoint's own calibration is used")
-        from . import load_detector
-
         records = load_records(args.protocol)
-        detector = load_detector(args.model, device=args.device, batch_size=args.batch_size)
+        detector = _load_detector(args)
         report = evaluate(detector, records, args.out, progress=not args.quiet, asv_scores=asv)
     m, c, acc = report["metrics"], report["counts"], report["accuracy"]
     print(f"EER {m['eer_percent']:.4f} % (threshold {m['eer_threshold']:.6g})  minDCF {m['min_dcf']:.4f}  "
