@@ -246,6 +246,41 @@ def test_truncated_wav(tmp_path):
     assert str(path) in str(_error(path, "truncated"))
 
 
+@pytest.mark.parametrize("kind", ["vorbis", "opus", "mp3", "mp3-id3"])
+def test_truncated_compressed_files(tmp_path, kind):
+    """A cut Ogg ends inside a page; a cut MP3 holds fewer samples than its Xing/Info count."""
+    x = make_tone(440, 4.0)
+    data = {"vorbis": lambda: encode(x, SAMPLE_RATE, "OGG", "VORBIS"),
+            "opus": lambda: encode(x, SAMPLE_RATE, "OGG", "OPUS"),
+            "mp3": lambda: encode(x, SAMPLE_RATE, "MP3", "MPEG_LAYER_III"),
+            "mp3-id3": lambda: encode_ffmpeg(make_tone(440, 4.0, 44_100), 44_100, codec="libmp3lame", fmt="mp3")}[kind]()
+    assert len(load_audio(data)) == pytest.approx(4 * SAMPLE_RATE, abs=0.1 * SAMPLE_RATE)  # whole: fine
+    path = tmp_path / f"cut.{kind}"
+    path.write_bytes(data[: len(data) * 6 // 10])
+    assert str(path) in str(_error(path, "truncated"))
+
+
+def test_ogg_cut_at_a_page_boundary_lacks_its_end_of_stream_page():
+    data = encode(make_tone(440, 4.0), SAMPLE_RATE, "OGG", "VORBIS")
+    last_page = data.rfind(b"OggS")
+    _error(data[:last_page], "end-of-stream")
+    assert "OggS" in data[last_page:last_page + 4].decode()  # the whole file ends with that page
+    load_audio(data + b"")  # and decodes
+
+
+def test_vbr_mp3_without_a_frame_count_is_decoded_whole():
+    """Without Xing/Info libsndfile would stop at a length guessed from the first frame's bitrate
+    (here a fifth of the clip); such files go to FFmpeg, which decodes every frame."""
+    data = encode(make_tone(440, 2.0), SAMPLE_RATE, "MP3", "MPEG_LAYER_III")
+    assert data[:2] == b"\xff\xf3" and b"Xing" in data[:200]  # MPEG-2 layer III; the tag is in frame 1
+    kbps = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160][data[2] >> 4]
+    rate = [22_050, 24_000, 16_000][(data[2] >> 2) & 3]
+    frame2 = 72_000 * kbps // rate + ((data[2] >> 1) & 1)  # bytes in frame 1
+    assert data[frame2:frame2 + 2] == b"\xff\xf3" and b"Xing" not in data[frame2:]
+    y = load_audio(data[frame2:])
+    assert abs(len(y) - 2 * SAMPLE_RATE) < 0.1 * SAMPLE_RATE
+
+
 def test_header_only_wav(tmp_path):
     path = tmp_path / "header.wav"
     sf.write(path, np.zeros(0, np.float32), SAMPLE_RATE, subtype="PCM_16")

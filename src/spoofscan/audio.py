@@ -220,6 +220,7 @@ def _open_source(source: AudioSource, name: str) -> BinaryIO:
 
 def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
     """Yield the sample rate, then float32 mono blocks at the input rate, via libsndfile."""
+    ogg_end, mp3_counted = _ogg_end(data), _mp3_has_frame_count(data)  # raw bytes, before libsndfile reads
     try:
         f = sf.SoundFile(data)
     except Exception:  # libsndfile does not recognise it: FFmpeg may
@@ -228,9 +229,16 @@ def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterat
         announced, present = _wav_data_sizes(f.extra_info)
         if announced > present:
             raise AudioError(name, f"truncated: the header announces {announced} bytes of audio data, the file holds {present}")
+        if f.format == "MP3" and not mp3_counted:
+            # libsndfile stops at a length mpg123 guessed from the first frame's bitrate: a VBR file
+            # without a Xing/Info frame count would lose most of its audio; FFmpeg decodes every frame
+            raise _NotHandled()
+        if f.format == "OGG" and ogg_end is not None:
+            raise AudioError(name, f"truncated: the Ogg stream {ogg_end}")
         yield f.samplerate
-        exact = f.format in _EXACT_LENGTH_FORMATS
+        exact = f.format in _EXACT_LENGTH_FORMATS or (f.format == "MP3" and mp3_counted)
         expected = f.frames
+        slack = MP3_LENGTH_SLACK if f.format == "MP3" else 0
         block = max(1, int(block_seconds * f.samplerate))
         got = 0
         while True:
@@ -242,11 +250,59 @@ def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterat
                 break
             got += len(x)
             yield x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
-        if exact and expected > 0 and got < expected:
+        if exact and expected > 0 and got < expected - slack:
             raise AudioError(name, f"truncated: the header announces {expected} samples, only {got} could be read")
 
 
 _EXACT_LENGTH_FORMATS = {"FLAC"}  # formats whose header frame count libsndfile reports exactly
+MP3_LENGTH_SLACK = 2 * 1152  # samples: an MP3's Xing frame count is exact to a frame or so (gapless trim)
+_OGG_MAX_PAGE = 27 + 255 + 255 * 255  # bytes: header, segment table, payload
+
+
+def _ogg_end(data: BinaryIO) -> str | None:
+    """Why an Ogg file does not end with a whole end-of-stream page; None when it does or is not Ogg.
+
+    Every complete Ogg stream ends with a page flagged end-of-stream. A download or copy that
+    stopped early ends in a partial page or in a page without that flag; libsndfile decodes
+    what is there without a word, so this looks at the file's last page (``data`` is left at 0).
+    """
+    data.seek(0)
+    if data.read(4) != b"OggS":
+        data.seek(0)
+        return None
+    size = data.seek(0, io.SEEK_END)
+    start = max(0, size - 2 * _OGG_MAX_PAGE)
+    data.seek(start)
+    tail = data.read()
+    data.seek(0)
+    at = tail.rfind(b"OggS")
+    while at >= 0:
+        header = tail[at:at + 27]
+        if len(header) == 27 and header[4] == 0:  # stream structure version 0: a page header
+            table = tail[at + 27:at + 27 + header[26]]
+            end = at + 27 + header[26] + sum(table)
+            if len(table) < header[26] or end > len(tail):
+                return "ends inside a page (the file is cut short)"
+            if end == len(tail):
+                return None if header[5] & 0x04 else "ends without its end-of-stream page (the file is cut short)"
+        at = tail.rfind(b"OggS", 0, at)  # "OggS" inside a payload, or bytes after the last page
+    return None
+
+
+def _mp3_has_frame_count(data: BinaryIO) -> bool:
+    """Whether an MP3 starts with a Xing/Info or VBRI frame count (libsndfile's length is then exact).
+
+    Without one, libsndfile's length is a guess from the first frame's bitrate and the file size.
+    """
+    data.seek(0)
+    head = data.read(10)
+    skip = 0
+    if len(head) == 10 and head[:3] == b"ID3":  # ID3v2 tag: syncsafe size, + footer if flagged
+        skip = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10])) + (10 if head[5] & 0x10 else 0)
+    data.seek(skip)
+    first_frame = data.read(200)
+    data.seek(0)
+    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 _STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}  # data sizes written by encoders that stream to a pipe
 
 
