@@ -156,6 +156,7 @@ def test_per_group_eer_conventions():
     for row in attack["values"]:
         att_spoof = np.array([scores[r.trial] for r in records if r.groups["attack"] == row["value"]])
         assert (row["eer"], row["eer_threshold"]) == compute_eer(bona, att_spoof)
+        assert row["min_dcf"] == compute_min_dcf(bona, att_spoof)[0]
         assert (row["bonafide"], row["spoof"]) == (100, len(att_spoof))
     a1, a2 = attack["values"]
     assert a1["eer"] < a2["eer"]  # the easy attack is easier
@@ -166,6 +167,7 @@ def test_per_group_eer_conventions():
     for row in codec["values"]:
         sel = [r for r in records if r.groups["codec"] == row["value"]]
         assert (row["eer"], row["eer_threshold"]) == compute_eer(*_split(sel, scores))
+        assert row["min_dcf"] == compute_min_dcf(*_split(sel, scores))[0]
         assert row["bonafide"] + row["spoof"] == len(sel)
 
 
@@ -217,7 +219,9 @@ def test_write_report_files(tmp_path):
     assert json.loads(paths["json"].read_text()) == report
     md = paths["markdown"].read_text()
     assert f"| EER | {report['metrics']['eer_percent']:.4f} % |" in md
-    assert "## EER by attack" in md and "| A1 |" in md and "## EER by codec" in md
+    assert "## EER and minDCF by attack" in md and "## EER and minDCF by codec" in md
+    a1 = report["groups"]["attack"]["values"][0]
+    assert f"| A1 | {a1['bonafide']} | {a1['spoof']} | {100 * a1['eer']:.2f} | {a1['min_dcf']:.4f} |" in md
     for key in ("det", "hist"):
         data = paths[key].read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

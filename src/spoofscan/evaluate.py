@@ -267,7 +267,8 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
 def group_eers(records: Sequence, values: np.ndarray) -> dict:
     """The EER per value of every grouping column (see the module docstring for the convention).
 
-    Returns ``{column: {"mode", "values": [{"value", "bonafide", "spoof", "eer", "eer_threshold"}...],
+    Returns ``{column: {"mode", "values": [{"value", "bonafide", "spoof", "eer", "eer_threshold",
+    "min_dcf"}...],
     "skipped": [{"value", "bonafide", "spoof"}...], "summarised": bool, "summary"}}`` with
     ``mode`` ``"all_bonafide"`` or ``"filtered"``; values are sorted by name, or by EER
     (highest first) when the column is summarised.
@@ -296,7 +297,7 @@ def group_eers(records: Sequence, values: np.ndarray) -> dict:
                 continue
             eer, thr = compute_eer(bona, spoof)
             rows.append({"value": name, "bonafide": int(bona.size), "spoof": int(spoof.size),
-                         "eer": eer, "eer_threshold": thr})
+                         "eer": eer, "eer_threshold": thr, "min_dcf": compute_min_dcf(bona, spoof)[0]})
         entry = {"mode": "all_bonafide" if all_bona else "filtered", "values": rows, "skipped": skipped,
                  "summarised": False, "summary": None}
         if len(rows) > MAX_GROUP_VALUES:
@@ -385,13 +386,14 @@ def report_markdown(report: dict) -> str:
     for column, g in report["groups"].items():
         how = ("all bona fide vs the spoof of each value" if g["mode"] == "all_bonafide"
                else "bona fide and spoof of each value")
-        lines += [f"## EER by {column}", "", f"EER of {how}."]
+        lines += [f"## EER and minDCF by {column}", "", f"EER and minDCF of {how}."]
         if g["summarised"]:
             s = g["summary"]
             lines += [f"{s['values']} values: mean EER {100 * s['eer_mean']:.2f} %, median {100 * s['eer_median']:.2f} %, "
                       f"min {100 * s['eer_min']:.2f} %, max {100 * s['eer_max']:.2f} %; the {len(g['values'])} highest:"]
-        lines += ["", f"| {column} | bona fide | spoof | EER % |", "|---|---:|---:|---:|"]
-        lines += [f"| {row['value']} | {row['bonafide']} | {row['spoof']} | {100 * row['eer']:.2f} |" for row in g["values"]]
+        lines += ["", f"| {column} | bona fide | spoof | EER % | minDCF |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {row['value']} | {row['bonafide']} | {row['spoof']} | {100 * row['eer']:.2f} | {row['min_dcf']:.4f} |"
+                  for row in g["values"]]
         if g["skipped"]:
             lines += ["", "No EER (a class is missing): " + ", ".join(
                 f"{s['value']} ({s['bonafide']} bona fide, {s['spoof']} spoof)" for s in g["skipped"])]
