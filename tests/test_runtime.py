@@ -32,7 +32,7 @@ class _NoTorch:
     """Refuse to import torch, as on a machine where it is not installed."""
     def find_spec(self, name, path=None, target=None):
         if name == "torch" or name.startswith("torch."):
-            raise ImportError(f"No module named {name!r} (blocked by the torch-free test)")
+            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the torch-free test)", name=name)
         return None
 
 sys.meta_path.insert(0, _NoTorch())
@@ -119,6 +119,19 @@ def test_backend_flag_overrides_the_suffix_and_evaluate_runs_with_torch_absent(m
     scores = dict(line.split() for line in (out / "scores.txt").read_text().splitlines())
     assert float(scores[str(model["clip"])]) == pytest.approx(OnnxDetector.from_file(model["onnx"]).predict(str(model["clip"])).score, abs=1e-6)
     assert "2 trials" in done.stdout
+
+
+def test_without_torch_the_torch_commands_say_which_extra_to_install(model, tmp_path):
+    for args in (["predict", "--model", str(model["ckpt"]), str(model["clip"])],
+                 ["train", "--train", "csv:x.csv", "--dev", "csv:y.csv", "--out", str(tmp_path / "run")],
+                 ["export", str(model["ckpt"]), str(tmp_path / "x.onnx")]):
+        done = _run_without_torch(tmp_path, ["-m", "spoofscan", *args])
+        assert done.returncode == 2, (args, done.stderr)
+        assert "pip install 'spoofscan[torch]'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    script = f"import spoofscan\ntry:\n    spoofscan.load_detector({str(model['ckpt'])!r})\n" \
+             f"except spoofscan.SpoofscanError as e:\n    print('refused:', e)\n"
+    done = _run_without_torch(tmp_path, ["-c", script])
+    assert "refused: this needs 'torch'" in done.stdout, done.stdout + done.stderr
 
 
 def test_backend_mismatches_say_what_to_do(model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import AudioError, SpoofscanError  # noqa: E402
+from .errors import AudioError, SpoofscanError, missing_extra  # noqa: E402
 
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -50,8 +50,10 @@ def load_detector(path, device: str = "auto", backend: str = "auto", **kwargs):
     if suffix == ".onnx":
         raise SpoofscanError(f"{str(path)!r} is an exported ONNX model; the torch backend runs .safetensors "
                              f"checkpoints (use --backend onnx or auto)")
-    from .inference import TorchDetector
-
+    try:
+        from .inference import TorchDetector
+    except ModuleNotFoundError as e:
+        raise (missing_extra(e) or e) from None
     return TorchDetector.from_checkpoint(path, device=device, **kwargs)
 
 

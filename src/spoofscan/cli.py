@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import SpoofscanError
+from .errors import SpoofscanError, missing_extra
 
 
 # ---------------------------------------------------------------------------- predict
@@ -386,6 +386,12 @@ def main(argv=None) -> int:
         return args.func(args)
     except SpoofscanError as e:
         print(f"spoofscan {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # an optional extra (torch, pyworld) that this install lacks
+        error = missing_extra(e)
+        if error is None:
+            raise
+        print(f"spoofscan {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

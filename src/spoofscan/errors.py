@@ -20,6 +20,17 @@ class AudioError(SpoofscanError, ValueError):
         super().__init__(f"{source}: {reason}")
 
 
+TORCH_MODULES = ("torch", "onnxscript")  # installed by the "torch" extra (pyproject.toml)
+
+
+def missing_extra(e: ModuleNotFoundError) -> SpoofscanError | None:
+    """The error to show when the torch extra is missing (None: ``e`` is about another module)."""
+    if (e.name or "").split(".")[0] not in TORCH_MODULES:
+        return None
+    return SpoofscanError(f"this needs {e.name!r}, which is not installed: pip install 'spoofscan[torch]' "
+                          f"(exported .onnx models run without it)")
+
+
 def choice_error(what: str, value: object, choices) -> SpoofscanError:
     """Error for a value outside a closed set: ``unknown corpus 'x' (choose from: a, b)``."""
     return SpoofscanError(f"unknown {what} {value!r} (choose from: {', '.join(map(str, choices))})")
