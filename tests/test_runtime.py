@@ -139,7 +139,7 @@ def test_backend_mismatches_say_what_to_do(model):
         spoofscan.load_detector(model["ckpt"], backend="onnx")
     with pytest.raises(SpoofscanError, match="--backend onnx"):
         spoofscan.load_detector(model["onnx"], backend="torch")
-    with pytest.raises(SpoofscanError, match="choose from auto, torch, onnx"):
+    with pytest.raises(SpoofscanError, match="unknown backend 'tensorrt' \\(choose from: auto, torch, onnx\\)"):
         spoofscan.load_detector(model["onnx"], backend="tensorrt")
     assert spoofscan.resolve_backend("a/MODEL.ONNX") == "onnx" and spoofscan.resolve_backend("a/b.safetensors") == "torch"
 

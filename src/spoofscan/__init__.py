@@ -10,7 +10,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import AudioError, SpoofscanError, missing_extra  # noqa: E402
+from .errors import AudioError, SpoofscanError, choice_error, missing_extra  # noqa: E402
 
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -21,7 +21,7 @@ def resolve_backend(path, backend: str = "auto") -> str:
     from pathlib import Path
 
     if backend not in BACKENDS:
-        raise SpoofscanError(f"backend {backend!r}: choose from {', '.join(BACKENDS)}")
+        raise choice_error("backend", backend, BACKENDS)
     if backend != "auto":
         return backend
     return "onnx" if Path(path).suffix.lower() == ".onnx" else "torch"
