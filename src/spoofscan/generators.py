@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -137,6 +138,18 @@ def _run(argv_or_command, name: str, *, shell: bool = False) -> None:
                              f"{': ' + err[-1][:200] if err else ''}")
 
 
+def _run_to_file(name: str, build: Callable[[Path, Path], object], *, shell: bool = False) -> tuple[np.ndarray, int]:
+    """Run an engine that writes a sound file, in a temporary folder, and read what it wrote.
+
+    ``build(folder, out)`` returns the command (argv list, or a string with ``shell=True``) that
+    writes ``out``; it may put input files of its own in ``folder``.
+    """
+    with tempfile.TemporaryDirectory(prefix="spoofscan-gen-") as tmp:
+        out = Path(tmp) / "out.wav"
+        _run(build(Path(tmp), out), name, shell=shell)
+        return _read_output(out, name)
+
+
 def _read_output(path: Path, name: str) -> tuple[np.ndarray, int]:
     """Read an engine's output file as float32 mono; raise if missing, empty or silent."""
     if not path.is_file() or path.stat().st_size == 0:
@@ -222,11 +235,8 @@ class EspeakGenerator(Generator):
         rng = np.random.default_rng(request.seed)
         pitch = int(rng.integers(ESPEAK_PITCH_RANGE[0], ESPEAK_PITCH_RANGE[1] + 1))
         wpm = int(np.clip(round(ESPEAK_WPM * request.speed), *ESPEAK_WPM_RANGE))
-        with tempfile.TemporaryDirectory(prefix="spoofscan-espeak-") as tmp:
-            out = Path(tmp) / "out.wav"
-            _run(["espeak-ng", "-v", f"{voice}+{self.variant}", "-s", str(wpm), "-p", str(pitch),
-                  "-w", str(out), "--", text], self.name)
-            return _read_output(out, self.name)
+        return _run_to_file(self.name, lambda tmp, out: ["espeak-ng", "-v", f"{voice}+{self.variant}", "-s", str(wpm),
+                                                         "-p", str(pitch), "-w", str(out), "--", text])
 
 
 # ---------------------------------------------------------------------------- Flite
@@ -257,11 +267,8 @@ class FliteGenerator(Generator):
     def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
         text = _need_text(request, self.name)
         stretch = 1.0 / max(request.speed, 1e-3)
-        with tempfile.TemporaryDirectory(prefix="spoofscan-flite-") as tmp:
-            out = Path(tmp) / "out.wav"
-            _run(["flite", "-voice", self.voice, "--setf", f"duration_stretch={stretch:.3f}",
-                  "-t", text, "-o", str(out)], self.name)
-            return _read_output(out, self.name)
+        return _run_to_file(self.name, lambda tmp, out: ["flite", "-voice", self.voice, "--setf",
+                                                         f"duration_stretch={stretch:.3f}", "-t", text, "-o", str(out)])
 
 
 # ---------------------------------------------------------------------------- WORLD
@@ -406,26 +413,26 @@ class CommandGenerator(Generator):
         return any(code == lang.lower() or code.split("_")[0] == lang.lower() for lang in self.languages)
 
     def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        with tempfile.TemporaryDirectory(prefix="spoofscan-cmd-") as tmp:
-            out = Path(tmp) / "out.wav"
-            values = {"out": str(out), "language": request.language or "", "speed": f"{request.speed:.3f}",
-                      "seed": str(request.seed), "text": "", "source": ""}
-            if self.needs == "text":
-                values["text"] = _need_text(request, self.name)
-            else:
-                if request.audio is None:
-                    raise SpoofscanError(f"generator {self.name} needs a source clip, got none")
-                source = Path(tmp) / "source.wav"
-                sf.write(str(source), np.clip(request.audio, -1, 1), int(request.rate), subtype="PCM_16")
-                values["source"] = str(source)
-                values["text"] = _one_line(request.text or "")
-            try:
-                command = self.command.format(**{k: shlex.quote(v) for k, v in values.items()})
-            except (KeyError, IndexError, ValueError) as e:
-                raise SpoofscanError(f"command generator {self.name}: bad template {self.command!r} ({e}); "
-                                     "placeholders: {text} {language} {speed} {seed} {out} {source}") from None
-            _run(command, self.name, shell=True)
-            return _read_output(out, self.name)
+        return _run_to_file(self.name, lambda tmp, out: self._command(request, tmp, out), shell=True)
+
+    def _command(self, request: Request, tmp: Path, out: Path) -> str:
+        """The filled-in template (the source clip, if any, written into ``tmp`` first)."""
+        values = {"out": str(out), "language": request.language or "", "speed": f"{request.speed:.3f}",
+                  "seed": str(request.seed), "text": "", "source": ""}
+        if self.needs == "text":
+            values["text"] = _need_text(request, self.name)
+        else:
+            if request.audio is None:
+                raise SpoofscanError(f"generator {self.name} needs a source clip, got none")
+            source = tmp / "source.wav"
+            sf.write(str(source), np.clip(request.audio, -1, 1), int(request.rate), subtype="PCM_16")
+            values["source"] = str(source)
+            values["text"] = _one_line(request.text or "")
+        try:
+            return self.command.format(**{k: shlex.quote(v) for k, v in values.items()})
+        except (KeyError, IndexError, ValueError) as e:
+            raise SpoofscanError(f"command generator {self.name}: bad template {self.command!r} ({e}); "
+                                 "placeholders: {text} {language} {speed} {seed} {out} {source}") from None
 
 
 # ---------------------------------------------------------------------------- registry
