@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from .errors import SpoofscanError, choice_error
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
+
+
+class Config:
+    """Base of the frozen dataclass configs that travel in checkpoints and run folders:
+    ``to_dict()`` for JSON, and a strict ``from_dict()`` (see :func:`config_from_dict`)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return config_from_dict(cls, d)
 
 
 def config_from_dict(cls, d: dict):

@@ -49,7 +49,7 @@ import soundfile as sf
 
 from .audio import SAMPLE_RATE, load_audio, resample
 from .checkpoint import atomic_write
-from .config import config_from_dict, load_config
+from .config import Config, load_config
 from .detector import AUDIO_EXTENSIONS, audio_files
 from .errors import SpoofscanError, choice_error
 from .generators import CommandGenerator, Generator, Request, builtin_generators
@@ -102,7 +102,7 @@ SIZES = {
 
 
 @dataclass(frozen=True)
-class CorpusConfig:
+class CorpusConfig(Config):
     """Everything a corpus depends on (stored in ``corpus.json``).
 
     out : the corpus folder
@@ -212,10 +212,6 @@ class CorpusConfig:
         d["commands"] = [{"name": c.name, "command": c.command, "needs": c.needs, "languages": list(c.languages)}
                          for c in self.commands]
         return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CorpusConfig":
-        return config_from_dict(cls, d)
 
 
 def load_corpus_config(path: str | Path | None = None, **overrides) -> CorpusConfig:

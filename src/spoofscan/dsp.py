@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import Executor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
-from .config import config_from_dict
+from .config import Config
 from .errors import SpoofscanError, choice_error
 
 NORMALIZATIONS = ("none", "mean", "meanvar")
@@ -22,7 +22,7 @@ NORM_EPS = 1e-2  # std floor of "meanvar", in nats: a constant band (digital sil
 
 
 @dataclass(frozen=True)
-class FeatureConfig:
+class FeatureConfig(Config):
     """Log-mel settings and the analysis window length, in samples, Hz and seconds.
 
     ``window_seconds`` is the length of the crops the model is trained on and of the
@@ -76,13 +76,6 @@ class FeatureConfig:
         """Frames of log-mel for a waveform of ``samples`` samples (centred STFT, as torch.stft)."""
         pad = self.n_fft // 2
         return (samples + 2 * pad - self.n_fft) // self.hop_length + 1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "FeatureConfig":
-        return config_from_dict(cls, d)
 
 
 def hz_to_mel(f):

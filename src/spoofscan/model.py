@@ -8,13 +8,13 @@ and the 1000-class ``fc`` is replaced by one output, the bona fide logit.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .config import config_from_dict
+from .config import Config
 from .errors import SpoofscanError, choice_error
 
 # torchvision's public ResNet-18 ImageNet weights (IMAGENET1K_V1)
@@ -22,7 +22,7 @@ IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Config):
     """Network shape. ``width`` is the channel count of the first stage (64 in ResNet-18);
     stages double it. ``layers`` is the number of basic blocks per stage."""
 
@@ -40,13 +40,6 @@ class ModelConfig:
             raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.in_chans < 1:
             raise SpoofscanError(f"in_chans must be a positive channel count, got {self.in_chans}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
-        return config_from_dict(cls, d)
 
 
 MODEL_PRESETS = {

@@ -24,7 +24,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Callable, Iterator
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from .calibration import fit_calibration
 from .checkpoint import atomic_write, make_card, save_checkpoint
-from .config import config_from_dict, load_config
+from .config import Config, load_config
 from .corpora import load_records, summarize
 from .data import CropDataset, EpochSampler
 from .dsp import FeatureConfig
@@ -52,7 +52,7 @@ STATE_FILE = "state.pt"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Config):
     """Everything a training run depends on; stored in the run folder and the checkpoint card.
 
     ``train`` / ``dev`` are data specs (``CORPUS:PATH[:SUBSET]``, see
@@ -96,13 +96,6 @@ class TrainConfig:
                 raise SpoofscanError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise SpoofscanError(f"lr must be positive, got {self.lr}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        return config_from_dict(cls, d)
 
 
 def load_train_config(path: str | Path | None = None, **overrides) -> TrainConfig:
