@@ -299,10 +299,15 @@ def _mp3_has_frame_count(data: BinaryIO) -> bool:
     skip = 0
     if len(head) == 10 and head[:3] == b"ID3":  # ID3v2 tag: syncsafe size, + footer if flagged
         skip = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10])) + (10 if head[5] & 0x10 else 0)
+    elif not (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):  # no MPEG frame sync: not MP3
+        data.seek(0)
+        return False
     data.seek(skip)
     first_frame = data.read(200)
     data.seek(0)
     return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
 _STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}  # data sizes written by encoders that stream to a pipe
 
 
