@@ -263,9 +263,9 @@ def test_truncated_compressed_files(tmp_path, kind):
 def test_ogg_cut_at_a_page_boundary_lacks_its_end_of_stream_page():
     data = encode(make_tone(440, 4.0), SAMPLE_RATE, "OGG", "VORBIS")
     last_page = data.rfind(b"OggS")
+    assert data[last_page + 5] & 0x04  # the whole file ends with the end-of-stream page...
+    load_audio(data)  # ...and decodes; without that page it is refused
     _error(data[:last_page], "end-of-stream")
-    assert "OggS" in data[last_page:last_page + 4].decode()  # the whole file ends with that page
-    load_audio(data + b"")  # and decodes
 
 
 def test_vbr_mp3_without_a_frame_count_is_decoded_whole():
