@@ -74,11 +74,11 @@ def child_predict(path: str, warmup: str, threads: int, batch_size: int) -> None
     from spoofscan.calibration import Calibration
     from spoofscan.dsp import FeatureConfig
     from spoofscan.inference import TorchDetector
-    from spoofscan.model import build_model, model_preset
+    from spoofscan.models import create_model, model_preset
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    det = TorchDetector(build_model(model_preset("resnet18")), FeatureConfig(), Calibration(),
+    det = TorchDetector(create_model(model_preset("resnet18")), FeatureConfig(), Calibration(),
                         device="cpu", batch_size=batch_size)
     for _ in range(2):
         det.predict(warmup)
@@ -129,7 +129,7 @@ def main() -> None:
 
     from spoofscan.dsp import FeatureConfig, log_mel
     from spoofscan.features import LogMel
-    from spoofscan.model import build_model, model_preset
+    from spoofscan.models import create_model, model_preset
 
     load_start = os.getloadavg()[0]
     repeats = args.repeats or (5 if args.quick else 20)
@@ -143,7 +143,7 @@ def main() -> None:
     wave = (0.1 * rng.standard_normal((1, samples))).astype(np.float32)
     torch.manual_seed(0)
     frontend = LogMel(cfg).eval()
-    model = build_model(model_preset("resnet18")).eval()
+    model = create_model(model_preset("resnet18")).eval()
     mel_shape = (1, cfg.n_mels, cfg.num_frames(samples))
 
     from threadpoolctl import threadpool_limits

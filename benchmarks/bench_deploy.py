@@ -189,10 +189,10 @@ def main() -> None:
 
             from spoofscan.calibration import Calibration
             from spoofscan.checkpoint import make_card, save_checkpoint
-            from spoofscan.model import build_model, model_preset
+            from spoofscan.models import create_model, model_preset
 
             torch.manual_seed(SEED)
-            net = build_model(model_preset("resnet18"))
+            net = create_model(model_preset("resnet18"))
             card = make_card(FeatureConfig().to_dict(), net.cfg.to_dict(), Calibration().to_dict(),
                              train={"note": "random weights, for timing only"})
             save_checkpoint(ckpt, net.state_dict(), card)

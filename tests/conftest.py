@@ -38,10 +38,10 @@ def tiny_detector(tiny_features):
 
     from spoofscan.calibration import Calibration
     from spoofscan.inference import TorchDetector
-    from spoofscan.model import build_model, model_preset
+    from spoofscan.models import create_model, model_preset
 
     torch.manual_seed(0)
-    model = build_model(model_preset("tiny"))
+    model = create_model(model_preset("tiny"))
     return TorchDetector(model, tiny_features, Calibration(a=1.5, b=0.2), device="cpu", batch_size=4)
 
 

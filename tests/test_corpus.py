@@ -21,9 +21,9 @@ from spoofscan.corpora import load_records
 from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, CorpusConfig,
                               build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
 from spoofscan.errors import SpoofscanError
-from spoofscan.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, Request, WorldGenerator,
+from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, Request, WorldGenerator,
                                   get_generator)
-from spoofscan.shortcuts import measure_clip
+from spoofscan.corpus.shortcuts import measure_clip
 
 # A stand-in TTS engine: writes a harmonic tone whose length follows the text and --speed,
 # and echoes the text it received (to check quoting).
@@ -290,7 +290,7 @@ def test_config_errors_are_clear(tmp_path, scripts):
 
 
 def test_without_apt_the_error_says_what_to_do(tmp_path, monkeypatch):
-    import spoofscan.corpus as corpus
+    import spoofscan.corpus.sources as corpus
 
     monkeypatch.setattr(corpus.shutil, "which", lambda name: None)
     with pytest.raises(SpoofscanError, match="apt-get is not available.*--real-dir"):

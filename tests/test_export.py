@@ -37,11 +37,11 @@ def exported(tmp_path_factory):
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
     from spoofscan.dsp import FeatureConfig
-    from spoofscan.model import build_model, model_preset
+    from spoofscan.models import create_model, model_preset
 
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
-    model = build_model(model_preset("tiny"))
+    model = create_model(model_preset("tiny"))
     for m in model.modules():  # trained-like BN statistics, so every layer shapes the output
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from spoofscan.errors import SpoofscanError
-from spoofscan.model import MODEL_PRESETS, ModelConfig, build_model, load_pretrained, model_preset
+from spoofscan.models import MODEL_PRESETS, ModelConfig, create_model, load_pretrained, model_preset
 
 
 def torchvision_resnet18_shapes() -> dict[str, tuple]:
@@ -64,7 +64,7 @@ def fake_imagenet_state(with_counters: bool = True) -> dict[str, torch.Tensor]:
 def test_preset_forward_backward(preset):
     torch.manual_seed(0)
     cfg = model_preset(preset)
-    model = build_model(cfg).train()
+    model = create_model(cfg).train()
     x = torch.randn(2, 1, 32, 48)  # small log-mel: every stage still runs
     y = model(x)
     assert y.shape == (2,) and torch.isfinite(y).all()
@@ -76,7 +76,7 @@ def test_preset_forward_backward(preset):
 
 
 def test_eval_is_deterministic_and_batch_independent():
-    model = build_model(ModelConfig(layers=(1, 1, 1, 1), width=8, dropout=0.5)).eval()
+    model = create_model(ModelConfig(layers=(1, 1, 1, 1), width=8, dropout=0.5)).eval()
     x = torch.randn(3, 1, 64, 101)
     with torch.no_grad():
         whole = model(x)
@@ -85,7 +85,7 @@ def test_eval_is_deterministic_and_batch_independent():
 
 
 def test_resnet18_names_and_shapes_follow_torchvision():
-    model = build_model(model_preset("resnet18"))
+    model = create_model(model_preset("resnet18"))
     expected = torchvision_resnet18_shapes()
     expected["conv1.weight"] = (64, 1, 7, 7)  # one log-mel channel
     expected["fc.weight"], expected["fc.bias"] = (1, 512), (1,)  # one bona fide logit
@@ -104,7 +104,7 @@ def test_load_pretrained_from_local_pth(tmp_path, with_counters):
     path = tmp_path / "resnet18-f37072fd.pth"
     torch.save(state, path)
     torch.manual_seed(1)
-    model = build_model(model_preset("resnet18"))
+    model = create_model(model_preset("resnet18"))
     fc_before = {k: v.clone() for k, v in model.fc.state_dict().items()}
     load_pretrained(model, path)
     ours = model.state_dict()
@@ -118,7 +118,7 @@ def test_load_pretrained_from_local_pth(tmp_path, with_counters):
 
 
 def test_load_pretrained_wrong_shape_missing_key_and_bad_files(tmp_path):
-    model = build_model(model_preset("resnet18"))
+    model = create_model(model_preset("resnet18"))
     state = fake_imagenet_state()
     state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 5, 5)
     torch.save(state, tmp_path / "shape.pth")
@@ -137,7 +137,7 @@ def test_load_pretrained_wrong_shape_missing_key_and_bad_files(tmp_path):
     with pytest.raises(SpoofscanError, match="no such file"):
         load_pretrained(model, tmp_path / "absent.pth")
     with pytest.raises(SpoofscanError, match="only the resnet18 shape"):
-        load_pretrained(build_model(model_preset("tiny")), tmp_path / "shape.pth")
+        load_pretrained(create_model(model_preset("tiny")), tmp_path / "shape.pth")
 
 
 def test_imagenet_offline_gives_a_clear_error(monkeypatch):
@@ -146,7 +146,7 @@ def test_imagenet_offline_gives_a_clear_error(monkeypatch):
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(SpoofscanError) as info:
-        load_pretrained(build_model(model_preset("resnet18")), "imagenet")
+        load_pretrained(create_model(model_preset("resnet18")), "imagenet")
     message = str(info.value)
     assert "URLError" in message and "Offline?" in message and "resnet18-f37072fd.pth" in message
 
@@ -159,7 +159,7 @@ def test_imagenet_goes_through_torch_hub_with_weights_only(monkeypatch):
         return fake_imagenet_state()
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", hub)
-    model = build_model(model_preset("resnet18"))
+    model = create_model(model_preset("resnet18"))
     load_pretrained(model, "imagenet")
     assert calls and calls[0][0].endswith("resnet18-f37072fd.pth") and calls[0][1]["weights_only"] is True
     torch.testing.assert_close(model.bn1.running_var, fake_imagenet_state()["bn1.running_var"])
@@ -190,4 +190,4 @@ def test_model_config_round_trip_and_presets():
     with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, small, tiny\)"):
         model_preset("resnet50")
     assert model_preset("resnet18") == ModelConfig()
-    assert build_model(model_preset("tiny")).cfg == model_preset("tiny")
+    assert create_model(model_preset("tiny")).cfg == model_preset("tiny")

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from spoofscan.generators import WorldGenerator
+from spoofscan.corpus.generators import WorldGenerator
 
 MISSING = [p for p in ("apt-get", "dpkg-deb", "espeak-ng") if shutil.which(p) is None]
 if not WorldGenerator().is_available():

@@ -48,11 +48,11 @@ def model(tmp_path_factory):
     from spoofscan.checkpoint import make_card, save_checkpoint
     from spoofscan.dsp import FeatureConfig
     from spoofscan.export import export_onnx
-    from spoofscan.model import build_model, model_preset
+    from spoofscan.models import create_model, model_preset
 
     root = tmp_path_factory.mktemp("runtime")
     torch.manual_seed(1)
-    net = build_model(model_preset("tiny"))
+    net = create_model(model_preset("tiny"))
     features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
     card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration(a=2.0, b=-0.1).to_dict(), threshold=0.5)
     save_checkpoint(root / "tiny.safetensors", net.state_dict(), card)

@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from spoofscan.errors import SpoofscanError
-from spoofscan.shortcuts import (AUDIT_JSON, AUDIT_MD, MEASURES, audit_corpus, audit_records, measure_clip,
+from spoofscan.corpus.shortcuts import (AUDIT_JSON, AUDIT_MD, MEASURES, audit_corpus, audit_records, measure_clip,
                                  single_number_eer)
 
 RATE = 16_000

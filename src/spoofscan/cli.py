@@ -328,7 +328,7 @@ def _cmd_corpus_build(args) -> int:
 
 
 def _cmd_corpus_check(args) -> int:
-    from .shortcuts import audit_corpus
+    from .corpus.shortcuts import audit_corpus
 
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     report = audit_corpus(args.out, splits=splits, threshold=args.threshold, progress=not args.quiet)

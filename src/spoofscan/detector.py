@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -118,6 +118,51 @@ class Detector:
         """
         return self._run(((s, None, None) for s in sources), raise_errors=False)
 
+    # ------------------------------------------------------------------ the clip seam
+    # ``open_clip`` + ``finish`` are what every way of scoring shares (``predict_many`` here, the
+    # web service's cross-request batcher): decoding, windowing and aggregation exist once.
+
+    def open_clip(self, audio: Union[AudioSource, np.ndarray], sample_rate: int | None = None,
+                  name: str | None = None) -> tuple["Clip", Iterator[np.ndarray]]:
+        """Start scoring one clip: its :class:`Clip` record and an iterator over its windows.
+
+        The iterator decodes lazily and yields float32 windows of shape (window_samples,) at
+        16 kHz; as it goes it appends each window's start (in samples) to ``clip.starts`` and
+        a ``None`` placeholder to ``clip.scores``, and sets ``clip.samples`` and ``clip.done``
+        when the audio ends. Bad input raises :class:`~spoofscan.errors.SpoofscanError` from
+        the iterator. Put the window scores into ``clip.scores`` and call :meth:`finish`.
+        """
+        label = name or (source_name(audio) if not isinstance(audio, np.ndarray) else "<array>")
+        clip = Clip(label)
+        win, hop = self.features.window_samples, self.features.hop_samples
+
+        def windows() -> Iterator[np.ndarray]:
+            for start, window in _iter_windows(self._blocks(audio, sample_rate, name), win, hop, clip):
+                clip.starts.append(start)
+                clip.scores.append(None)
+                yield window
+            clip.done = True
+
+        return clip, windows()
+
+    def finish(self, clip: "Clip") -> Union[Prediction, Failure]:
+        """The verdict on a clip whose windows have all been scored (or its Failure)."""
+        if clip.failure is not None:
+            return clip.failure
+        rate = self.features.sample_rate
+        win = self.features.window_samples
+        total = clip.samples
+        scores = np.asarray(clip.scores, dtype=np.float64)
+        p = self.calibration.p_fake(scores)
+        timeline = tuple(
+            WindowResult(round(s / rate, 3), round(min(s + win, total) / rate, 3), float(sc), float(pf))
+            for s, sc, pf in zip(clip.starts, scores, p))
+        score = float(scores.mean())
+        p_fake = float(self.calibration.p_fake(score))
+        return Prediction(source=clip.source, score=score, p_fake=p_fake,
+                          label="fake" if p_fake >= self.threshold else "real",
+                          duration=round(total / rate, 3), timeline=timeline)
+
     # ------------------------------------------------------------------ machinery
 
     def _blocks(self, audio, sample_rate, name) -> Iterator[np.ndarray]:
@@ -131,41 +176,36 @@ class Detector:
 
     def _run(self, items, raise_errors: bool) -> Iterator[Union[Prediction, Failure]]:
         """Stream windows of successive clips into shared batches; yield results in input order."""
-        win, hop = self.features.window_samples, self.features.hop_samples
-        pending: list = []  # finished or in-progress clips awaiting scores, in input order
+        pending: list[Clip] = []  # finished or in-progress clips awaiting scores, in input order
         batch: list[np.ndarray] = []
-        owners: list[tuple[dict, int]] = []  # (clip, index of the window in the clip)
+        owners: list[tuple[Clip, int]] = []  # (clip, index of the window in the clip)
 
         def flush():
             if batch:
                 scores = self.window_scores(np.stack(batch))
                 for (clip, i), s in zip(owners, scores):
-                    clip["scores"][i] = float(s)
+                    clip.scores[i] = float(s)
                 batch.clear()
                 owners.clear()
 
         def ready():
-            while pending and (pending[0].get("failure") or (pending[0]["done"] and None not in pending[0]["scores"])):
-                yield self._finish(pending.pop(0))
+            while pending and (pending[0].failure or pending[0].scored):
+                yield self.finish(pending.pop(0))
 
         for audio, sample_rate, name in items:
-            label = name or (source_name(audio) if not isinstance(audio, np.ndarray) else "<array>")
-            clip = {"source": label, "starts": [], "scores": [], "done": False, "samples": 0}
+            clip, windows = self.open_clip(audio, sample_rate, name)
             pending.append(clip)
             try:
-                for start, window in _iter_windows(self._blocks(audio, sample_rate, name), win, hop, clip):
-                    clip["starts"].append(start)
-                    clip["scores"].append(None)
+                for window in windows:
                     batch.append(window)
-                    owners.append((clip, len(clip["scores"]) - 1))
+                    owners.append((clip, len(clip.scores) - 1))
                     if len(batch) >= self.batch_size:
                         flush()
                         yield from ready()
-                clip["done"] = True
             except SpoofscanError as e:
                 if raise_errors:
                     raise
-                clip["failure"] = Failure(label, str(e.reason if hasattr(e, "reason") else e))
+                clip.failure = Failure(clip.source, str(e.reason if hasattr(e, "reason") else e))
                 # drop this clip's windows still waiting in the batch
                 keep = [k for k, (c, _) in enumerate(owners) if c is not clip]
                 batch[:] = [batch[k] for k in keep]
@@ -174,29 +214,30 @@ class Detector:
         flush()
         yield from ready()
 
-    def _finish(self, clip: dict) -> Union[Prediction, Failure]:
-        if clip.get("failure"):
-            return clip["failure"]
-        rate = self.features.sample_rate
-        win = self.features.window_samples
-        total = clip["samples"]
-        scores = np.asarray(clip["scores"], dtype=np.float64)
-        p = self.calibration.p_fake(scores)
-        timeline = tuple(
-            WindowResult(round(s / rate, 3), round(min(s + win, total) / rate, 3), float(sc), float(pf))
-            for s, sc, pf in zip(clip["starts"], scores, p))
-        score = float(scores.mean())
-        p_fake = float(self.calibration.p_fake(score))
-        return Prediction(source=clip["source"], score=score, p_fake=p_fake,
-                          label="fake" if p_fake >= self.threshold else "real",
-                          duration=round(total / rate, 3), timeline=timeline)
+
+@dataclass
+class Clip:
+    """A clip being scored (see :meth:`Detector.open_clip`): window starts in samples, their
+    scores (``None`` until scored), the clip length in samples once decoded."""
+
+    source: str
+    starts: list = field(default_factory=list)
+    scores: list = field(default_factory=list)
+    samples: int = 0
+    done: bool = False
+    failure: Optional[Failure] = None
+
+    @property
+    def scored(self) -> bool:
+        """Decoded to the end and every window scored: ready for :meth:`Detector.finish`."""
+        return self.done and None not in self.scores
 
 
-def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: dict) -> Iterator[tuple[int, np.ndarray]]:
+def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: "Clip") -> Iterator[tuple[int, np.ndarray]]:
     """Cut a stream of blocks into windows at the positions :func:`spoofscan.dsp.window_starts` gives.
 
     Keeps at most one block plus one window in memory. A stream shorter than one window
-    yields a single repeat-padded window. Sets ``clip["samples"]`` to the stream length.
+    yields a single repeat-padded window. Sets ``clip.samples`` to the stream length.
     """
     buf = np.zeros(0, dtype=np.float32)
     buf_start = 0  # absolute index of buf[0]
@@ -214,7 +255,7 @@ def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: dict) 
         buf = buf[keep_from - buf_start:]
         buf_start = keep_from
     total = buf_start + len(buf)
-    clip["samples"] = total
+    clip.samples = total
     if last_end == 0:  # shorter than one window
         yield 0, repeat_pad(buf, win)
     elif last_end < total:

@@ -14,7 +14,7 @@ from .detector import Detector
 from .dsp import FeatureConfig
 from .errors import SpoofscanError
 from .features import LogMel
-from .model import ModelConfig, build_model
+from .models import ModelConfig, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -56,7 +56,7 @@ class TorchDetector(Detector):
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", **kwargs) -> "TorchDetector":
         state, card = load_checkpoint(path)
-        model = build_model(ModelConfig.from_dict(card["model"]))
+        model = create_model(ModelConfig.from_dict(card["model"]))
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:

@@ -5,7 +5,7 @@ progress output, and writes ``quickstart.json`` (paths, figures, the wall time o
 into its folder:
 
 1. build the offline corpus (:func:`spoofscan.corpus.build_corpus`) in ``OUT/corpus``;
-2. audit it for shortcuts (:func:`spoofscan.shortcuts.audit_corpus`);
+2. audit it for shortcuts (:func:`spoofscan.corpus.shortcuts.audit_corpus`);
 3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.train.fit`);
 4. evaluate the best checkpoint on ``eval`` (speakers and generators unseen in training):
    EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluate.evaluate`);
@@ -55,7 +55,7 @@ class QuickstartResult:
 
     timings : seconds per step (``corpus``, ``audit``, ``train``, ``evaluate``, ``predict``, ``total``)
     eval_eer, dev_eer : fractions; per_generator : generator -> eval EER (fraction)
-    audit : the :class:`~spoofscan.shortcuts.AuditReport`; predictions : one dict per clip
+    audit : the :class:`~spoofscan.corpus.shortcuts.AuditReport`; predictions : one dict per clip
     """
 
     out: Path
@@ -102,7 +102,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     from .dsp import FeatureConfig
     from .evaluate import evaluate
     from .labels import BONAFIDE, HUMAN_LABEL
-    from .shortcuts import audit_corpus
+    from .corpus.shortcuts import audit_corpus
     from .train import TrainConfig, fit
 
     if size not in PRESETS:

@@ -45,7 +45,7 @@ from .features import LogMel
 from .inference import TorchDetector, resolve_device
 from .labels import BONAFIDE, SPOOF
 from .metrics import compute_eer
-from .model import ModelConfig, build_model, load_pretrained, model_preset
+from .models import ModelConfig, create_model, load_pretrained, model_preset
 
 BALANCE_MODES = ("loss", "sampler", "none")
 STATE_FILE = "state.pt"
@@ -195,7 +195,7 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
             raise SpoofscanError(f"{name} data {getattr(cfg, name)!r} must hold both bonafide and spoof clips, found {sorted(labels)}")
 
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model)
+    model = create_model(cfg.model)
     if cfg.init != "random":
         if d.main:
             load_pretrained(model, cfg.init)  # rank 0 fetches; weights then reach the others through DDP

@@ -33,9 +33,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, load_audio
-from .errors import SpoofscanError
-from .labels import BONAFIDE
+from ..audio import SAMPLE_RATE, load_audio
+from ..errors import SpoofscanError
+from ..labels import BONAFIDE
 
 FAIL_EER = 0.30  # a single-number classifier better than this (lower EER) is a shortcut
 MIN_CLIPS = 50  # per class: below this a split's EERs are too noisy to judge (reported, never failed)
@@ -130,7 +130,7 @@ def single_number_eer(bona: np.ndarray, spoof: np.ndarray) -> tuple[float, str]:
     ``"higher"`` means higher values are called bona fide. ``eer`` = min(EER(x), EER(-x)),
     a fraction in [0, 0.5] up to ties (see the module docstring).
     """
-    from .metrics import compute_eer
+    from ..metrics import compute_eer
 
     up, _ = compute_eer(np.asarray(bona, float), np.asarray(spoof, float))
     down, _ = compute_eer(-np.asarray(bona, float), -np.asarray(spoof, float))
@@ -243,7 +243,7 @@ def audit_corpus(corpus: str | Path, *, splits: Sequence[str] = ("train", "dev",
     ``write``. Splits absent from the manifest are skipped; a manifest without a ``split``
     column is audited as one set called ``all``.
     """
-    from .corpora import load_csv_manifest
+    from ..corpora import load_csv_manifest
 
     path = Path(corpus)
     manifest = path / "manifest.csv" if path.is_dir() else path
@@ -280,7 +280,7 @@ def _splits_in(manifest: Path) -> set:
 
 def write_audit(report: AuditReport, out_dir: str | Path) -> dict:
     """Write ``shortcut_audit.json`` and ``shortcut_audit.md`` into ``out_dir``; returns their paths."""
-    from .checkpoint import atomic_write
+    from ..checkpoint import atomic_write
 
     out_dir = Path(out_dir)
     paths = {"json": out_dir / AUDIT_JSON, "markdown": out_dir / AUDIT_MD}

@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import Config
-from .errors import SpoofscanError, choice_error
+from ..config import Config
+from ..errors import SpoofscanError, choice_error
 
 # torchvision's public ResNet-18 ImageNet weights (IMAGENET1K_V1)
 IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
@@ -117,11 +117,6 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
-
-
-def build_model(cfg: ModelConfig) -> ResNet:
-    """The one way to make a network: from its config."""
-    return ResNet(cfg)
 
 
 def load_pretrained(model: ResNet, source: str | Path) -> None:
