@@ -2,7 +2,7 @@
 
 Prints one Markdown table measured in this run:
 
-- log-mel of one 4-s clip: the torch module (``LogMel``) and its numpy twin (``dsp.log_mel``);
+- log-mel of one 4-s clip: the torch module (``Frontend``) and its numpy twin (``dsp.frontend``);
 - one ResNet-18 FP32 forward pass per 4-s clip (1 x 128 x 401 log-mel) at batch 1 and 32;
 - each at 1 and 2 threads (``torch.set_num_threads``), median and p95 over repeats;
 - ``TorchDetector.predict`` on a synthetic 10-minute and one-hour 16 kHz file: wall time and
@@ -78,7 +78,7 @@ def child_predict(path: str, warmup: str, threads: int, batch_size: int) -> None
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    det = TorchDetector(create_model(model_preset("resnet18")), FeatureConfig(), Calibration(),
+    det = TorchDetector(create_model(model_preset("resnet18"), FeatureConfig()), Calibration(),
                         device="cpu", batch_size=batch_size)
     for _ in range(2):
         det.predict(warmup)
@@ -127,8 +127,7 @@ def main() -> None:
 
     import torch
 
-    from spoofscan.dsp import FeatureConfig, log_mel
-    from spoofscan.features import LogMel
+    from spoofscan.dsp import FeatureConfig, frontend
     from spoofscan.models import create_model, model_preset
 
     load_start = os.getloadavg()[0]
@@ -142,8 +141,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     wave = (0.1 * rng.standard_normal((1, samples))).astype(np.float32)
     torch.manual_seed(0)
-    frontend = LogMel(cfg).eval()
-    model = create_model(model_preset("resnet18")).eval()
+    model = create_model(model_preset("resnet18"), cfg).eval()
+    torch_frontend = model.frontend
     mel_shape = (1, cfg.n_mels, cfg.num_frames(samples))
 
     from threadpoolctl import threadpool_limits
@@ -159,19 +158,19 @@ def main() -> None:
     # trim thresholds, and stops handing the feature temporaries (a few MB) back to the OS after
     # every call. Without this the first rows measured pay thousands of page faults per clip.
     with torch.inference_mode():
-        model(frontend(torch.from_numpy(np.repeat(wave, big_batch, axis=0))))
+        model(torch.from_numpy(np.repeat(wave, big_batch, axis=0)))
 
     for threads in args.threads:
         torch.set_num_threads(threads)
         wave_t = torch.from_numpy(wave)
         with torch.inference_mode():
-            row("log-mel, torch `LogMel`", threads, 1, *timed(lambda: frontend(wave_t), repeats * 5), digits=0)
+            row("log-mel, torch `Frontend`", threads, 1, *timed(lambda: torch_frontend(wave_t), repeats * 5), digits=0)
         with threadpool_limits(limits=threads):  # numpy's BLAS (the mel product) gets the same threads
-            row("log-mel, numpy `dsp.log_mel`", threads, 1, *timed(lambda: log_mel(wave, cfg), repeats * 5), digits=0)
+            row("log-mel, numpy `dsp.frontend`", threads, 1, *timed(lambda: frontend(wave, cfg), repeats * 5), digits=0)
         for batch, n in ((1, repeats), (big_batch, repeats_big)):
             x = torch.randn(batch, *mel_shape)
             with torch.inference_mode():
-                row("ResNet-18 FP32 forward, per clip", threads, batch, *timed(lambda: model(x), n))
+                row("ResNet-18 FP32 forward, per clip", threads, batch, *timed(lambda: model.forward_inputs(x), n))
         print(f"... threads={threads} done", file=sys.stderr)
 
     long_threads = max(args.threads)

@@ -73,13 +73,13 @@ def child_row(backend: str, threads: int, model: str, waves: str, repeats: int, 
         det = TorchDetector.from_checkpoint(model, device="cpu", batch_size=THROUGHPUT_BATCH)
         x = torch.from_numpy(one)
         mode = torch.inference_mode()
-        features = lambda: det.frontend(x)  # noqa: E731
+        features = lambda: det.model.frontend(x)  # noqa: E731
     else:
         from spoofscan.runtime import OnnxDetector
 
         det = OnnxDetector.from_file(model, threads=threads, batch_size=THROUGHPUT_BATCH)
         mode = contextlib.nullcontext()
-        features = lambda: det.log_mel(one)  # noqa: E731
+        features = lambda: det.front_end(one)  # noqa: E731
     det.window_scores(batch)  # the same warm-up for every backend (the ONNX one also warms up at load)
     loads = []
 
@@ -91,7 +91,12 @@ def child_row(backend: str, threads: int, model: str, waves: str, repeats: int, 
 
     with mode:
         feats = features()
-        network = (lambda: det.model(feats)) if backend == "pytorch-fp32" else (lambda: det.logits(feats))
+        if backend == "pytorch-fp32":
+            inputs = [feats if name == "features" else x for name in det.model.inputs]
+            network = lambda: det.model.forward_inputs(*inputs)  # noqa: E731
+        else:
+            feeds = {name: feats if name != "wave" else one for name in det.input_names}
+            network = lambda: det.logits(feeds)  # noqa: E731
         t_feat = measured(features, repeats)
         t_net = measured(network, repeats)
         t_one = measured(lambda: det.window_scores(one), repeats)
@@ -162,7 +167,9 @@ def eer_of(model: str, records: list, threads: int) -> tuple[float, int, np.ndar
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--checkpoint", help="a trained checkpoint (default: resnet18 preset, random weights)")
+    ap.add_argument("--checkpoint", help="a trained checkpoint (default: --preset with random weights)")
+    ap.add_argument("--preset", default="resnet18", help="model preset timed when no --checkpoint is given "
+                                                         "(resnet18, resnet18-hybrid...)")
     ap.add_argument("--calibration", help="data spec of INT8 calibration audio (default: generated speech-like audio)")
     ap.add_argument("--manifest", help="labelled data spec for the EER column, e.g. csv:manifest.csv:eval")
     ap.add_argument("--quick", action="store_true", help="fewer repeats and a 6-minute long file")
@@ -183,7 +190,7 @@ def main() -> None:
     report: dict = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         tmp = Path(tmp)
-        ckpt = args.checkpoint or str(tmp / "resnet18-random.safetensors")
+        ckpt = args.checkpoint or str(tmp / f"{args.preset}-random.safetensors")
         if not args.checkpoint:
             import torch
 
@@ -192,7 +199,7 @@ def main() -> None:
             from spoofscan.models import create_model, model_preset
 
             torch.manual_seed(SEED)
-            net = create_model(model_preset("resnet18"))
+            net = create_model(model_preset(args.preset), FeatureConfig())
             card = make_card(FeatureConfig().to_dict(), net.cfg.to_dict(), Calibration().to_dict(),
                              train={"note": "random weights, for timing only"})
             save_checkpoint(ckpt, net.state_dict(), card)
@@ -257,7 +264,7 @@ def print_report(report: dict, args, long_seconds: int) -> None:
     eer, w = report.get("eer", {}), report["window"]
     print(f"CPU: {report['cpu']}, {report['cores']} cores; torch {torch.__version__}, onnxruntime "
           f"{onnxruntime.__version__}; load average before/after {report['load_before'][0]:.2f}/{report['load_after'][0]:.2f}")
-    print(f"model: {'checkpoint ' + args.checkpoint if args.checkpoint else 'resnet18 preset, random weights (timing only)'}; "
+    print(f"model: {'checkpoint ' + args.checkpoint if args.checkpoint else args.preset + ' preset, random weights (timing only)'}; "
           f"input: {w['seconds']:g}-s clips of generated speech-like audio, log-mel {w['n_mels']} x {w['frames']}\n")
     base = {r["threads"]: r for r in report["rows"] if r["backend"] == "pytorch-fp32"}
     head = ("| backend | threads | log-mel ms | network ms (p95) | clip ms, batch 1 (p95) | clips/s, batch 32 "
@@ -275,7 +282,7 @@ def print_report(report: dict, args, long_seconds: int) -> None:
             e = eer[r["backend"]]
             cells.append(f"{e['eer_percent']:.2f}" + (f" ({e['failed']} failed)" if e["failed"] else ""))
         print("| " + " | ".join(cells) + " |")
-    print("\nlog-mel: torch LogMel for PyTorch, numpy dsp.log_mel for ONNX Runtime; clip = waveform -> score; "
+    print("\nlog-mel: torch Frontend for PyTorch, numpy dsp.frontend for ONNX Runtime; clip = waveform -> score; "
           "other load = most cores that other processes kept busy during any part of the row (0 = the machine was ours)")
     print(f"\nlong 16 kHz wav files of generated speech-like audio ({w['seconds']:g}-s windows every {w['hop_seconds']:g} s, "
           f"batches of 32, 2 threads, fresh process, torch never imported):")

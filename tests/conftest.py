@@ -41,8 +41,8 @@ def tiny_detector(tiny_features):
     from spoofscan.models import create_model, model_preset
 
     torch.manual_seed(0)
-    model = create_model(model_preset("tiny"))
-    return TorchDetector(model, tiny_features, Calibration(a=1.5, b=0.2), device="cpu", batch_size=4)
+    model = create_model(model_preset("tiny"), tiny_features)
+    return TorchDetector(model, Calibration(a=1.5, b=0.2), device="cpu", batch_size=4)
 
 
 @pytest.fixture

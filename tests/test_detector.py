@@ -151,7 +151,7 @@ def test_predict_many_reports_a_bad_file_and_scores_the_rest_in_order(tiny_detec
 
 
 def test_a_file_failing_after_its_windows_were_scored_is_dropped_cleanly(tiny_features, tiny_detector, tmp_path):
-    det = TorchDetector(tiny_detector.model, tiny_features, tiny_detector.calibration, batch_size=2, max_seconds=2.0)
+    det = TorchDetector(tiny_detector.model, tiny_detector.calibration, batch_size=2, max_seconds=2.0)
     short = [write(tmp_path / f"s{i}.wav", noise(1.5, seed=i)) for i in range(3)]
     long = write(tmp_path / "long.wav", noise(6.0, seed=9))  # fails only once 2 s are decoded
     results = list(det.predict_many([short[0], long, short[1], short[2]]))
@@ -164,8 +164,8 @@ def test_a_file_failing_after_its_windows_were_scored_is_dropped_cleanly(tiny_fe
 @pytest.mark.parametrize("batch_size", [2, 3, 7, 64])
 def test_batching_across_files_gives_the_scores_of_batch_size_one(tiny_features, tiny_detector, tmp_path, batch_size):
     paths, _ = _clips(tmp_path)
-    one = TorchDetector(tiny_detector.model, tiny_features, tiny_detector.calibration, batch_size=1)
-    many = TorchDetector(tiny_detector.model, tiny_features, tiny_detector.calibration, batch_size=batch_size)
+    one = TorchDetector(tiny_detector.model, tiny_detector.calibration, batch_size=1)
+    many = TorchDetector(tiny_detector.model, tiny_detector.calibration, batch_size=batch_size)
     for a, b in zip(one.predict_many(paths), many.predict_many(paths), strict=True):
         assert a.source == b.source
         np.testing.assert_allclose(window_scores(a), window_scores(b), rtol=1e-5, atol=1e-6)
@@ -208,7 +208,7 @@ def test_loading_is_strict(tiny_checkpoint, tmp_path):
         TorchDetector.from_checkpoint(tmp_path / "extra.safetensors", device="cpu")
     wider = {**card, "model": {**card["model"], "width": 16}}
     save_checkpoint(tmp_path / "wider.safetensors", state, wider)
-    with pytest.raises(SpoofscanError, match="do not match its model config"):
+    with pytest.raises(SpoofscanError, match="do not match its model and feature config .*of another shape, e.g. conv1.weight"):
         TorchDetector.from_checkpoint(tmp_path / "wider.safetensors", device="cpu")
 
 
@@ -307,7 +307,7 @@ def test_cli_predict_folder_and_errors(tiny_checkpoint, tmp_path, capsys):
 def test_cli_info(tiny_checkpoint, capsys):
     assert main(["info", str(tiny_checkpoint)]) == 0
     out = capsys.readouterr().out
-    assert "layers=(1, 1, 1, 1) width=8" in out and "log-mel 128 bands" in out
+    assert "layers=(1, 1, 1, 1) width=8" in out and "logmel 128 bands" in out and "model      resnet:" in out
     assert "llr = 1.5000 * score + 0.2000" in out and "dev_eer: 0.25" in out
     assert main(["info", str(tiny_checkpoint), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == read_card(tiny_checkpoint)

@@ -18,11 +18,11 @@ import torch
 import spoofscan
 from spoofscan.checkpoint import read_card
 from spoofscan.cli import main
-from spoofscan.dsp import log_mel
+from spoofscan.dsp import FeatureConfig, frontend
 from spoofscan.errors import SpoofscanError
 from spoofscan.export import export_onnx
 from spoofscan.inference import TorchDetector
-from spoofscan.runtime import INPUT_NAME, OUTPUT_NAME, OnnxDetector, read_metadata
+from spoofscan.runtime import FEATURES_INPUT, OUTPUT_NAME, OnnxDetector, read_metadata
 from synth import make_corpus, synth_clip
 
 
@@ -41,14 +41,14 @@ def exported(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
-    model = create_model(model_preset("tiny"))
+    features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
+    model = create_model(model_preset("tiny"), features)
     for m in model.modules():  # trained-like BN statistics, so every layer shapes the output
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
             m.weight.data.uniform_(0.5, 1.5)
             m.bias.data.uniform_(-0.2, 0.2)
-    features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
     card = make_card(features.to_dict(), model.cfg.to_dict(), Calibration(a=1.5, b=0.2).to_dict(),
                      threshold=0.4, train={"corpus": "synthetic"}, metrics={"dev_eer": 0.25})
     ckpt = root / "tiny.safetensors"
@@ -82,10 +82,10 @@ def test_fp32_scores_equal_pytorch(exported):
 def test_dynamic_batch_and_time_axes(exported, batch, seconds):
     torch_det = TorchDetector.from_checkpoint(exported["ckpt"], device="cpu")
     session = ort.InferenceSession(str(exported["root"] / "tiny.onnx"), providers=["CPUExecutionProvider"])
-    x = log_mel(_noisy_windows(batch, int(seconds * 16_000), seed=batch), torch_det.features)
-    got = session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+    x = frontend(_noisy_windows(batch, int(seconds * 16_000), seed=batch), torch_det.features)
+    got = session.run([OUTPUT_NAME], {FEATURES_INPUT: x})[0]
     with torch.inference_mode():
-        want = torch_det.model(torch.from_numpy(x)).numpy()
+        want = torch_det.model.forward_inputs(torch.from_numpy(x)).numpy()
     assert got.shape == (batch,)
     assert np.abs(got - want).max() < 1e-4
 
@@ -171,3 +171,69 @@ def test_info_reads_an_exported_model_and_files_are_readable(exported, capsys):
     for name in ("tiny.onnx", "tiny-int8.onnx"):
         assert stat.S_IMODE((exported["root"] / name).stat().st_mode) == 0o666 & ~umask
     assert stat.S_IMODE(exported["ckpt"].stat().st_mode) == 0o666 & ~umask
+
+
+# ------------------------------------------------------------------ other architectures and front ends
+
+
+@pytest.mark.parametrize("preset,kind", [("tiny-hybrid", "logmel"), ("tiny", "lfcc"), ("tiny-hybrid", "linear")])
+def test_every_architecture_and_front_end_exports_and_runs_torch_free(exported, tmp_path, preset, kind):
+    """The runtime feeds the graph the inputs it declares (features and/or the waveform), with
+    the front end the metadata names: FP32 equals PyTorch, INT8 follows it."""
+    from spoofscan.calibration import Calibration
+    from spoofscan.checkpoint import make_card, save_checkpoint
+    from spoofscan.models import create_model, model_preset
+
+    features = FeatureConfig(frontend=kind, n_mels=48, n_lfcc=16, window_seconds=1.0, hop_seconds=0.5)
+    torch.manual_seed(3)
+    model = create_model(model_preset(preset), features)
+    card = make_card(features.to_dict(), model.cfg.to_dict(), Calibration(a=1.0, b=0.0).to_dict())
+    ckpt = tmp_path / "m.safetensors"
+    save_checkpoint(ckpt, model.state_dict(), card)
+    fp32 = export_onnx(ckpt, tmp_path / "m.onnx")
+    assert fp32.max_abs_diff <= 1e-4
+    int8 = export_onnx(ckpt, tmp_path / "m8.onnx", int8=True, calibration=f"csv:{exported['manifest']}:dev")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == list(model.inputs)
+    meta = read_metadata(tmp_path / "m.onnx")
+    assert [i["name"] for i in meta["inputs"]] == list(model.inputs) and meta["model"]["arch"] == model.cfg.arch
+    torch_det = TorchDetector.from_checkpoint(ckpt, device="cpu")
+    onnx_det = spoofscan.load_detector(tmp_path / "m.onnx")
+    windows = _noisy_windows(6, features.window_samples, seed=7)
+    a, b = torch_det.window_scores(windows), onnx_det.window_scores(windows)
+    assert np.abs(a - b).max() < 2e-3 and np.ptp(a) > 1e-3  # torch front end vs numpy twin, then the same graph
+    q = spoofscan.load_detector(tmp_path / "m8.onnx").window_scores(windows)
+    assert np.isfinite(q).all() and int8.int8_correlation > 0.9
+
+
+def test_a_card_that_does_not_describe_the_weights_front_end_is_refused(exported, tmp_path):
+    """The front end's filterbank is saved with the weights: a card edited to other features fails."""
+    from safetensors.torch import load_file
+
+    from spoofscan.checkpoint import save_checkpoint
+
+    card = read_card(exported["ckpt"])
+    state = load_file(str(exported["ckpt"]))
+    for change, pattern in (({"n_mels": 64}, "do not match"), ({"fmin": 0.0}, "not the one its card"),
+                            ({"frontend": "linear"}, "not the one its card")):
+        bad = {**card, "features": {**card["features"], **change}}
+        save_checkpoint(tmp_path / "bad.safetensors", state, bad)
+        with pytest.raises(SpoofscanError, match=pattern):
+            TorchDetector.from_checkpoint(tmp_path / "bad.safetensors", device="cpu")
+
+
+def test_format_1_checkpoints_without_a_saved_front_end_still_load(exported, tmp_path):
+    from safetensors.torch import load_file
+
+    from spoofscan.checkpoint import save_checkpoint
+
+    card = {**read_card(exported["ckpt"]), "format_version": 1}
+    state = {k: v for k, v in load_file(str(exported["ckpt"])).items() if not k.startswith("frontend.")}
+    save_checkpoint(tmp_path / "v1.safetensors", state, card)
+    old = TorchDetector.from_checkpoint(tmp_path / "v1.safetensors", device="cpu")
+    new = TorchDetector.from_checkpoint(exported["ckpt"], device="cpu")
+    windows = _noisy_windows(3, new.features.window_samples)
+    np.testing.assert_array_equal(old.window_scores(windows), new.window_scores(windows))
+    save_checkpoint(tmp_path / "v2.safetensors", state, {**card, "format_version": 2})
+    with pytest.raises(SpoofscanError, match="frontend.filterbank"):  # format 2 must carry it
+        TorchDetector.from_checkpoint(tmp_path / "v2.safetensors", device="cpu")

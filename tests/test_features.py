@@ -1,5 +1,6 @@
-"""Log-mel features: the torch module and its numpy twin agree, shapes, mel filters,
-config validation and round trips, analysis windows and repeat-padding."""
+"""Front ends (log-mel, linear log-spectrogram, LFCC): the torch module and its numpy twin
+agree, shapes, filterbanks, deltas, config validation and round trips, analysis windows and
+repeat-padding."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import pytest
 import torch
 
 from conftest import make_tone
-from spoofscan.dsp import (NORMALIZATIONS, FeatureConfig, hz_to_mel, log_mel, mel_filterbank, mel_to_hz,
-                           repeat_pad, window_starts)
+from spoofscan.dsp import (FRONTENDS, NORMALIZATIONS, FeatureConfig, dct_matrix, deltas, frontend, hz_to_mel,
+                           linear_filterbank, mel_filterbank, mel_to_hz, repeat_pad, window_starts)
 from spoofscan.errors import SpoofscanError
-from spoofscan.features import LogMel
+from spoofscan.features import Frontend
+
+log_mel = frontend  # the default FeatureConfig is log-mel
 
 
 def _waves(seconds: float = 2.0) -> np.ndarray:
@@ -27,31 +30,34 @@ def _waves(seconds: float = 2.0) -> np.ndarray:
     return w
 
 
+@pytest.mark.parametrize("kind", FRONTENDS)
 @pytest.mark.parametrize("normalize", NORMALIZATIONS)
-def test_torch_module_matches_numpy_twin(normalize):
-    cfg = FeatureConfig(normalize=normalize)
+def test_torch_module_matches_numpy_twin(kind, normalize):
+    cfg = FeatureConfig(frontend=kind, normalize=normalize)
     w = _waves()
-    ours = LogMel(cfg)(torch.from_numpy(w)).numpy()
-    twin = log_mel(w, cfg)
-    assert ours.shape == twin.shape == (4, 1, cfg.n_mels, cfg.num_frames(w.shape[1]))
+    ours = Frontend(cfg)(torch.from_numpy(w)).numpy()
+    twin = frontend(w, cfg)
+    assert ours.shape == twin.shape == (4, 1, cfg.rows, cfg.num_frames(w.shape[1]))
     assert ours.dtype == twin.dtype == np.float32
-    np.testing.assert_allclose(ours, twin, atol=1e-3, rtol=1e-4)
+    np.testing.assert_allclose(ours, twin, atol=2e-3, rtol=1e-4)
     assert np.isfinite(ours).all()
 
 
+@pytest.mark.parametrize("kind", FRONTENDS)
 @pytest.mark.parametrize("kw", [dict(n_fft=513, win_length=400, n_mels=40), dict(n_fft=401, win_length=401, n_mels=40),
                                 dict(n_fft=1024, win_length=401, hop_length=100)])
 @pytest.mark.parametrize("samples", [16_000, 16_001, 3_000])
-def test_numpy_twin_matches_on_odd_sizes_and_in_parallel_parts(kw, samples):
-    """Odd FFT and window lengths place the window off-centre; the frame count must follow torch.stft."""
-    cfg = FeatureConfig(**kw)
+def test_numpy_twin_matches_on_odd_sizes_and_in_parallel_parts(kind, kw, samples):
+    """Odd FFT and window lengths place the window off-centre; the frame count must follow torch.stft.
+    LFCC deltas span part boundaries: they are taken after the parts are joined."""
+    cfg = FeatureConfig(frontend=kind, **kw)
     w = np.random.default_rng(1).standard_normal((2, samples)).astype(np.float32)
-    ours = LogMel(cfg)(torch.from_numpy(w)).numpy()
+    ours = Frontend(cfg)(torch.from_numpy(w)).numpy()
     with ThreadPoolExecutor(3) as pool:
-        parts = log_mel(w, cfg, pool=pool, parts=3)
-    assert ours.shape == parts.shape == (2, 1, cfg.n_mels, cfg.num_frames(samples))
-    np.testing.assert_allclose(log_mel(w, cfg), ours, atol=1e-3, rtol=1e-4)
-    np.testing.assert_allclose(parts, log_mel(w, cfg), atol=1e-5)
+        parts = frontend(w, cfg, pool=pool, parts=3)
+    assert ours.shape == parts.shape == (2, 1, cfg.rows, cfg.num_frames(samples))
+    np.testing.assert_allclose(frontend(w, cfg), ours, atol=2e-3, rtol=1e-4)
+    np.testing.assert_allclose(parts, frontend(w, cfg), atol=1e-4)
 
 
 def test_normalisations_do_what_they_say():
@@ -69,13 +75,13 @@ def test_normalisations_do_what_they_say():
 @pytest.mark.parametrize("samples", [600, 16_000, 16_001, 16_159, 64_000])
 def test_output_shape_and_num_frames(samples):
     cfg = FeatureConfig(n_mels=64, hop_length=256, n_fft=1024)
-    out = LogMel(cfg)(torch.zeros(2, samples))
+    out = Frontend(cfg)(torch.zeros(2, samples))
     assert out.shape == (2, 1, 64, samples // 256 + 1) == (2, 1, 64, cfg.num_frames(samples))
 
 
 def test_four_seconds_give_401_frames_of_128_bands():
     cfg = FeatureConfig()
-    assert LogMel(cfg)(torch.zeros(1, cfg.window_samples)).shape == (1, 1, 128, 401)
+    assert Frontend(cfg)(torch.zeros(1, cfg.window_samples)).shape == (1, 1, 128, 401)
 
 
 def test_a_tone_lights_the_mel_band_around_its_frequency():
@@ -87,10 +93,46 @@ def test_a_tone_lights_the_mel_band_around_its_frequency():
         assert abs(centres[np.argmax(spec)] - freq) < 0.05 * freq + 20
 
 
-def test_module_stores_no_tensors():
-    m = LogMel(FeatureConfig())
-    assert m.state_dict() == {}  # mel matrix and window are rebuilt from the config
-    assert {n for n, _ in m.named_buffers()} == {"mel", "window"}
+def test_module_saves_its_filterbank_not_its_window():
+    m = Frontend(FeatureConfig())
+    assert set(m.state_dict()) == {"filterbank"}  # saved: a checkpoint carries the features it was trained on
+    np.testing.assert_array_equal(m.state_dict()["filterbank"].numpy(), mel_filterbank(FeatureConfig()))
+    assert {n for n, _ in m.named_buffers()} == {"filterbank", "window"}
+    assert set(Frontend(FeatureConfig(frontend="lfcc")).state_dict()) == {"filterbank", "dct"}
+
+
+def test_linear_bands_are_equally_spaced_and_lfcc_stacks_deltas():
+    cfg = FeatureConfig(frontend="linear", n_mels=64, fmin=0.0)
+    fb = linear_filterbank(cfg)
+    freqs = np.fft.rfftfreq(cfg.n_fft, 1 / cfg.sample_rate)
+    centres = freqs @ fb.T / fb.sum(axis=1)
+    assert np.ptp(np.diff(centres[1:-1])) < 1.0  # equal spacing in Hz (the mel bands widen)
+    assert np.ptp(np.diff(freqs @ mel_filterbank(cfg).T / mel_filterbank(cfg).sum(axis=1))) > 50
+    lf = FeatureConfig(frontend="lfcc", n_mels=60, n_lfcc=20)
+    assert lf.rows == 60 and frontend(_waves()[:1], lf).shape[2] == 60
+
+
+def test_a_tone_lights_the_linear_band_around_its_frequency():
+    cfg = FeatureConfig(frontend="linear", normalize="none")
+    fb = linear_filterbank(cfg)
+    centres = np.fft.rfftfreq(cfg.n_fft, 1 / cfg.sample_rate) @ fb.T / fb.sum(axis=1)
+    for freq in (150, 1000, 3500, 7000):
+        spec = frontend(make_tone(freq, 0.5)[None], cfg)[0, 0].mean(axis=-1)
+        assert abs(centres[np.argmax(spec)] - freq) < 70
+
+
+def test_dct_is_orthonormal_and_deltas_follow_a_ramp():
+    d = dct_matrix(40, 40)
+    np.testing.assert_allclose(d @ d.T, np.eye(40), atol=1e-5)
+    ramp = np.arange(10, dtype=np.float32)[None] * 3.0  # slope 3 per frame
+    got = deltas(ramp)
+    np.testing.assert_allclose(got[0, 2:-2], 3.0, rtol=1e-6)  # exact inside, damped at the repeated edges
+    assert 0 < got[0, 0] < 3.0 and 0 < got[0, -1] < 3.0
+    torch_deltas = Frontend(FeatureConfig(frontend="lfcc", normalize="none"))
+    w = _waves()[:2]
+    out = torch_deltas(torch.from_numpy(w)).numpy()[:, 0]
+    n = 20
+    np.testing.assert_allclose(out[:, n:2 * n], deltas(out[:, :n]), atol=1e-4)  # rows 20-39 are deltas of 0-19
 
 
 # ------------------------------------------------------------------ mel filterbank
@@ -135,6 +177,8 @@ def test_mel_scale_round_trip():
     ({"sample_rate": -16000}, "sample_rate must be a positive integer, got -16000"),
     ({"log_floor": 0.0}, "log_floor must be > 0, got 0.0"),
     ({"n_fft": 512}, "n_mels=128 is too many for n_fft=512"),
+    ({"frontend": "mfcc"}, "unknown frontend 'mfcc' (choose from: logmel, linear, lfcc)"),
+    ({"frontend": "lfcc", "n_mels": 10}, "n_lfcc=20 coefficients need at least as many bands, got n_mels=10"),
 ])
 def test_config_validation_names_the_bad_value(kwargs, bad):
     with pytest.raises(SpoofscanError) as info:

@@ -1,5 +1,6 @@
-"""The ResNet: presets run forward and backward, torchvision-compatible names, ImageNet
-initialisation from a local file or (offline) a clear error, config validation."""
+"""The networks: every registered architecture and preset runs forward and backward from the
+waveform, owns its front end, and names its graph inputs; torchvision-compatible names,
+ImageNet initialisation from a local file or (offline) a clear error, config validation."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import urllib.error
 import pytest
 import torch
 
+from spoofscan.dsp import FRONTENDS, FeatureConfig
 from spoofscan.errors import SpoofscanError
-from spoofscan.models import MODEL_PRESETS, ModelConfig, create_model, load_pretrained, model_preset
+from spoofscan.models import ARCHITECTURES, MODEL_PRESETS, ModelConfig, create_model, load_pretrained, model_preset
+
+SMALL = FeatureConfig(n_mels=32, n_fft=256, win_length=256, window_seconds=0.5, hop_seconds=0.25)
 
 
 def torchvision_resnet18_shapes() -> dict[str, tuple]:
@@ -64,24 +68,61 @@ def fake_imagenet_state(with_counters: bool = True) -> dict[str, torch.Tensor]:
 def test_preset_forward_backward(preset):
     torch.manual_seed(0)
     cfg = model_preset(preset)
-    model = create_model(cfg).train()
-    x = torch.randn(2, 1, 32, 48)  # small log-mel: every stage still runs
-    y = model(x)
+    model = create_model(cfg, SMALL).train()
+    waves = 0.1 * torch.randn(2, SMALL.window_samples)
+    y = model(waves)
     assert y.shape == (2,) and torch.isfinite(y).all()
-    assert model.forward_features(x).shape == (2, 8 * cfg.width)
+    feats = model.frontend(waves)
+    assert feats.shape == (2, 1, SMALL.rows, SMALL.num_frames(SMALL.window_samples))
+    assert model.forward_features(feats).shape == (2, 8 * cfg.width)
+    inputs = {"features": feats, "wave": waves}
+    torch.testing.assert_close(model.forward_inputs(*[inputs[n] for n in model.inputs]), y)
     (y.square().sum()).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
-def test_eval_is_deterministic_and_batch_independent():
-    model = create_model(ModelConfig(layers=(1, 1, 1, 1), width=8, dropout=0.5)).eval()
-    x = torch.randn(3, 1, 64, 101)
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("kind", FRONTENDS)
+def test_every_architecture_takes_every_front_end(arch, kind):
+    features = FeatureConfig(frontend=kind, n_mels=40, n_lfcc=12, n_fft=512, window_seconds=0.5, hop_seconds=0.25)
+    model = create_model(ModelConfig(arch=arch, layers=(1, 1, 1, 1), width=8, wave_width=4), features).eval()
+    assert model.cfg.arch == arch and model.features == features
+    assert "features" in model.inputs and ("wave" in model.inputs) == (arch == "hybrid")
+    with torch.no_grad():
+        y = model(0.1 * torch.randn(3, features.window_samples))
+    assert y.shape == (3,) and torch.isfinite(y).all()
+
+
+def test_feature_augment_sees_the_front_end_output():
+    model = create_model(model_preset("tiny"), SMALL).eval()
+    seen = []
+    with torch.no_grad():
+        model(torch.randn(2, SMALL.window_samples), feature_augment=lambda x: seen.append(x.shape) or x * 0)
+    assert seen == [(2, 1, SMALL.rows, SMALL.num_frames(SMALL.window_samples))]
+
+
+@pytest.mark.parametrize("preset", ["tiny", "tiny-hybrid"])
+def test_eval_is_deterministic_and_batch_independent(preset):
+    model = create_model(model_preset(preset), SMALL).eval()
+    x = 0.1 * torch.randn(3, SMALL.window_samples)
     with torch.no_grad():
         whole = model(x)
         one_by_one = torch.cat([model(x[i:i + 1]) for i in range(3)])
     torch.testing.assert_close(whole, one_by_one, rtol=1e-5, atol=1e-5)
+
+
+def test_hybrid_waveform_branch_ignores_the_level_and_sinc_freezes_to_the_same_filters():
+    model = create_model(model_preset("tiny-hybrid"), SMALL).eval()
+    x = 0.1 * torch.randn(2, SMALL.window_samples)
+    with torch.no_grad():
+        torch.testing.assert_close(model.wave(x), model.wave(10 * x), rtol=5e-3, atol=5e-3)  # up to LEVEL_EPS
+        before = model.wave(x)
+        model.wave.sinc.freeze()
+        torch.testing.assert_close(model.wave(x), before)
+    taps = model.wave.sinc.taps()
+    assert taps.shape == (4, 1, 129) and torch.isfinite(taps).all()
 
 
 def test_resnet18_names_and_shapes_follow_torchvision():
@@ -89,10 +130,11 @@ def test_resnet18_names_and_shapes_follow_torchvision():
     expected = torchvision_resnet18_shapes()
     expected["conv1.weight"] = (64, 1, 7, 7)  # one log-mel channel
     expected["fc.weight"], expected["fc.bias"] = (1, 512), (1,)  # one bona fide logit
-    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items() if not k.startswith("frontend.")}
     assert list(ours) == list(expected)  # same names, same order
     assert ours == expected
     assert sum(p.numel() for p in model.parameters()) == 11_170_753  # torchvision's 11,689,512 adapted
+    assert model.state_dict()["frontend.filterbank"].shape == (128, 513)  # the front end is saved with it
 
 
 # ------------------------------------------------------------------ pretrained weights
@@ -175,6 +217,8 @@ def test_imagenet_goes_through_torch_hub_with_weights_only(monkeypatch):
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"dropout": -0.1}, "got -0.1"),
     ({"in_chans": 0}, "in_chans must be a positive channel count, got 0"),
+    ({"arch": "transformer"}, "unknown model arch 'transformer' (choose from: resnet, hybrid)"),
+    ({"wave_width": 0}, "wave_width must be a positive channel count, got 0"),
 ])
 def test_model_config_validation(kwargs, bad):
     with pytest.raises(SpoofscanError) as info:
@@ -187,7 +231,8 @@ def test_model_config_round_trip_and_presets():
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # lists back to tuples
     with pytest.raises(SpoofscanError, match=r"unknown ModelConfig field\(s\) \['depth'\]"):
         ModelConfig.from_dict({"depth": 18})
-    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, small, tiny\)"):
+    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, small, tiny, "
+                                             r"resnet18-hybrid, tiny-hybrid\)"):
         model_preset("resnet50")
     assert model_preset("resnet18") == ModelConfig()
     assert create_model(model_preset("tiny")).cfg == model_preset("tiny")

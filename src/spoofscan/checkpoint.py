@@ -21,7 +21,7 @@ from .errors import SpoofscanError
 from .labels import LABEL_INDEX
 
 FORMAT = "spoofscan-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the model's front-end buffers are saved with the weights
 CARD_KEY = "spoofscan"
 
 

@@ -132,8 +132,12 @@ def _cmd_info(args) -> int:
             return 0
     print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, created {card['created']}")
     m, f = card["model"], card["features"]
-    print(f"model      ResNet layers={tuple(m['layers'])} width={m['width']} dropout={m['dropout']}")
-    print(f"features   log-mel {f['n_mels']} bands {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
+    arch = m.get("arch", "resnet")
+    wave = f" + waveform branch wave_width={m.get('wave_width')}" if arch == "hybrid" else ""
+    print(f"model      {arch}: ResNet layers={tuple(m['layers'])} width={m['width']} dropout={m['dropout']}{wave}")
+    frontend = f.get("frontend", "logmel")
+    rows = f"{f['n_mels']} bands" + (f" -> {f.get('n_lfcc')} coefficients + deltas" if frontend == "lfcc" else "")
+    print(f"features   {frontend} {rows} {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
           f"hop={f['hop_length']}, normalize={f['normalize']}, windows {f['window_seconds']:g} s every {f['hop_seconds']:g} s")
     c = card["calibration"]
     print(f"calibration llr = {c['a']:.4f} * score + {c['b']:.4f}; label fake when p_fake >= {card['threshold']}")
@@ -154,7 +158,8 @@ def _add_train(sub):
     p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
     p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), e.g. asvspoof2019la:/data/LA:dev")
     p.add_argument("--out", help="run folder (default runs/default)")
-    p.add_argument("--model", help="tiny, small, resnet10 or resnet18 (default)")
+    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, small, tiny, resnet18-hybrid, tiny-hybrid")
+    p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc")
     p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -176,6 +181,8 @@ def _cmd_train(args) -> int:
     keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
             "num_workers", "seed", "device", "max_minutes")
     overrides = {k: getattr(args, k) for k in keys}
+    if args.frontend:
+        overrides["features"] = {"frontend": args.frontend}
     if args.quiet:
         overrides["progress"] = False
     if args.resume and args.config is None and (Path(args.out or "runs/default") / "config.json").is_file():

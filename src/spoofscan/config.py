@@ -35,7 +35,8 @@ def config_from_dict(cls, d: dict):
 
 
 def load_config(cls, path: str | Path | None = None, **overrides):
-    """A ``cls`` config from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored)."""
+    """A ``cls`` config from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored;
+    a mapping given for a mapping of the file, such as ``features``, is merged into it key by key)."""
     d: dict = {}
     if path is not None:
         path = Path(path)
@@ -55,5 +56,8 @@ def load_config(cls, path: str | Path | None = None, **overrides):
             d = yaml.safe_load(text) or {}
         if not isinstance(d, dict):
             raise SpoofscanError(f"config file {str(path)!r}: expected a mapping of {cls.__name__} fields")
-    d.update({k: v for k, v in overrides.items() if v is not None})
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        d[k] = {**d[k], **v} if isinstance(v, dict) and isinstance(d.get(k), dict) else v  # nested: merged
     return cls.from_dict(d)

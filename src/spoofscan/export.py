@@ -1,19 +1,21 @@
 """Export a checkpoint to ONNX for the torch-free runtime, in FP32 or static INT8.
 
-The graph holds the network only: input ``logmel`` (batch, 1, n_mels, frames) float32,
-output ``logit`` (batch,), with dynamic batch and time axes. Log-mel stays outside the graph
-and is computed by :func:`spoofscan.dsp.log_mel` in the runtime: it costs about 1.4 ms per
-4-s window on one core (against 2.4 ms for the INT8 network on two), needs no ONNX STFT op
+The graph holds the network only (``model.forward_inputs``), its inputs named as the model
+declares them (``model.inputs``: ``features``, the front end's output (batch, 1, rows,
+frames), and for the hybrid model ``wave``, the window (batch, samples)), output ``logit``
+(batch,), with dynamic batch and time axes. The front end stays outside the graph and is
+computed by :func:`spoofscan.dsp.frontend` in the runtime: log-mel costs about 1.4 ms per 4-s
+window on one core (against 2.4 ms for the INT8 network on two), needs no ONNX STFT op
 (``torch.stft`` with complex output does not export), and keeps quantisation to the network.
 
 Export path: ``torch.onnx.export(dynamo=True)`` (the torch.export-based exporter; it needs
-``onnxscript``), opset :data:`OPSET`. The FP32 graph is checked against PyTorch on log-mel of
-generated audio at two batch sizes and two clip lengths; a difference above the tolerance is
-an error and nothing is written.
+``onnxscript``), opset :data:`OPSET`. The FP32 graph is checked against PyTorch on the numpy
+front end of generated audio at two batch sizes and two clip lengths; a difference above the
+tolerance is an error and nothing is written.
 
 INT8: static quantisation in QDQ format with per-channel int8 weights and uint8 activations
 (ONNX Runtime's U8S8, the fast path on x86 with VNNI), activation ranges calibrated (min/max)
-on real log-mel features of windows cut from calibration audio the same way the detector cuts
+on the real graph inputs of windows cut from calibration audio the same way the detector cuts
 them. Dynamic quantisation is not offered: its ConvInteger kernels are slower than FP32 here.
 
 The file carries a JSON description under the ONNX metadata key ``spoofscan`` (feature
@@ -37,9 +39,10 @@ import numpy as np
 from . import __version__
 from .audio import SAMPLE_RATE, load_audio
 from .checkpoint import atomic_write
-from .dsp import FeatureConfig, log_mel, repeat_pad, window_starts
+from .dsp import FeatureConfig, frontend, repeat_pad, window_starts
 from .errors import SpoofscanError
-from .runtime import (INPUT_NAME, METADATA_KEY, ONNX_FORMAT, ONNX_FORMAT_VERSION, OUTPUT_NAME, session_options)
+from .runtime import (FEATURES_INPUT, METADATA_KEY, ONNX_FORMAT, ONNX_FORMAT_VERSION, OUTPUT_NAME, WAVE_INPUT,
+                      session_options)
 
 OPSET = 18
 TOLERANCE = 1e-4  # max |logit difference| FP32 ONNX vs PyTorch, plus RELATIVE_TOLERANCE * |logit|
@@ -120,12 +123,16 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
         raise SpoofscanError(f"calibration_windows must be >= 1, got {calibration_windows}")
     det = TorchDetector.from_checkpoint(checkpoint, device="cpu")
     model, features = det.model.eval(), det.features
+    for module in model.modules():  # computed weights (sinc filters) become constants of the graph
+        if hasattr(module, "freeze"):
+            module.freeze()
     with tempfile.TemporaryDirectory(prefix="spoofscan-export-") as tmp:
         fp32_path = os.path.join(tmp, "model.onnx")
         _export_graph(model, features, fp32_path)
-        checks = check_inputs(features)
+        checks = [graph_inputs(model.inputs, w, features) for w in check_waves(features)]
         with torch.inference_mode():
-            expected = [model(torch.from_numpy(x)).numpy() for x in checks]
+            expected = [model.forward_inputs(*[torch.from_numpy(x[name]) for name in model.inputs]).numpy()
+                        for x in checks]
         fp32 = _session(fp32_path)
         got = [_run(fp32, x) for x in checks]
         diff = max(float(np.abs(g - e).max()) for g, e in zip(got, expected))
@@ -136,12 +143,13 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
         meta = _metadata(det.card, features, det, precision="int8" if int8 else "fp32",
                          export={"opset": OPSET, "exporter": "torch.onnx.export(dynamo=True)",
                                  "torch_version": torch.__version__, "max_abs_diff_vs_torch": diff,
-                                 "tolerance": tolerance, "checked_shapes": [list(x.shape) for x in checks]})
+                                 "tolerance": tolerance,
+                                 "checked_shapes": [{k: list(v.shape) for k, v in x.items()} for x in checks]})
         result = dict(max_abs_diff=diff, tolerance=tolerance)
         final_path = fp32_path
         if int8:
             windows, clips, skipped, source = calibration_windows_from(calibration, features, calibration_windows, seed)
-            feats = np.concatenate([log_mel(w[None], features) for w in windows])
+            feats = graph_inputs(model.inputs, windows, features)
             final_path = os.path.join(tmp, "model-int8.onnx")
             _quantize(fp32_path, final_path, feats, tmp)
             ref = _run(fp32, feats)
@@ -165,20 +173,36 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
 # ---------------------------------------------------------------------------- graph
 
 def _export_graph(model, features: FeatureConfig, path: str) -> None:
-    """Trace the network to ONNX with dynamic batch and frame axes."""
+    """Trace ``model.forward_inputs`` to ONNX with dynamic batch and time axes."""
     import torch
 
-    frames = features.num_frames(features.window_samples)
-    example = torch.zeros(2, 1, features.n_mels, frames)
-    dynamic = {"x": {0: torch.export.Dim("batch", min=1), 3: torch.export.Dim("frames", min=2)}}
+    class Graph(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs):
+            return self.model.forward_inputs(*inputs)
+
+    batch = torch.export.Dim("batch", min=1)
+    examples, dynamic = [], []
+    for name in model.inputs:
+        if name == FEATURES_INPUT:
+            examples.append(torch.zeros(2, 1, features.rows, features.num_frames(features.window_samples)))
+            dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2)})
+        elif name == WAVE_INPUT:
+            examples.append(torch.zeros(2, features.window_samples))
+            dynamic.append({0: batch, 1: torch.export.Dim("samples", min=features.n_fft)})
+        else:
+            raise SpoofscanError(f"cannot export a model with graph input {name!r} (known: {FEATURES_INPUT}, {WAVE_INPUT})")
     quiet = logging.getLogger("torch.onnx")  # it lists torchvision ops it skips, at WARNING
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.onnx.export(model, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                        output_names=[OUTPUT_NAME], dynamic_shapes=dynamic,
+            program = torch.onnx.export(Graph().eval(), tuple(examples), dynamo=True, input_names=list(model.inputs),
+                                        output_names=[OUTPUT_NAME], dynamic_shapes={"inputs": tuple(dynamic)},
                                         opset_version=OPSET, verbose=False)
         program.save(path)
     except SpoofscanError:
@@ -189,11 +213,11 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
         quiet.setLevel(level)
 
 
-def check_inputs(features: FeatureConfig, seed: int = CHECK_SEED) -> list:
-    """Log-mel of generated noisy harmonic audio at two batch sizes and two lengths (full and
-    half window), to check the graph against PyTorch on both dynamic axes.
+def check_waves(features: FeatureConfig, seed: int = CHECK_SEED) -> list:
+    """Generated noisy harmonic audio at two batch sizes and two lengths (full and half
+    window), to check the graph against PyTorch on its dynamic axes.
 
-    Returns a list of (batch, 1, n_mels, frames) float32 arrays.
+    Returns a list of (batch, samples) float32 arrays.
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -202,8 +226,13 @@ def check_inputs(features: FeatureConfig, seed: int = CHECK_SEED) -> list:
         f0 = rng.uniform(90, 250, size=(batch, 1))
         wave = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) + 0.1 * rng.standard_normal((batch, samples))
         wave *= rng.uniform(0.05, 0.5, size=(batch, 1)) / np.abs(wave).max(axis=1, keepdims=True)
-        out.append(log_mel(wave.astype(np.float32), features))
+        out.append(wave.astype(np.float32))
     return out
+
+
+def graph_inputs(names, waves: np.ndarray, features: FeatureConfig) -> dict:
+    """The graph inputs ``names`` for windows (batch, samples), as the runtime computes them."""
+    return {name: waves if name == WAVE_INPUT else frontend(waves, features) for name in names}
 
 
 def _session(path: str):
@@ -212,9 +241,10 @@ def _session(path: str):
     return ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
 
 
-def _run(session, x: np.ndarray, batch: int = 32) -> np.ndarray:
-    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: x[i:i + batch]})[0].reshape(-1)
-                           for i in range(0, len(x), batch)])
+def _run(session, inputs: dict, batch: int = 32) -> np.ndarray:
+    n = len(next(iter(inputs.values())))
+    return np.concatenate([session.run([OUTPUT_NAME], {k: v[i:i + batch] for k, v in inputs.items()})[0].reshape(-1)
+                           for i in range(0, n, batch)])
 
 
 # ---------------------------------------------------------------------------- INT8
@@ -269,21 +299,25 @@ def calibration_windows_from(calibration, features: FeatureConfig, n_windows: in
     return np.stack(windows).astype(np.float32), clips, skipped, source
 
 
-def _quantize(fp32_path: str, out_path: str, feats: np.ndarray, tmp: str) -> None:
-    """Static QDQ quantisation of ``fp32_path`` with activation ranges from ``feats``."""
+def _quantize(fp32_path: str, out_path: str, feats: dict, tmp: str) -> None:
+    """Static QDQ quantisation of ``fp32_path`` with activation ranges from the graph inputs ``feats``."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([feats[i:i + CALIBRATION_BATCH] for i in range(0, len(feats), CALIBRATION_BATCH)])
+            n = len(next(iter(feats.values())))
+            self.batches = iter([{k: v[i:i + CALIBRATION_BATCH] for k, v in feats.items()}
+                                 for i in range(0, n, CALIBRATION_BATCH)])
 
         def get_next(self):
-            batch = next(self.batches, None)
-            return None if batch is None else {INPUT_NAME: batch}
+            return next(self.batches, None)
 
     prepared = os.path.join(tmp, "model-prepared.onnx")
-    quant_pre_process(fp32_path, prepared)  # shape inference and graph clean-up, as ONNX Runtime recommends
+    try:  # shape inference and graph clean-up, as ONNX Runtime recommends
+        quant_pre_process(fp32_path, prepared)
+    except Exception:  # its symbolic shape inference has no rule for some reductions (ReduceMax, opset 18)
+        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
     quantize_static(prepared, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
@@ -292,14 +326,22 @@ def _quantize(fp32_path: str, out_path: str, feats: np.ndarray, tmp: str) -> Non
 # ---------------------------------------------------------------------------- metadata
 
 def _metadata(card: dict, features: FeatureConfig, det, *, precision: str, export: dict) -> dict:
+    inputs = []
+    for name in det.model.inputs:
+        if name == FEATURES_INPUT:
+            inputs.append({"name": name, "shape": ["batch", 1, features.rows, "frames"],
+                           "content": f"spoofscan.dsp.frontend ({features.frontend}) of {SAMPLE_RATE} Hz windows "
+                                      "with the features below"})
+        else:
+            inputs.append({"name": name, "shape": ["batch", "samples"], "content": f"the {SAMPLE_RATE} Hz window"})
     return {
         "format": ONNX_FORMAT,
         "format_version": ONNX_FORMAT_VERSION,
         "spoofscan_version": __version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "precision": precision,
-        "input": {"name": INPUT_NAME, "shape": ["batch", 1, features.n_mels, "frames"],
-                  "content": f"spoofscan.dsp.log_mel of {SAMPLE_RATE} Hz windows with the features below"},
+        "inputs": inputs,
+        "model": card.get("model", {}),
         "output": {"name": OUTPUT_NAME, "shape": ["batch"], "content": card.get("output", "bona fide logit")},
         "features": features.to_dict(),
         "calibration": det.calibration.to_dict(),

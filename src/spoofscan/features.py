@@ -1,7 +1,13 @@
-"""The log-mel front end as a torch module, shared by training, prediction and ONNX export.
+"""The front end as a torch module: waveform to log-mel, linear log-spectrogram or LFCC.
 
 Settings come from :class:`~spoofscan.dsp.FeatureConfig` (re-exported here), which is stored
-in every checkpoint. The numpy twin of this module is :func:`spoofscan.dsp.log_mel`.
+in every checkpoint. The numpy twin of this module is :func:`spoofscan.dsp.frontend`; the
+torch-free runtime uses that one, so an exported graph holds the network only.
+
+Every model owns one of these (``model.frontend``). Its filterbank (and, for LFCC, its DCT
+matrix) are persistent buffers, so they are saved in checkpoints: a checkpoint whose card
+describes other features than the ones the network was trained on (64 mel bands on weights
+trained with 128, a linear front end on mel weights) cannot load.
 """
 
 from __future__ import annotations
@@ -9,25 +15,27 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .dsp import NORM_EPS, FeatureConfig, mel_filterbank, stft_window
+from .dsp import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
 
-__all__ = ["FeatureConfig", "LogMel"]
+__all__ = ["FeatureConfig", "Frontend"]
 
 
-class LogMel(nn.Module):
-    """Waveform to normalised log-mel spectrogram.
+class Frontend(nn.Module):
+    """Waveform to normalised log filterbank features (see :mod:`spoofscan.dsp`).
 
     Input: (batch, samples) float32 at ``cfg.sample_rate``.
-    Output: (batch, 1, n_mels, frames) with ``frames = samples // hop_length + 1``.
+    Output: (batch, 1, cfg.rows, frames) with ``frames = cfg.num_frames(samples)``.
 
-    The mel matrix and window are non-persistent buffers: they are rebuilt from the config
-    and never stored in checkpoints, so the state dict holds only the network's weights.
+    Buffers: ``filterbank`` (n_mels, n_fft // 2 + 1) and, for ``lfcc``, ``dct`` (n_lfcc,
+    n_mels) are persistent (see the module docstring); the STFT window is rebuilt from the config.
     """
 
     def __init__(self, cfg: FeatureConfig):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("mel", torch.from_numpy(mel_filterbank(cfg)), persistent=False)
+        self.register_buffer("filterbank", torch.from_numpy(filterbank(cfg)))
+        if cfg.frontend == "lfcc":
+            self.register_buffer("dct", torch.from_numpy(dct_matrix(cfg.n_lfcc, cfg.n_mels)))
         self.register_buffer("window", torch.from_numpy(stft_window(cfg)), persistent=False)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
@@ -36,9 +44,22 @@ class LogMel(nn.Module):
             spec = torch.stft(waves.float(), cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.n_fft,
                               window=self.window, center=True, pad_mode="reflect", return_complex=True)
             power = spec.real.square() + spec.imag.square()  # (batch, bins, frames)
-            x = torch.log(torch.clamp(self.mel @ power, min=cfg.log_floor))  # (batch, n_mels, frames)
+            x = torch.log(torch.clamp(self.filterbank @ power, min=cfg.log_floor))  # (batch, n_mels, frames)
+            if cfg.frontend == "lfcc":
+                x = self.dct @ x  # (batch, n_lfcc, frames)
+                d = _deltas(x)
+                x = torch.cat([x, d, _deltas(d)], dim=1)
             if cfg.normalize != "none":
                 x = x - x.mean(dim=-1, keepdim=True)
             if cfg.normalize == "meanvar":
                 x = x / (x.std(dim=-1, keepdim=True, unbiased=False) + NORM_EPS)
         return x.unsqueeze(1)
+
+
+def _deltas(x: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:
+    """Regression deltas over the last axis, edges repeated; the twin of :func:`spoofscan.dsp.deltas`."""
+    frames = x.shape[-1]
+    padded = torch.cat([x[..., :1].expand(*x.shape[:-1], width), x, x[..., -1:].expand(*x.shape[:-1], width)], dim=-1)
+    num = sum(n * (padded[..., width + n:width + n + frames] - padded[..., width - n:width - n + frames])
+              for n in range(1, width + 1))
+    return num / (2.0 * sum(n * n for n in range(1, width + 1)))

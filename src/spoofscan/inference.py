@@ -6,15 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from .calibration import Calibration
 from .checkpoint import load_checkpoint
 from .detector import Detector
 from .dsp import FeatureConfig
 from .errors import SpoofscanError
-from .features import LogMel
-from .models import ModelConfig, create_model
+from .models import DetectorNet, ModelConfig, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -40,34 +38,64 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 class TorchDetector(Detector):
-    """Scores windows with a ResNet in PyTorch: log-mel on the device, then the network.
-
-    On CUDA the forward pass runs under bf16 autocast (``autocast=True``).
+    """Scores windows with a network of :mod:`spoofscan.models` in PyTorch (its own front end
+    included, on the device). On CUDA the forward pass runs under bf16 autocast (``autocast=True``).
     """
 
-    def __init__(self, model: nn.Module, features: FeatureConfig, calibration: Calibration, *,
+    def __init__(self, model: DetectorNet, calibration: Calibration, *,
                  device: str | torch.device = "cpu", autocast: bool | None = None, **kwargs):
-        super().__init__(features, calibration, **kwargs)
+        super().__init__(model.features, calibration, **kwargs)
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
-        self.frontend = LogMel(features).to(self.device)
         self.model = model.to(self.device).eval()
         self.autocast = (self.device.type == "cuda") if autocast is None else autocast
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", **kwargs) -> "TorchDetector":
         state, card = load_checkpoint(path)
-        model = create_model(ModelConfig.from_dict(card["model"]))
-        try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as e:
-            raise SpoofscanError(f"checkpoint {str(path)!r}: weights do not match its model config ({e})") from None
+        model = load_model(state, card, str(path))
         kwargs.setdefault("threshold", card.get("threshold", 0.5))
-        return cls(model, FeatureConfig.from_dict(card["features"]), Calibration.from_dict(card["calibration"]),
-                   device=resolve_device(device), card=card, **kwargs)
+        return cls(model, Calibration.from_dict(card["calibration"]), device=resolve_device(device), card=card,
+                   **kwargs)
 
     @torch.inference_mode()
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
         with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.model(self.frontend(x))
+            logits = self.model(x)
         return logits.float().cpu().numpy()
+
+
+def load_model(state: dict, card: dict, where: str) -> DetectorNet:
+    """Rebuild a checkpoint's network from its card and load its weights, strictly.
+
+    The front end's filterbank is part of the weights (format 2): it must match the one the
+    card's features describe, so a card edited to other features is refused. Format-1
+    checkpoints (written before the front end was saved) get the filterbank the card describes.
+    """
+    features = FeatureConfig.from_dict(card["features"])
+    model = create_model(ModelConfig.from_dict(card["model"]), features)
+    own = {k: v.clone() for k, v in model.state_dict().items()}  # copies: loading overwrites the buffers
+    state = dict(state)
+    if int(card.get("format_version", 1)) < 2:
+        state.update({k: v for k, v in own.items() if k.startswith("frontend.") and k not in state})
+    problems = _state_mismatch(state, own)
+    if problems:
+        raise SpoofscanError(f"checkpoint {where!r}: weights do not match its model and feature config ({problems})")
+    model.load_state_dict(state, strict=True)
+    for name, expected in own.items():
+        if name.startswith("frontend.") and not torch.allclose(model.state_dict()[name], expected, atol=1e-6):
+            raise SpoofscanError(f"checkpoint {where!r}: the front end in the weights ({name}) is not the one its card's "
+                                 f"features describe ({features.frontend}, {features.n_mels} bands, "
+                                 f"{features.fmin:g}-{features.fmax:g} Hz): the card does not belong to these weights")
+    return model
+
+
+def _state_mismatch(state: dict, own: dict, shown: int = 3) -> str:
+    """What keeps ``state`` from loading strictly into a model whose state dict is ``own`` ("" if nothing)."""
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} in the file, {tuple(own[k].shape)} expected"
+              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = [f"{len(items)} {what}, e.g. {', '.join(items[:shown])}"
+             for what, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if items]
+    return "; ".join(parts)

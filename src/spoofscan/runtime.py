@@ -1,10 +1,17 @@
 """The torch-free runtime: an exported ``.onnx`` model scored with ONNX Runtime and numpy.
 
 This file never imports torch. An exported file (see :mod:`spoofscan.export`) holds the
-network only: input ``logmel`` (batch, 1, n_mels, frames) float32, output ``logit`` (batch,),
-higher = more bona fide, with dynamic batch and time axes. Log-mel is computed here by
-:func:`spoofscan.dsp.log_mel`, the numpy twin of the training front end, so the runtime
-needs ONNX Runtime, numpy and the audio decoders, nothing else.
+network only, with dynamic batch and time axes. Its graph inputs are named by what they
+hold, and the runtime feeds whichever the graph declares:
+
+- ``features`` (batch, 1, rows, frames) float32: the front end's output (log-mel, linear
+  log-spectrogram or LFCC, as the stored feature config says), computed here by
+  :func:`spoofscan.dsp.frontend`, the numpy twin of the training front end (files exported
+  before version 2 call it ``logmel``);
+- ``wave`` (batch, samples) float32: the window's 16 kHz waveform (the ``hybrid`` model).
+
+The output ``logit`` (batch,) is higher for bona fide. So the runtime needs ONNX Runtime,
+numpy and the audio decoders, nothing else, and a new architecture needs no change here.
 
 Everything the runtime needs besides the weights travels inside the file, as JSON under the
 ONNX metadata key ``spoofscan``: feature config, calibration, threshold, label map, precision
@@ -28,13 +35,16 @@ import numpy as np
 
 from .calibration import Calibration
 from .detector import Detector
-from .dsp import FeatureConfig, log_mel
+from .dsp import FeatureConfig, frontend
 from .errors import SpoofscanError
 
 METADATA_KEY = "spoofscan"  # ONNX metadata_props key of the JSON description
 ONNX_FORMAT = "spoofscan-onnx"
-ONNX_FORMAT_VERSION = 1
-INPUT_NAME = "logmel"  # (batch, 1, n_mels, frames) float32
+ONNX_FORMAT_VERSION = 2  # 2: graph inputs named features/wave, model config in the metadata
+FEATURES_INPUT = "features"  # (batch, 1, rows, frames) float32, the front end's output
+LEGACY_FEATURES_INPUT = "logmel"  # the same, in files of format 1
+WAVE_INPUT = "wave"  # (batch, samples) float32, the 16 kHz window
+GRAPH_INPUTS = (FEATURES_INPUT, LEGACY_FEATURES_INPUT, WAVE_INPUT)
 OUTPUT_NAME = "logit"  # (batch,) float32, higher = more bona fide
 DEVICES = ("auto", "cpu", "cuda")
 # Windows per numpy log-mel call. One at a time measured fastest here (1.3 ms per 4-s window
@@ -148,6 +158,7 @@ class OnnxDetector(Detector):
         kwargs.setdefault("card", metadata.get("card"))
         super().__init__(features, calibration, **kwargs)
         self.session = session
+        self.input_names = [i.name for i in session.get_inputs()]
         self.metadata = metadata
         self.precision = metadata.get("precision", "fp32")
         # log-mel runs before the network, never beside it: it may use the same cores
@@ -184,9 +195,14 @@ class OnnxDetector(Detector):
         meta = parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), where)
         features = FeatureConfig.from_dict(meta["features"])
         inputs = {i.name: i.shape for i in session.get_inputs()}
-        if INPUT_NAME not in inputs or inputs[INPUT_NAME][2] != features.n_mels:
-            raise SpoofscanError(f"{where}: graph input {inputs} does not take {INPUT_NAME!r} "
-                                 f"(batch, 1, {features.n_mels}, frames) as its metadata says")
+        unknown = sorted(set(inputs) - set(GRAPH_INPUTS))
+        if unknown or not inputs:
+            raise SpoofscanError(f"{where}: graph inputs {sorted(inputs)}: this runtime feeds only "
+                                 f"{', '.join(GRAPH_INPUTS)}")
+        for name in (FEATURES_INPUT, LEGACY_FEATURES_INPUT):
+            if name in inputs and inputs[name][2] != features.rows:
+                raise SpoofscanError(f"{where}: graph input {name!r} {inputs[name]} does not take "
+                                     f"(batch, 1, {features.rows}, frames) as its metadata says")
         kwargs.setdefault("threshold", meta["threshold"])
         det = cls(session, features, Calibration.from_dict(meta["calibration"]), metadata=meta,
                   feature_threads=threads or os.cpu_count() or 1, **kwargs)
@@ -194,21 +210,29 @@ class OnnxDetector(Detector):
             det.window_scores(np.zeros((WARMUP_WINDOWS, features.window_samples), np.float32))
         return det
 
-    def log_mel(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, samples) float32 16 kHz -> (batch, 1, n_mels, frames) float32, the model's input."""
+    def front_end(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, samples) float32 16 kHz -> (batch, 1, rows, frames) float32, the ``features`` input."""
         windows = np.asarray(windows, dtype=np.float32)
         frames = self.features.num_frames(windows.shape[1])
-        out = np.empty((len(windows), 1, self.features.n_mels, frames), dtype=np.float32)
+        out = np.empty((len(windows), 1, self.features.rows, frames), dtype=np.float32)
         with _blas_controller().limit(limits=FEATURE_BLAS_THREADS, user_api="blas"):
             for i in range(0, len(windows), FEATURE_CHUNK):
-                out[i:i + FEATURE_CHUNK] = log_mel(windows[i:i + FEATURE_CHUNK], self.features,
-                                                   pool=self._pool, parts=self.feature_threads)
+                out[i:i + FEATURE_CHUNK] = frontend(windows[i:i + FEATURE_CHUNK], self.features,
+                                                    pool=self._pool, parts=self.feature_threads)
         return out
 
-    def logits(self, features: np.ndarray) -> np.ndarray:
-        """Run the network: (batch, 1, n_mels, frames) log-mel -> (batch,) float32 logits."""
-        out = self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(features, dtype=np.float32)})[0]
+    def graph_inputs(self, windows: np.ndarray) -> dict:
+        """The graph's inputs for a batch of windows (batch, samples): ``{name: array}``."""
+        windows = np.ascontiguousarray(windows, dtype=np.float32)
+        feeds = {}
+        for name in self.input_names:
+            feeds[name] = windows if name == WAVE_INPUT else self.front_end(windows)
+        return feeds
+
+    def logits(self, feeds: dict) -> np.ndarray:
+        """Run the network on :meth:`graph_inputs` -> (batch,) float32 logits."""
+        out = self.session.run([OUTPUT_NAME], feeds)[0]
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
-        return self.logits(self.log_mel(windows))
+        return self.logits(self.graph_inputs(windows))

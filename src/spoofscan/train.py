@@ -41,7 +41,6 @@ from .corpora import load_records, summarize
 from .data import CropDataset, EpochSampler
 from .dsp import FeatureConfig
 from .errors import SpoofscanError, choice_error
-from .features import LogMel
 from .inference import TorchDetector, resolve_device
 from .labels import BONAFIDE, SPOOF
 from .metrics import compute_eer
@@ -195,12 +194,11 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
             raise SpoofscanError(f"{name} data {getattr(cfg, name)!r} must hold both bonafide and spoof clips, found {sorted(labels)}")
 
     torch.manual_seed(cfg.seed)
-    model = create_model(cfg.model)
+    model = create_model(cfg.model, cfg.features)
     if cfg.init != "random":
         if d.main:
             load_pretrained(model, cfg.init)  # rank 0 fetches; weights then reach the others through DDP
     model.to(device)
-    frontend = LogMel(cfg.features).to(device)
     net = model
     if d.world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -254,7 +252,7 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
             waves = waves.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = net(frontend(waves))
+                logits = net(waves)
             loss = F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=pos_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -291,14 +289,14 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
                        best_epoch=progress["best_epoch"] + 1, history=progress["history"])
 
 
-def score_records(model, features: FeatureConfig, records, device, batch_size: int = 32) -> np.ndarray:
+def score_records(model, records, device, batch_size: int = 32) -> np.ndarray:
     """Clip scores (len(records),) through the inference path (all windows, mean score).
 
     Raises SpoofscanError naming the first clip that cannot be read: dev data must be clean.
     """
     from .calibration import Calibration
 
-    det = TorchDetector(model, features, Calibration(), device=device, batch_size=batch_size)
+    det = TorchDetector(model, Calibration(), device=device, batch_size=batch_size)
     scores = []
     for r in det.predict_many([rec.path for rec in records]):
         if not r.ok:
@@ -309,7 +307,7 @@ def score_records(model, features: FeatureConfig, records, device, batch_size: i
 
 def _end_of_epoch(cfg, model, dev_records, device, epoch, losses, optimizer, progress, summary, seconds, run_dir) -> dict:
     """Score dev, log the epoch, write last/best checkpoints; updates ``progress`` in place."""
-    scores = score_records(model, cfg.features, dev_records, device, batch_size=cfg.batch_size)
+    scores = score_records(model, dev_records, device, batch_size=cfg.batch_size)
     model.train()
     labels = np.array([r.label == BONAFIDE for r in dev_records])
     eer, threshold = compute_eer(scores[labels], scores[~labels])

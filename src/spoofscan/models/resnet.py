@@ -1,59 +1,29 @@
-"""ResNet for log-mel spectrograms, readable top to bottom.
+"""ResNet on the front end's spectrogram, readable top to bottom.
 
 One parametrised network: ResNet-18 by default, narrower or shallower variants through
-:class:`ModelConfig`. Parameter names follow torchvision's ``resnet18`` so its ImageNet
-state dict loads (:func:`load_pretrained`): the RGB stem is summed to one input channel
-and the 1000-class ``fc`` is replaced by one output, the bona fide logit.
+:class:`~spoofscan.models.config.ModelConfig`. The model owns its front end
+(:class:`spoofscan.features.Frontend`): ``model(waves)`` goes from waveform to logit.
+Parameter names follow torchvision's ``resnet18`` so its ImageNet state dict loads
+(:func:`load_pretrained`): the RGB stem is summed to one input channel and the 1000-class
+``fc`` is replaced by one output, the bona fide logit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 import torch
 from torch import nn
 
-from ..config import Config
-from ..errors import SpoofscanError, choice_error
+from ..dsp import FeatureConfig
+from ..errors import SpoofscanError
+from ..features import Frontend
+from .config import ModelConfig
 
 # torchvision's public ResNet-18 ImageNet weights (IMAGENET1K_V1)
 IMAGENET_URL = "https://download.pytorch.org/models/resnet18-f37072fd.pth"
-
-
-@dataclass(frozen=True)
-class ModelConfig(Config):
-    """Network shape. ``width`` is the channel count of the first stage (64 in ResNet-18);
-    stages double it. ``layers`` is the number of basic blocks per stage."""
-
-    layers: tuple = (2, 2, 2, 2)
-    width: int = 64
-    dropout: float = 0.0  # before the final linear layer
-    in_chans: int = 1
-
-    def __post_init__(self):
-        if len(self.layers) != 4 or min(self.layers) < 1:
-            raise SpoofscanError(f"layers must be four positive block counts, got {self.layers}")
-        if self.width < 1:
-            raise SpoofscanError(f"width must be a positive channel count, got {self.width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.in_chans < 1:
-            raise SpoofscanError(f"in_chans must be a positive channel count, got {self.in_chans}")
-
-
-MODEL_PRESETS = {
-    "resnet18": ModelConfig(),
-    "resnet10": ModelConfig(layers=(1, 1, 1, 1)),
-    "small": ModelConfig(width=32),
-    "tiny": ModelConfig(layers=(1, 1, 1, 1), width=8),  # for tests: trains in seconds on a CPU
-}
-
-
-def model_preset(name: str) -> ModelConfig:
-    if name not in MODEL_PRESETS:
-        raise choice_error("model", name, MODEL_PRESETS)
-    return MODEL_PRESETS[name]
+OWN_PARTS = ("fc.", "frontend.", "wave.")  # what ImageNet weights do not hold: the head, front end, waveform branch
 
 
 class BasicBlock(nn.Module):
@@ -77,12 +47,47 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet(nn.Module):
-    """Input (batch, in_chans, n_mels, frames) log-mel; output (batch,) bona fide logit."""
+class DetectorNet(nn.Module):
+    """What every architecture of :data:`spoofscan.models.ARCHITECTURES` is.
 
-    def __init__(self, cfg: ModelConfig):
+    A network owns its front end (``self.frontend``) and names the inputs its graph takes,
+    in order, in ``inputs``: ``"features"`` (the front end's output, (batch, 1, rows,
+    frames)) and/or ``"wave"`` (the window's waveform, (batch, samples) at 16 kHz).
+    :meth:`forward_inputs` takes those and is what the ONNX export traces (the torch-free
+    runtime computes ``features`` in numpy and feeds the graph by these names);
+    :meth:`forward` goes from waveform to logit.
+    """
+
+    inputs: tuple = ("features",)
+
+    def __init__(self, cfg: ModelConfig, features: FeatureConfig):
         super().__init__()
         self.cfg = cfg
+        self.features = features
+        self.frontend = Frontend(features)
+
+    def forward(self, waves: torch.Tensor,
+                feature_augment: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+        """(batch, samples) float32 16 kHz -> (batch,) bona fide logit.
+
+        ``feature_augment`` (training only) transforms the front end's output before the
+        network sees it (SpecAugment).
+        """
+        feats = self.frontend(waves)
+        if feature_augment is not None:
+            feats = feature_augment(feats)
+        return self.forward_inputs(*[feats if name == "features" else waves for name in self.inputs])
+
+    def forward_inputs(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The graph: the tensors named by :attr:`inputs`, in order -> (batch,) logit."""
+        raise NotImplementedError
+
+
+class ResNet(DetectorNet):
+    """Graph input ``features`` (batch, in_chans, rows, frames); output (batch,) bona fide logit."""
+
+    def __init__(self, cfg: ModelConfig, features: FeatureConfig):
+        super().__init__(cfg, features)
         w = cfg.width
         self.conv1 = nn.Conv2d(cfg.in_chans, w, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(w)
@@ -106,7 +111,7 @@ class ResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(batch, in_chans, n_mels, frames) -> pooled embedding (batch, 8 * width)."""
+        """(batch, in_chans, rows, frames) front-end output -> pooled embedding (batch, 8 * width)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return torch.flatten(self.avgpool(x), 1)
@@ -115,8 +120,8 @@ class ResNet(nn.Module):
         """(batch, 8 * width) -> (batch,) logit, higher = more bona fide."""
         return self.fc(self.dropout(emb)).squeeze(-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward_inputs(self, features: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(features))
 
 
 def load_pretrained(model: ResNet, source: str | Path) -> None:
@@ -156,7 +161,7 @@ def load_pretrained(model: ResNet, source: str | Path) -> None:
     if wrong:
         raise SpoofscanError(f"{source}: not a torchvision resnet18 state dict: wrong shape for {', '.join(wrong[:3])}")
     missing, unexpected = model.load_state_dict(state, strict=False)
-    bad_missing = [k for k in missing if not k.startswith("fc.")]
+    bad_missing = [k for k in missing if not k.startswith(OWN_PARTS)]
     if bad_missing or unexpected:
         raise SpoofscanError(f"{source}: not a torchvision resnet18 state dict (missing {bad_missing[:5]}, unexpected {unexpected[:5]})")
 

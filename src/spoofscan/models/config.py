@@ -1,0 +1,63 @@
+"""The model config that travels in every checkpoint, and the named presets of ``--model``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Config
+from ..errors import SpoofscanError, choice_error
+
+ARCHS = ("resnet", "hybrid")  # see spoofscan.models.ARCHITECTURES
+
+
+@dataclass(frozen=True)
+class ModelConfig(Config):
+    """Network architecture and shape.
+
+    arch : ``resnet`` (a ResNet on the front end's spectrogram) or ``hybrid`` (the same ResNet
+        branch plus a raw-waveform branch, fused before the head); see :mod:`spoofscan.models`
+    layers : basic blocks per ResNet stage (2-2-2-2 is ResNet-18)
+    width : channels of the first ResNet stage (64 in ResNet-18); stages double it
+    dropout : before the final linear layer
+    in_chans : input channels of the ResNet stem (1: one spectrogram)
+    wave_width : ``hybrid`` only: channels of the waveform branch's first stage (its sinc
+        filters); its embedding has ``4 * wave_width`` values
+    """
+
+    arch: str = "resnet"
+    layers: tuple = (2, 2, 2, 2)
+    width: int = 64
+    dropout: float = 0.0
+    in_chans: int = 1
+    wave_width: int = 32
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise choice_error("model arch", self.arch, ARCHS)
+        if len(self.layers) != 4 or min(self.layers) < 1:
+            raise SpoofscanError(f"layers must be four positive block counts, got {self.layers}")
+        if self.width < 1:
+            raise SpoofscanError(f"width must be a positive channel count, got {self.width}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.in_chans < 1:
+            raise SpoofscanError(f"in_chans must be a positive channel count, got {self.in_chans}")
+        if self.wave_width < 1:
+            raise SpoofscanError(f"wave_width must be a positive channel count, got {self.wave_width}")
+
+
+MODEL_PRESETS = {
+    "resnet18": ModelConfig(),
+    "resnet10": ModelConfig(layers=(1, 1, 1, 1)),
+    "small": ModelConfig(width=32),
+    "tiny": ModelConfig(layers=(1, 1, 1, 1), width=8),  # for tests: trains in seconds on a CPU
+    "resnet18-hybrid": ModelConfig(arch="hybrid"),
+    "tiny-hybrid": ModelConfig(arch="hybrid", layers=(1, 1, 1, 1), width=8, wave_width=4),  # for tests
+}
+
+
+def model_preset(name: str) -> ModelConfig:
+    """The ModelConfig a ``--model`` name stands for (:data:`MODEL_PRESETS`)."""
+    if name not in MODEL_PRESETS:
+        raise choice_error("model", name, MODEL_PRESETS)
+    return MODEL_PRESETS[name]
