@@ -249,6 +249,28 @@ def test_build_idempotent_and_splits_disjoint(tmp_path, scripts):
     assert (manifest.parent / ATTRIBUTION).is_file() and (manifest.parent / "corpus.json").is_file()
 
 
+def test_heldout_family_manifest_leaves_one_family_out_of_training(tmp_path, scripts):
+    """--heldout-family writes a second manifest: that family's train/dev pairs (both clips) are
+    gone, eval is whole, nothing is synthesised again; an unknown family names the valid ones."""
+    full = build_corpus_summary(_config(tmp_path, scripts, jobs=1))
+    again = build_corpus_summary(_config(tmp_path, scripts, jobs=1, heldout_families=("vc-tilt",)))
+    assert again.built == 0
+    path = full.manifest.parent / "manifest-heldout-vc-tilt.csv"
+    rows, held = _manifest_rows(full.manifest), _manifest_rows(path)
+    assert full.manifest.read_bytes() == again.manifest.read_bytes()  # the main manifest is untouched
+    assert {r["family"] for r in rows} == {"-", "tts-low", "vc-tilt", "tts-high", "vc-eval"}
+    for split in ("train", "dev"):
+        kept = [r for r in held if r["split"] == split]
+        assert "vc-tilt" not in {r["family"] for r in kept} and (kept or split == "dev")
+        assert sum(r["label"] == "bonafide" for r in kept) == sum(r["label"] == "spoof" for r in kept)
+        dropped = [r for r in rows if r["split"] == split and r["family"] == "vc-tilt"]
+        assert len([r for r in rows if r["split"] == split]) - len(kept) == 2 * len(dropped) > 0 or split == "dev"
+    assert [r for r in held if r["split"] == "eval"] == [r for r in rows if r["split"] == "eval"]
+    with pytest.raises(SpoofscanError, match=r"unknown family to hold out 'flite' \(choose from: tts-high, tts-low, "
+                                             r"vc-eval, vc-tilt\)"):
+        build_corpus_summary(_config(tmp_path, scripts, jobs=1, heldout_families=("flite",)))
+
+
 def test_rebuild_redoes_only_what_is_missing_or_changed(tmp_path, scripts):
     cfg = _config(tmp_path, scripts, jobs=1)
     first = build_corpus_summary(cfg)

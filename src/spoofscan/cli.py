@@ -297,6 +297,9 @@ def _add_corpus(sub):
     b.add_argument("--real-language", help="language code of the --real-dir recordings (e.g. en)")
     b.add_argument("--sources", help="comma-separated package sources: tuxpaint, ktuberling, asterisk, or 'none' "
                                      "(default: the size's)")
+    b.add_argument("--heldout-family", action="append", dest="heldout_families", metavar="FAMILY",
+                   help="also write manifest-heldout-FAMILY.csv: the corpus with that fake family (e.g. world) left "
+                        "out of train and dev, for leave-family-out evaluation; repeatable")
     b.add_argument("--jobs", type=int, help="worker processes (default: one per CPU)")
     b.add_argument("--config", help="YAML file with CorpusConfig fields (generators, command generators...); flags override it")
     b.add_argument("--cache", dest="cache_dir", help="download cache (default ~/.cache/spoofscan)")
@@ -320,7 +323,8 @@ def _cmd_corpus_build(args) -> int:
         sources = () if args.sources.strip().lower() == "none" else tuple(s.strip() for s in args.sources.split(",") if s.strip())
     overrides = {"out": args.out, "size": args.size, "real_dirs": tuple(args.real_dirs) if args.real_dirs else None,
                  "real_language": args.real_language, "sources": sources, "jobs": args.jobs,
-                 "cache_dir": args.cache_dir, "seed": args.seed}
+                 "cache_dir": args.cache_dir, "seed": args.seed,
+                 "heldout_families": tuple(args.heldout_families) if args.heldout_families else None}
     if args.quiet:
         overrides["progress"] = False
     summary = build_corpus_summary(load_corpus_config(args.config, **overrides))

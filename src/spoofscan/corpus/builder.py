@@ -59,10 +59,11 @@ STATE = "build_state.jsonl"
 INFO = "corpus.json"
 ATTRIBUTION = "ATTRIBUTION.md"
 FAILURES = "failures.txt"
-MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "channel",
+MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "family", "channel",
                     "codec")
 SPLITS = ("train", "dev", "eval")
 NO_GENERATOR = "-"  # the generator column of bona fide rows (ASVspoof's convention for attacks)
+HELDOUT_MANIFEST = "manifest-heldout-{family}.csv"  # the corpus with one family left out of train and dev
 WIDEBAND, NARROWBAND = "wideband", "narrowband"
 NARROWBAND_RATE = 8_000  # Hz: band-limit "through 8 kHz" = down to 8 kHz and back (4 kHz bandwidth)
 NO_CODEC = "none"
@@ -130,6 +131,9 @@ class CorpusConfig(Config):
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
     seed : every random choice derives from it (and the clip), so builds are reproducible
+    heldout_families : families (the part of a generator name before ``/``, e.g. ``world``) to
+        leave out of training: for each, ``manifest-heldout-FAMILY.csv`` is written beside
+        ``manifest.csv`` (see :func:`heldout_rows`); no audio is made for it
     jobs : worker processes (0: one per CPU); does not change the result
     cache_dir : where packages are downloaded and unpacked (``""``: ``$SPOOFSCAN_CACHE`` or
         ``~/.cache/spoofscan``)
@@ -155,6 +159,7 @@ class CorpusConfig(Config):
     edge_pad_seconds: tuple = (0.1, 0.4)
     duration_jitter: tuple = (0.9, 1.1)
     seed: int = 0
+    heldout_families: tuple = ()
     jobs: int = 0
     cache_dir: str = ""
     progress: bool = True
@@ -168,7 +173,7 @@ class CorpusConfig(Config):
         for name, default in fill.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
-        for name in ("sources", "real_dirs", "train_generators", "eval_generators"):
+        for name in ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families"):
             value = getattr(self, name)
             object.__setattr__(self, name, tuple([value] if isinstance(value, str) else value))
         object.__setattr__(self, "real_dirs", tuple(str(d) for d in self.real_dirs))
@@ -583,6 +588,10 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
             f"nothing to build: none of the {len(clips)} real clips can be faked by the available generators "
             "(text-to-speech needs a transcript and a language the engine speaks: .txt files beside your "
             "recordings and --real-language; copy-synthesis needs pyworld: pip install pyworld)")
+    planned = sorted({family_of(p.generator) for p in pairs})
+    for family in config.heldout_families:
+        if family not in planned:
+            raise choice_error("family to hold out", family, planned)
     if skipped:
         log(f"{skipped} real clips left out: no available generator can fake them (no transcript, or a "
             "language the engines do not speak, and no copy-synthesis generator)")
@@ -629,6 +638,10 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
 
     rows = [row for p in pairs if p.job in done for row in done[p.job]["rows"]]
     _write_manifest(out / MANIFEST, rows)
+    for family in config.heldout_families:
+        path = out / HELDOUT_MANIFEST.format(family=family)
+        _write_manifest(path, heldout_rows(rows, family))
+        log(f"family {family} left out of train and dev: {path} (data specs csv:{path}:train | :dev | :eval)")
     summary.counts = corpus_counts(rows)
     summary.seconds = time.perf_counter() - start
     _write_info(out, config, summary, roots, generators)
@@ -647,12 +660,32 @@ def _dedupe(clips: list) -> list:
     return out
 
 
+def family_of(generator: str) -> str:
+    """The family of a generator configuration: ``world`` for ``world/dio``; ``-`` for bona fide rows."""
+    return NO_GENERATOR if generator == NO_GENERATOR else generator.split("/")[0]
+
+
+def heldout_rows(rows: list, family: str) -> list:
+    """The manifest rows with ``family`` left out of training: every train and dev pair whose
+    fake comes from that family is dropped, its real clip too (so both classes and the content
+    stay matched); eval is kept whole, so its EER on the family measures a family never seen.
+
+    Raises SpoofscanError when no fake of the corpus belongs to ``family`` (names the families there).
+    """
+    families = sorted({family_of(r["generator"]) for r in rows if r["label"] == SPOOF})
+    if family not in families:
+        raise choice_error("family to hold out", family, families)
+    dropped = {r["pair"] for r in rows if r["label"] == SPOOF and r["split"] != "eval"
+               and family_of(r["generator"]) == family}
+    return [r for r in rows if r.get("pair") not in dropped]
+
+
 def _write_manifest(path: Path, rows: list) -> None:
     def write(tmp):
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore", lineterminator="\n")
             w.writeheader()
-            w.writerows(rows)
+            w.writerows({**r, "family": family_of(r["generator"])} for r in rows)
 
     atomic_write(path, write)
 
