@@ -26,8 +26,8 @@ from .channel import band_limit, clip, equalize, gain, random_eq_bands, set_leve
 from .codecs import (CODECS, aac, amr_nb, available_codecs, codec_roundtrip, g722, gsm, mp3, opus, parse_codec,
                      telephone_alaw, telephone_mulaw, vorbis)
 from .noise import NOISE_KINDS, add_noise, babble, coloured_noise, mix_at_snr
-from .rawboost import RAWBOOST_ALGOS, RawBoostParams, rawboost
-from .reverb import ROOMS, convolve, reverb
+from .rawboost import RAWBOOST_ALGOS, RawBoostParams, apply_rawboost
+from .reverb import ROOMS, convolve, reverberate
 from .specaugment import spec_augment
 
 __all__ = [
@@ -36,6 +36,6 @@ __all__ = [
     "ReverbAugment", "SpecAugmentConfig", "augment_config", "band_limit", "clip", "equalize", "gain",
     "random_eq_bands", "set_level", "CODECS", "aac", "amr_nb", "available_codecs", "codec_roundtrip", "g722", "gsm",
     "mp3", "opus", "parse_codec", "telephone_alaw", "telephone_mulaw", "vorbis", "NOISE_KINDS", "add_noise",
-    "babble", "coloured_noise", "mix_at_snr", "RAWBOOST_ALGOS", "RawBoostParams", "rawboost", "ROOMS", "convolve",
-    "reverb", "spec_augment",
+    "babble", "coloured_noise", "mix_at_snr", "RAWBOOST_ALGOS", "RawBoostParams", "apply_rawboost", "ROOMS", "convolve",
+    "reverberate", "spec_augment",
 ]

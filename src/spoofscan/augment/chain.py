@@ -376,13 +376,13 @@ class Augmenter:
         cfg = self.config
         if name == "reverb":
             room = cfg.reverb.rooms[int(rng.integers(len(cfg.reverb.rooms)))]
-            return reverb.reverb(wave, room, rng, self.rirs)
+            return reverb.reverberate(wave, room, rng, self.rirs)
         if name == "noise":
             kind = cfg.noise.kinds[int(rng.integers(len(cfg.noise.kinds)))]
             folder = self.noise_files if kind == "folder" else self.speech
             return noise.add_noise(wave, rng.uniform(*cfg.noise.snr_db), kind, rng, folder)
         if name == "rawboost":
-            return rawboost.rawboost(wave, cfg.rawboost.algo, rng, cfg.rawboost.params)
+            return rawboost.apply_rawboost(wave, cfg.rawboost.algo, rng, cfg.rawboost.params)
         if name == "eq":
             e = cfg.eq
             return channel.equalize(wave, channel.random_eq_bands(rng, e.bands, e.freq_hz, e.gain_db, e.q))

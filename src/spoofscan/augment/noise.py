@@ -130,6 +130,8 @@ def add_noise(x: np.ndarray, snr_db: float, kind: str = "white", rng: np.random.
     rng = np.random.default_rng(0) if rng is None else rng
     if kind not in NOISE_KINDS:
         raise choice_error("noise kind", kind, NOISE_KINDS)
+    if len(x) == 0:
+        return x.copy()
     if kind == "folder":
         if folder is None:
             raise SpoofscanError("noise kind 'folder' needs a folder of noise files (AudioFolder)")

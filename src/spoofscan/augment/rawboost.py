@@ -158,7 +158,7 @@ def ssi_additive_noise(x: np.ndarray, rng: np.random.Generator,
     return finish(_ssi(x.astype(np.float64), rng, params), x)
 
 
-def rawboost(x: np.ndarray, algo: int, rng: np.random.Generator,
+def apply_rawboost(x: np.ndarray, algo: int, rng: np.random.Generator,
              params: RawBoostParams = DEFAULT_PARAMS) -> np.ndarray:
     """RawBoost algorithm or combination ``algo`` (1-8, :data:`RAWBOOST_ALGOS`) applied to ``x``.
 

@@ -137,7 +137,7 @@ def convolve(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
     return finish(peak_normalise(y), x)
 
 
-def reverb(x: np.ndarray, room: str = "small", rng: np.random.Generator | None = None,
+def reverberate(x: np.ndarray, room: str = "small", rng: np.random.Generator | None = None,
            rirs: AudioFolder | None = None) -> np.ndarray:
     """Reverberate ``x`` in a simulated room of kind ``room``, or with a file from ``rirs``.
 

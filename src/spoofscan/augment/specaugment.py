@@ -12,7 +12,20 @@ the paper and costs the most).
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import SpoofscanError
+
+SPECAUGMENT_SALT = 77_003  # keeps SpecAugment's seeds apart from other streams with the same keys
+
+
+def step_generator(seed: int, epoch: int, step: int, rank: int = 0):
+    """A CPU ``torch.Generator`` seeded from (seed, epoch, step, rank) only: the masks of a training
+    step are the same in a resumed run, and different on each DistributedDataParallel process."""
+    import torch
+
+    key = np.random.default_rng([seed, epoch, step, rank, SPECAUGMENT_SALT]).integers(2 ** 63)
+    return torch.Generator().manual_seed(int(key))
 
 
 def _band_masks(batch: int, size: int, count: int, width: tuple, generator):
