@@ -376,9 +376,12 @@ def test_rawboost_defaults_are_the_published_ones():
 
 
 def test_notch_filter_is_a_normalised_multiband_band_stop():
-    from scipy.signal import freqz
+    from scipy.signal import firwin, freqz
 
     rng = np.random.default_rng(2)
+    for taps, low, high in ((11, 1e-3, 100.0), (101, 2500.0, 3400.0), (57, 7200.0, 8000 - 1e-3)):
+        np.testing.assert_allclose(rawboost.band_stop(taps, low, high),
+                                   firwin(taps, [low, high], window="hamming", fs=R), atol=1e-12)
     for gain in ((0.0, 0.0), (-20.0, -5.0)):
         b = rawboost.notch_filter(rng, gain_db=gain)
         assert len(b) % 2 == 1 and np.allclose(b, b[::-1])  # linear phase, odd length

@@ -352,16 +352,21 @@ class Augmenter:
         self.speech = AudioFolder(config.noise.speech_folder, "babble speech") \
             if on and config.noise.speech_folder else None
         self._bank: dict = {}
+        self._delays: dict = {}
 
     def prepare(self) -> "Augmenter":
-        """Simulate (or fetch from this process's cache) every room impulse response the config can use."""
+        """Simulate every room impulse response and measure every codec delay the config can use
+        (a few seconds at most; what this process has already made is reused)."""
         if self.rooms:
             self._bank = reverb.rir_bank(self.rooms)
+        if self.codecs:
+            self._delays = codecs.codec_delays(self.codecs)
         return self
 
-    def __setstate__(self, state):  # a worker started by "spawn": bring the simulated RIRs along
+    def __setstate__(self, state):  # a worker started by "spawn": bring the RIRs and delays along
         self.__dict__.update(state)
         reverb.restore_rir_bank(self._bank)
+        codecs.restore_codec_delays(self._delays)
 
     def __call__(self, wave: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The chain applied to ``wave`` (samples,), randomness from ``rng`` only; same length and dtype."""

@@ -395,11 +395,28 @@ def estimate_lag(y: np.ndarray, x: np.ndarray, max_lag: int = MAX_DELAY) -> int:
     return int(near[np.argmax(c[near % size])])
 
 
-@functools.lru_cache(maxsize=None)
+_DELAYS: dict = {}  # (codec, setting) -> delay in samples, measured in this process (see codec_delays)
+
+
 def codec_delay(codec: str, setting: float | None = None) -> int:
     """The codec's delay at 16 kHz in samples (decoded[t + delay] ~ input[t]), measured once per process."""
     spec = require_codec(codec)
-    setting = spec.check_setting(setting)
-    probe = _probe()
-    y = _roundtrip(probe, spec, setting)
-    return estimate_lag(y, probe, MAX_DELAY)
+    key = (codec, spec.check_setting(setting))
+    if key not in _DELAYS:
+        probe = _probe()
+        _DELAYS[key] = estimate_lag(_roundtrip(probe, spec, key[1]), probe, MAX_DELAY)
+    return _DELAYS[key]
+
+
+def codec_delays(conditions) -> dict:
+    """Measure now the delays of ``(codec, setting)`` pairs; returns ``{(codec, setting): delay}``.
+
+    Call it before DataLoader workers start, so forked workers inherit the measurements; hand
+    the result to :func:`restore_codec_delays` in a process started otherwise (spawn).
+    """
+    return {(name, CODECS[name].check_setting(setting)): codec_delay(name, setting) for name, setting in conditions}
+
+
+def restore_codec_delays(delays: dict) -> None:
+    """Put delays measured by :func:`codec_delays` in another process into this process's table."""
+    _DELAYS.update(delays)
