@@ -174,6 +174,7 @@ def test_config_file_and_flags(tmp_path, corpus):
     with pytest.raises(spoofscan.SpoofscanError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"epoch": 3})
     assert main(["train", "--config", str(cfg_file), "--epochs", "0"]) == 2
+    assert main(["train", "--config", str(cfg_file), "--augment", "heavy"]) == 2  # unknown preset: a usage error
 
 
 def test_torchrun_two_cpu_processes(corpus, tmp_path):
