@@ -40,7 +40,7 @@ class CropDataset(torch.utils.data.Dataset):
         self.seed = seed
         self.augmenter = None
         if train and augment is not None and augment.waveform_active:
-            self.augmenter = Augmenter(augment).prepare()  # rooms simulated here, before workers start
+            self.augmenter = Augmenter(augment).prepare()  # rooms and codec delays made here, before workers fork
 
     def __len__(self) -> int:
         return len(self.records)
