@@ -14,6 +14,7 @@ Two tables, both measured in this run:
 
     python benchmarks/bench_train.py            # 4 timed steps per row (a few minutes on 2 cores)
     python benchmarks/bench_train.py --quick    # 2 timed steps per row, fewer rows
+    python benchmarks/bench_train.py --threads 1 --workers 1   # one core for the model, one for the loader
 """
 
 from __future__ import annotations
@@ -67,9 +68,15 @@ def make_records(folder: Path) -> list:
 
 
 def loader_row(records, features, augment) -> tuple[float, float, float]:
-    """(ms per clip, prepare seconds, other load) of CropDataset items in this process."""
+    """(ms per clip, set-up seconds, other load) of CropDataset items in this process.
+
+    The set-up is ``Augmenter.prepare()``: simulating the rooms and measuring the codec delays,
+    once per training run, before the workers start."""
+    from spoofscan.augment import codecs, reverb
     from spoofscan.data import CropDataset
 
+    reverb._BANK.clear()  # time the set-up from scratch, not from an earlier row's cache
+    codecs._DELAYS.clear()
     t0 = time.perf_counter()
     dataset = CropDataset(records, features, train=True, seed=0, augment=augment)  # simulates rooms if needed
     prepare = time.perf_counter() - t0
@@ -132,16 +139,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="2 timed steps per row and fewer rows")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--steps", type=int, default=None, help="timed steps per training row (default 4, quick 2)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads of the training process (default: torch's)")
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), metavar="ROW", help="only these rows")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     from spoofscan.augment import augment_config
     from spoofscan.dsp import FeatureConfig
 
     steps = args.steps or (2 if args.quick else 4)
     warmup = 2
-    names = QUICK_CONFIGS if args.quick else tuple(CONFIGS)
+    names = tuple(args.configs or (QUICK_CONFIGS if args.quick else CONFIGS))
     features = FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=WINDOW_SECONDS / 2)
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="spoofscan-bench-train-") as tmp:
@@ -164,8 +176,8 @@ def main() -> None:
           "processes kept busy during the row (0 = the machine was ours)")
     print(f"{CLIPS} generated clips of {CLIP_SECONDS[0]:g}-{CLIP_SECONDS[1]:g} s; {WINDOW_SECONDS:g}-s crops; "
           f"ResNet-18, batch {BATCH}; {warmup} warm-up + {steps} timed steps per training row; "
-          f"command: python benchmarks/bench_train.py{' --quick' if args.quick else ''}\n")
-    print("| loader alone (one process) | ms per clip | x off | set-up (rooms) | other load |")
+          f"command: python {' '.join(sys.argv)}\n")
+    print("| loader alone (one process) | ms per clip | x off | set-up (once per run) | other load |")
     print("|---|---|---|---|---|")
     base = loader_rows[0][1]
     for name, ms, prepare, other in loader_rows:
