@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install spoofscan and everything it needs into ./.venv on a fresh Debian/Ubuntu machine.
 #   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld
-#   pip: spoofscan with its torch (2.13.0, CPU build), test and corpus extras
+#   pip: spoofscan with its torch (2.13.0, CPU build), test, corpus and augment extras
 # Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,5 +24,5 @@ else
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -e ".[torch,test,corpus]"
+.venv/bin/python -m pip install -q -e ".[torch,test,corpus,augment]"
 echo "spoofscan installed in $(pwd)/.venv: run .venv/bin/spoofscan --help"

@@ -93,8 +93,18 @@ def _weights(path: Path) -> dict:
     return load_file(str(path))
 
 
-def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path):
-    straight = fit(tiny_config(corpus, tmp_path / "straight", epochs=3))
+# every waveform family, SpecAugment too; cheap settings (one room kind, three codecs)
+AUGMENT = {"reverb": {"p": 0.3, "rooms": ["small"]}, "noise": {"p": 0.5}, "rawboost": {"p": 0.5},
+           "eq": {"p": 0.3}, "gain": {"p": 0.3}, "clip": {"p": 0.1}, "narrowband": {"p": 0.2},
+           "codec": {"p": 0.3, "choices": ["mp3:32", "opus:12", "gsm"]}, "specaugment": {"p": 0.5}}
+
+
+@pytest.mark.parametrize("augment", [None, AUGMENT], ids=["plain", "augmented"])
+def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path, augment):
+    """A run killed after epoch 1 and resumed reaches the uninterrupted run's weights exactly; with
+    augmentation on, the killed and resumed runs also use two DataLoader workers, the straight one none."""
+    straight = fit(tiny_config(corpus, tmp_path / "straight", epochs=3, augment=augment))
+    workers = 2 if augment else 0
 
     killed = tmp_path / "killed"
     script = textwrap.dedent(f"""
@@ -106,19 +116,29 @@ def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path):
         def die(row):
             if row["epoch"] == 1:
                 os._exit(9)  # as abrupt as SIGKILL: no cleanup, no flush of anything pending
-        fit(tiny_config(Path({str(corpus)!r}), Path({str(killed)!r}), epochs=3), on_epoch_end=die)
+        fit(tiny_config(Path({str(corpus)!r}), Path({str(killed)!r}), epochs=3, augment={augment!r},
+                        num_workers={workers}), on_epoch_end=die)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 9, proc.stderr
     assert len((killed / "metrics.jsonl").read_text().splitlines()) == 1
 
-    resumed = fit(tiny_config(corpus, killed, epochs=3), resume=True)
+    resumed = fit(tiny_config(corpus, killed, epochs=3, augment=augment, num_workers=workers), resume=True)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
     a, b = _weights(straight.run_dir / "last.safetensors"), _weights(killed / "last.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert [r["dev_eer"] for r in straight.history] == [r["dev_eer"] for r in resumed.history]
+    if augment:
+        card = read_card(straight.checkpoint)
+        assert card["train"]["config"]["augment"]["noise"]["p"] == 0.5  # the settings travel in the card
+
+
+def test_specaugment_is_applied_in_the_training_step(corpus, tmp_path):
+    plain = fit(tiny_config(corpus, tmp_path / "plain", epochs=1))
+    masked = fit(tiny_config(corpus, tmp_path / "masked", epochs=1, augment={"specaugment": {"p": 1.0}}))
+    assert plain.history[0]["train_loss"] != masked.history[0]["train_loss"]  # (its seeding: the resume test)
 
 
 def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_old_folder(corpus, tmp_path):
@@ -127,6 +147,8 @@ def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_old_folder(c
         fit(tiny_config(corpus, tmp_path / "run", epochs=1))
     with pytest.raises(spoofscan.SpoofscanError, match="lr"):
         fit(tiny_config(corpus, tmp_path / "run", epochs=1, lr=0.1), resume=True)
+    with pytest.raises(spoofscan.SpoofscanError, match="augment"):
+        fit(tiny_config(corpus, tmp_path / "run", epochs=1, augment="rawboost"), resume=True)
 
 
 def test_config_file_and_flags(tmp_path, corpus):
@@ -138,11 +160,21 @@ def test_config_file_and_flags(tmp_path, corpus):
     toml = tmp_path / "train.toml"
     toml.write_text('model = "small"\nbalance = "sampler"\n')
     assert load_train_config(toml).balance == "sampler"
+    aug = tmp_path / "aug.yaml"
+    aug.write_text("augment:\n  noise: {p: 0.3, snr_db: [5, 20], kinds: [babble]}\n  specaugment:\n    p: 0.5\n")
+    cfg = load_train_config(aug)
+    assert cfg.augment.noise.kinds == ("babble",) and cfg.augment.specaugment.p == 0.5 and cfg.augment.codec.p == 0
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # config.json round trip
+    assert load_train_config(aug, augment="full").augment.rawboost.p > 0  # --augment PRESET replaces it
+    assert not TrainConfig().augment.active  # off by default
+    with pytest.raises(spoofscan.SpoofscanError, match="unknown NoiseAugment field"):
+        TrainConfig.from_dict({"augment": {"noise": {"snr": [1, 2]}}})
     with pytest.raises(spoofscan.SpoofscanError, match="choose from"):
         TrainConfig(balance="magic")
     with pytest.raises(spoofscan.SpoofscanError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"epoch": 3})
     assert main(["train", "--config", str(cfg_file), "--epochs", "0"]) == 2
+    assert main(["train", "--config", str(cfg_file), "--augment", "heavy"]) == 2  # unknown preset: a usage error
 
 
 def test_torchrun_two_cpu_processes(corpus, tmp_path):

@@ -170,6 +170,8 @@ def _add_train(sub):
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
     p.add_argument("--max-minutes", type=float, help="wall-clock budget; the run ends cleanly when it is spent")
+    p.add_argument("--augment", help="augmentation preset: off (default), rawboost, channel or full (replaces "
+                                     "the config file's augment: mapping, where each effect can be set)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=_cmd_train)
@@ -179,7 +181,7 @@ def _cmd_train(args) -> int:
     from .train import fit, load_train_config
 
     keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
-            "num_workers", "seed", "device", "max_minutes")
+            "num_workers", "seed", "device", "max_minutes", "augment")
     overrides = {k: getattr(args, k) for k in keys}
     if args.frontend:
         overrides["features"] = {"frontend": args.frontend}

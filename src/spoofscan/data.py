@@ -1,8 +1,8 @@
 """Training data: records to fixed-length waveform crops, with a resumable, shardable sampler.
 
 Randomness is derived from ``(seed, epoch, index)`` only, never from worker state, so an
-epoch yields the same crops whatever the number of DataLoader workers or processes, and a
-resumed run sees exactly the data an uninterrupted one would.
+epoch yields the same crops (and the same augmentation) whatever the number of DataLoader
+workers or processes, and a resumed run sees exactly the data an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -12,10 +12,13 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from .augment import AugmentConfig, Augmenter
 from .audio import load_audio
 from .corpora import Record
 from .dsp import FeatureConfig, repeat_pad
 from .labels import BONAFIDE, LABEL_INDEX
+
+AUGMENT_SALT = 40_503  # keeps the augmentation's random stream apart from the crop's
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -23,15 +26,21 @@ class CropDataset(torch.utils.data.Dataset):
 
     wave : float32 tensor (window_samples,) at 16 kHz: a random crop of clip ``i`` when
         ``train`` (seeded by seed, epoch, i), else its first window; clips shorter than one
-        window are repeat-padded.
+        window are repeat-padded. When ``train`` and ``augment`` has waveform effects on, the
+        crop then goes through :class:`spoofscan.augment.Augmenter` with the Generator
+        ``np.random.default_rng([seed, epoch, i, AUGMENT_SALT])`` (in the DataLoader worker).
     target : float32 scalar, 1.0 for bona fide, 0.0 for spoof (:data:`LABEL_INDEX`).
     """
 
-    def __init__(self, records: Sequence[Record], features: FeatureConfig, *, train: bool, seed: int = 0):
+    def __init__(self, records: Sequence[Record], features: FeatureConfig, *, train: bool, seed: int = 0,
+                 augment: AugmentConfig | None = None):
         self.records = list(records)
         self.window = features.window_samples
         self.train = train
         self.seed = seed
+        self.augmenter = None
+        if train and augment is not None and augment.waveform_active:
+            self.augmenter = Augmenter(augment).prepare()  # rooms and codec delays made here, before workers fork
 
     def __len__(self) -> int:
         return len(self.records)
@@ -47,6 +56,8 @@ class CropDataset(torch.utils.data.Dataset):
             x = x[offset:offset + self.window]
         else:
             x = repeat_pad(x, self.window)
+        if self.augmenter is not None:
+            x = self.augmenter(x, np.random.default_rng([self.seed, epoch, i, AUGMENT_SALT]))
         return torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(float(LABEL_INDEX[rec.label]))
 
 

@@ -34,6 +34,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from .augment import AugmentConfig, augment_config
+from .augment.specaugment import step_generator
 from .calibration import fit_calibration
 from .checkpoint import atomic_write, make_card, save_checkpoint
 from .config import Config, load_config
@@ -58,7 +60,9 @@ class TrainConfig(Config):
     :func:`spoofscan.corpora.load_records`). ``model`` is a preset name or a ModelConfig.
     ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights.
     ``max_minutes`` caps the wall time: the epoch in progress stops early, is evaluated on
-    dev, and training ends.
+    dev, and training ends. ``augment`` is on-the-fly augmentation (an AugmentConfig, a
+    mapping of its fields, or a preset name of :data:`spoofscan.augment.AUGMENT_PRESETS`;
+    off by default).
     """
 
     train: str = ""
@@ -80,6 +84,7 @@ class TrainConfig(Config):
     max_minutes: float | None = None
     save_every_steps: int = 0  # also write the resume state every N steps (0: at epoch ends)
     progress: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
         if isinstance(self.model, str):
@@ -88,6 +93,7 @@ class TrainConfig(Config):
             object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
         if isinstance(self.features, dict):
             object.__setattr__(self, "features", FeatureConfig.from_dict(self.features))
+        object.__setattr__(self, "augment", augment_config(self.augment))
         if self.balance not in BALANCE_MODES:
             raise choice_error("balance", self.balance, BALANCE_MODES)
         for name in ("epochs", "batch_size"):
@@ -208,7 +214,7 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
     pos_weight = torch.tensor(n_spoof / n_bona if cfg.balance == "loss" else 1.0, device=device)
     sampler = EpochSampler([r.label for r in train_records], seed=cfg.seed, balanced=cfg.balance == "sampler",
                            rank=d.rank, world=d.world)
-    dataset = CropDataset(train_records, cfg.features, train=True, seed=cfg.seed)
+    dataset = CropDataset(train_records, cfg.features, train=True, seed=cfg.seed, augment=cfg.augment)
     drop_last = len(sampler) > cfg.batch_size  # a final batch of one item breaks batch norm
     steps_per_epoch = len(sampler) // cfg.batch_size if drop_last else math.ceil(len(sampler) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -252,7 +258,11 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
             waves = waves.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
-                logits = net(waves)
+                spec_augment = None
+                if cfg.augment.specaugment.p > 0:
+                    generator = step_generator(cfg.seed, epoch, step, d.rank)
+                    spec_augment = lambda feats: cfg.augment.specaugment.apply(feats, generator)  # noqa: E731
+                logits = net(waves, feature_augment=spec_augment)
             loss = F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=pos_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -368,7 +378,7 @@ def _load_state(path: Path, cfg: TrainConfig, model, optimizer, scheduler) -> di
     blob = torch.load(path, map_location="cpu", weights_only=True)
     saved = TrainConfig.from_dict(blob["config"])
     same = ("train", "dev", "model", "features", "epochs", "batch_size", "lr", "weight_decay",
-            "warmup_fraction", "balance", "seed")
+            "warmup_fraction", "balance", "seed", "augment")
     diff = [k for k in same if getattr(saved, k) != getattr(cfg, k)]
     if diff:
         raise SpoofscanError(f"--resume: the config differs from the saved run in {diff}; resume with the same settings")

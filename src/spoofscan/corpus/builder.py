@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import SAMPLE_RATE, resample
+from ..augment import add_noise, band_limit, codec_roundtrip, parse_codec, set_level
 from ..checkpoint import atomic_write
 from ..config import Config, load_config
 from ..errors import SpoofscanError, choice_error
@@ -53,7 +54,7 @@ from .generators import CommandGenerator, Generator, Request, builtin_generators
 from .shortcuts import active_span
 from .sources import SOURCES, RealClip, default_cache_dir, fetch_package, find_real_dir, package_version, read_real
 
-RECIPE_VERSION = 2  # bump when processing changes: every pair is then rebuilt
+RECIPE_VERSION = 3  # bump when processing changes: every pair is then rebuilt (3: the spoofscan.augment chain)
 MANIFEST = "manifest.csv"
 STATE = "build_state.jsonl"
 INFO = "corpus.json"
@@ -65,10 +66,13 @@ SPLITS = ("train", "dev", "eval")
 NO_GENERATOR = "-"  # the generator column of bona fide rows (ASVspoof's convention for attacks)
 HELDOUT_MANIFEST = "manifest-heldout-{family}.csv"  # the corpus with one family left out of train and dev
 WIDEBAND, NARROWBAND = "wideband", "narrowband"
-NARROWBAND_RATE = 8_000  # Hz: band-limit "through 8 kHz" = down to 8 kHz and back (4 kHz bandwidth)
 NO_CODEC = "none"
-CODECS = {"vorbis": ("OGG", "VORBIS"), "opus": ("OGG", "OPUS"), "mp3": ("MP3", "MPEG_LAYER_III")}  # libsndfile
-CODEC_COMPRESSION = (0.2, 0.9)  # range of libsndfile's compression level (0 best quality, 1 smallest)
+CODECS = {  # corpus codec -> spoofscan.augment codec settings, from best quality (compression 0) to smallest (1)
+    "vorbis": ("vorbis:1.0", "vorbis:0.8", "vorbis:0.6", "vorbis:0.4", "vorbis:0.2", "vorbis:0.0"),
+    "opus": ("opus:48", "opus:32", "opus:24", "opus:16", "opus:12", "opus:8"),
+    "mp3": ("mp3:128", "mp3:96", "mp3:64", "mp3:48", "mp3:32", "mp3:24"),
+}
+CODEC_COMPRESSION = (0.2, 0.9)  # range of the compression level drawn per pair (0 best quality, 1 smallest)
 PEAK_LIMIT = 0.99  # no sample above this after the level change
 TRIM_MARGIN_SECONDS = 0.02  # kept on each side of the active span when trimming
 MAX_REAL_SECONDS = 20.0  # longer real clips are skipped
@@ -403,45 +407,32 @@ def trim(x: np.ndarray) -> np.ndarray:
 
 
 def lossy_roundtrip(x: np.ndarray, codec: str, compression: float) -> np.ndarray:
-    """Encode a 16 kHz waveform with ``codec`` (a :data:`CODECS` key) in memory and decode it; same length."""
-    import io
-
-    container, subtype = CODECS[codec]
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(x, -1, 1), SAMPLE_RATE, format=container, subtype=subtype, compression_level=compression)
-    buf.seek(0)
-    y, _ = sf.read(buf, dtype="float32")
-    y = y.mean(axis=1, dtype=np.float32) if y.ndim == 2 else y
-    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
+    """Round trip a 16 kHz waveform through ``codec`` (a :data:`CODECS` key) at ``compression`` in [0, 1]
+    (0: the codec's best setting in :data:`CODECS`, 1: its smallest); same length, time-aligned."""
+    ladder = CODECS[codec]
+    return codec_roundtrip(x, *parse_codec(ladder[int(round(compression * (len(ladder) - 1)))]))
 
 
 def neutralise(x: np.ndarray, rng: np.random.Generator, cfg: CorpusConfig, narrowband: bool,
                codec: tuple = (NO_CODEC, 0.0)) -> np.ndarray:
     """The one processing chain every clip of both classes goes through (16 kHz in, 16 kHz out).
 
-    Remove DC, trim edge silence, pad both edges with random silence, add a noise floor at
-    a random SNR, band-limit through 8 kHz if ``narrowband``, pass through ``codec``
+    Remove DC, trim edge silence, pad both edges with random silence, add a white noise floor
+    at a random SNR, band-limit through 8 kHz if ``narrowband``, pass through ``codec``
     (``(name, compression level)``, name ``none`` or a :data:`CODECS` key), scale to a
-    random RMS level, keep peaks below :data:`PEAK_LIMIT`.
+    random RMS level, keep peaks below :data:`PEAK_LIMIT`. The effects are
+    :mod:`spoofscan.augment`'s, the ones training augmentation uses.
     """
     x = trim(x - np.mean(x))
     pads = [int(rng.uniform(*cfg.edge_pad_seconds) * SAMPLE_RATE) for _ in range(2)]
-    x = np.concatenate([np.zeros(pads[0], np.float32), x, np.zeros(pads[1], np.float32)])
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1e-4
-    snr = rng.uniform(*cfg.noise_snr_db)
-    x = x + rng.standard_normal(len(x)).astype(np.float32) * np.float32(rms * 10 ** (-snr / 20))
+    x = np.concatenate([np.zeros(pads[0], np.float32), x, np.zeros(pads[1], np.float32)]).astype(np.float32)
+    x = add_noise(x, rng.uniform(*cfg.noise_snr_db), "white", rng)
     if narrowband:
-        x = resample(resample(x, SAMPLE_RATE, NARROWBAND_RATE), NARROWBAND_RATE, SAMPLE_RATE)
+        x = band_limit(x)
     if codec[0] != NO_CODEC:
         peak = float(np.max(np.abs(x))) or 1.0
         x = lossy_roundtrip(x * np.float32(0.5 / peak), *codec)  # coded at a safe level; the level is set next
-    level = rng.uniform(*cfg.level_dbfs)
-    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) or 1e-4
-    x = x * np.float32(10 ** (level / 20) / rms)
-    peak = float(np.max(np.abs(x)))
-    if peak > PEAK_LIMIT:
-        x = x * np.float32(PEAK_LIMIT / peak)
-    return x.astype(np.float32)
+    return set_level(x, rng.uniform(*cfg.level_dbfs), PEAK_LIMIT)
 
 
 def _synthesize_matched(g: Generator, clip: RealClip, real16: np.ndarray, target: float, seed: int):
