@@ -325,20 +325,20 @@ async def _score(state: ServiceState, files: list, receive) -> list:
         for job in jobs:
             state.batcher.cancel(job)
         raise
-    answers = asyncio.gather(*(job.future for job in jobs))
+    waiting = {job.future for job in jobs}
     gone = asyncio.ensure_future(_client_gone(receive))
     try:
-        await asyncio.wait({answers, gone}, return_when=asyncio.FIRST_COMPLETED)
-        if not answers.done():
-            raise ServeError(499, "client_gone", "the client went away; its work was cancelled")
-        return [(name, result) for (name, _), result in zip(files, answers.result())]
+        while waiting:
+            done, _ = await asyncio.wait(waiting | {gone}, return_when=asyncio.FIRST_COMPLETED)
+            if gone in done:
+                raise ServeError(499, "client_gone", "the client went away; its work was cancelled")
+            waiting -= done
+        return [(name, job.future.result()) for (name, _), job in zip(files, jobs)]
     finally:
         gone.cancel()
         cancelled = sum(state.batcher.cancel(job) for job in jobs)
         if cancelled:
             state.metrics.failures.labels("cancelled").inc(cancelled)
-        if not answers.done():
-            answers.cancel()
 
 
 async def _client_gone(receive) -> None:

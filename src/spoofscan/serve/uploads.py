@@ -16,6 +16,7 @@ import time
 from tempfile import SpooledTemporaryFile
 
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
 
@@ -102,10 +103,8 @@ async def read_uploads(request: Request, settings: ServeSettings, *, max_files: 
     try:
         if content_type.startswith("multipart/form-data"):
             return await _read_form(limited, max_files), receive
-        if content_type.startswith("application/x-www-form-urlencoded"):
-            raise ServeError(415, "form_encoded",
-                             "a url-encoded form body is not a file (curl -d mangles binary data): send the file "
-                             "as multipart (curl -F file=@clip.wav) or as the raw body (curl --data-binary @clip.wav)")
+        # any other type is the file itself: clients label raw bodies anyhow (curl --data-binary says
+        # application/x-www-form-urlencoded), and the decoder, not the label, tells what the bytes are
         return [(clean_name(filename), await _read_raw(limited, settings))], receive
     except ClientDisconnect:
         raise ServeError(499, "client_gone", "the client went away during the upload") from None
@@ -129,11 +128,12 @@ async def _read_raw(request: Request, settings: ServeSettings):
 async def _read_form(request: Request, max_files: int):
     try:
         form = await request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES)
-    except MultiPartException as e:
-        if str(e).startswith("Too many files"):
+    except (MultiPartException, HTTPException) as e:  # inside an app Starlette turns the first into a 400
+        message = str(getattr(e, "message", None) or getattr(e, "detail", e))
+        if message.startswith("Too many files"):
             raise ServeError(413, "too_many_files", f"more than {max_files} file(s) in one request"
                              + ("" if max_files > 1 else " (send several files to /v1/detect/batch)")) from None
-        raise ServeError(400, "bad_multipart", f"the multipart body cannot be read: {e}") from None
+        raise ServeError(400, "bad_multipart", f"the multipart body cannot be read: {message}") from None
     files = [(clean_name(v.filename), v.file) for _, v in form.multi_items() if isinstance(v, UploadFile)]
     if not files:
         raise ServeError(422, "no_file", "the form holds no file: send the audio as a file part, "
