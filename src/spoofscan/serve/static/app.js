@@ -80,8 +80,7 @@ function addFiles(files) {
     fresh.push(entry);
   }
   if (!fresh.length) return;
-  renderTable();
-  if (state.selected < 0 || state.entries.length === fresh.length) select(state.entries.indexOf(fresh[0]));
+  select(state.entries.indexOf(fresh[0]));   // show the newest upload
   runQueue(fresh);
 }
 
@@ -193,6 +192,7 @@ function showResult(entry) {
     $("player").src = entry.url;
     $("player").dataset.file = entry.name;
   }
+  $("timeline-block").hidden = entry.status !== "done";
   if (entry.status === "pending") {
     verdict.className = "verdict none";
     verdict.textContent = "Scoring…";
@@ -228,6 +228,7 @@ function showVerdict(d) {
   $("pfake-block").hidden = none || d.p_fake === null;
   if (d.p_fake !== null) {
     $("meter-fill").style.width = `${(100 * d.p_fake).toFixed(1)}%`;
+    $("meter-fill").classList.toggle("fake", d.p_fake >= d.threshold);
     $("meter-threshold").style.left = `calc(${(100 * d.threshold).toFixed(1)}% - 1px)`;
     $("pfake-text").textContent = `p_fake = ${formatP(d.p_fake)}: the probability that this clip is fake, ` +
       `if real and fake were equally likely before listening. Fake at or above ${d.threshold}.`;
