@@ -43,9 +43,9 @@ def _find(names) -> str | None:
 def browser_paths():
     chromium, driver = _find(CHROMIUM_NAMES), _find(DRIVER_NAMES)
     missing = [what for what, path in (("chromium", chromium), ("chromedriver (chromium-driver)", driver)) if not path]
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("selenium") is None:
         missing.append("selenium (pip install -e '.[test]')")
     if missing:
         message = f"the browser test needs {', '.join(missing)}: run scripts/install.sh"

@@ -406,7 +406,9 @@ def _cmd_serve(args) -> int:
                              allow_public_without_key=args.allow_public_without_key)
     check_bind(args.host, settings)  # before the model loads: a refusal should be instant
     try:
-        from .serve import app as _  # noqa: F401  (FastAPI and friends: the serve extra)
+        import importlib
+
+        importlib.import_module(".serve.app", __package__)  # FastAPI and friends: the serve extra
         from .serve import serve
     except ModuleNotFoundError as e:
         if (e.name or "").split(".")[0] in SERVE_MODULES:
