@@ -391,6 +391,8 @@ def _add_serve(sub):
     p.add_argument("--max-pending", type=int, default=d.max_pending,
                    help=f"requests in hand at once; beyond, 503 with Retry-After (default {d.max_pending})")
     p.add_argument("--decode-threads", type=int, default=d.decode_threads, help=f"threads decoding uploads (default {d.decode_threads})")
+    p.add_argument("--upload-timeout", type=float, default=d.upload_timeout,
+                   help=f"seconds a request body may take to arrive; slower uploads get 408 (default {d.upload_timeout:g})")
     p.add_argument("--allow-public-without-key", action="store_true",
                    help=f"listen on a non-loopback --host without {API_KEY_ENV} (only behind a proxy that controls access)")
     p.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"))
@@ -402,6 +404,7 @@ def _cmd_serve(args) -> int:
 
     settings = ServeSettings(max_body_mb=args.max_upload_mb, max_seconds=args.max_seconds, max_files=args.max_files,
                              max_pending=args.max_pending, decode_threads=args.decode_threads,
+                             upload_timeout=args.upload_timeout,
                              api_key=os.environ.get(API_KEY_ENV) or None,
                              allow_public_without_key=args.allow_public_without_key)
     check_bind(args.host, settings)  # before the model loads: a refusal should be instant
