@@ -377,6 +377,36 @@ def test_windows_of_concurrent_requests_share_model_calls(cross):
     assert ("spoofscan_batch_clips_bucket{le=\"1.0\"} " + ("1.0" if cross else "7.0")) in clips_per_call
 
 
+def test_a_short_clip_is_not_queued_behind_long_ones():
+    """Three long clips have windows waiting when a short one arrives: the next model call
+    takes one window of each clip in turn, so the short clip is in it (and done)."""
+    marker = 0.25  # the short clip is a constant: its window is easy to spot
+
+    class Spot(GatedDetector):
+        def window_scores(self, windows):
+            spotted.append(bool(np.any(np.all(np.abs(windows - marker) < 1e-3, axis=1))))
+            return super().window_scores(windows)
+
+    spotted: list = []
+    det = Spot(batch_size=4)
+    with client(det, clip_windows=8) as c:
+        out: list = []
+        threads = [_post_in_thread(c, clip_bytes("bonafide", 30.0, seed=i), out) for i in range(3)]
+        assert det.entered.wait(10)
+        batcher = c.app.state.serve.batcher
+        deadline = time.time() + 10
+        while len(batcher._waiting) < 3 and time.time() < deadline:
+            time.sleep(0.01)
+        threads.append(_post_in_thread(c, wav_bytes(np.full(RATE_2S // 2, marker, np.float32)), out))
+        while len(batcher._waiting) < 4 and time.time() < deadline:
+            time.sleep(0.01)
+        det.gate.set()
+        for t in threads:
+            t.join(30)
+    assert [r.status_code for r in out] == [200] * 4 and out[0].json()["duration"] == 1.0  # the short one came back first
+    assert spotted[:2] == [False, True]  # in the first call after the held one
+
+
 def test_a_long_clip_is_decoded_a_few_windows_ahead_only():
     """clip_windows bounds what one upload holds in memory: never more than that waits in the
     queue, and at most a batch more is in the model."""

@@ -12,8 +12,12 @@ detector's own seam (:meth:`Detector.open_clip` / :meth:`Detector.finish`), so n
 decoding, windowing or calibration is written here. A clip is decoded in steps: each step
 pulls windows until ``clip_windows`` of that clip wait for the model, then gives its thread
 back; the worker asks for the next step when half of them have been taken. So a ten-minute
-upload holds one decoder block and a few dozen windows in memory, never the whole clip, and
-short clips are not stuck behind it: the queue is served in arrival order, one step each.
+upload holds one decoder block and a few dozen windows in memory, never the whole clip.
+
+A model call is filled round-robin, one window per waiting clip in turn (the clips rotate
+from call to call), so a short clip waits for about one call, not behind the queued windows
+of every long clip that came before it; long clips share what is left. Without cross-request
+batching a call takes windows of the oldest waiting clip only.
 
 Nothing here touches asyncio except through ``loop.call_soon_threadsafe``: a :class:`Job`'s
 answer (the :class:`~spoofscan.detector.Prediction`, or a
@@ -26,7 +30,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -87,13 +91,14 @@ class Batcher:
         self.cross_request = settings.cross_request_batching
         self.metrics = metrics
         self._cond = threading.Condition()
-        self._queue: deque = deque()  # (job, window index in its clip, window)
+        self._waiting: OrderedDict[Job, deque] = OrderedDict()  # job -> (window index, window), round-robin order
+        self._queued = 0  # windows in self._waiting
         self._jobs: set[Job] = set()
         self._stopping = False
         self._decoders = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="spoofscan-decode")
         self._thread = threading.Thread(target=self._run, name="spoofscan-model", daemon=True)
         self.windows_scored = 0  # total, for /readyz and tests
-        metrics.queue_windows.set_function(lambda: len(self._queue))
+        metrics.queue_windows.set_function(lambda: self._queued)
         metrics.clips_in_flight.set_function(lambda: len(self._jobs))
 
     # ------------------------------------------------------------------ life cycle
@@ -125,7 +130,7 @@ class Batcher:
 
     @property
     def queue_windows(self) -> int:
-        return len(self._queue)
+        return self._queued
 
     # ------------------------------------------------------------------ requests
 
@@ -181,7 +186,9 @@ class Batcher:
             elif not job.over:
                 job.queued += len(got)
                 job.outstanding += len(got)
-                self._queue.extend((job, i, w) for i, w in got)
+                if got:
+                    self._waiting.setdefault(job, deque()).extend(got)
+                    self._queued += len(got)
                 if got:
                     self._cond.notify()
                 if ended and job.outstanding == 0:
@@ -197,7 +204,7 @@ class Batcher:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
+                while not self._queued and not self._stopping:
                     self._cond.wait()
                 if self._stopping:
                     return
@@ -212,19 +219,24 @@ class Batcher:
                 self._score(batch, jobs)
 
     def _take(self) -> list:
-        """Up to ``batch_size`` queued windows: from every clip in arrival order, or (without
-        cross-request batching) from the oldest clip alone."""
-        if self.cross_request:
-            n = min(self.batch_size, len(self._queue))
-            batch = [self._queue.popleft() for _ in range(n)]
-        else:
-            head = self._queue[0][0]
-            batch, rest = [], deque()
-            for item in self._queue:
-                (batch if item[0] is head and len(batch) < self.batch_size else rest).append(item)
-            self._queue = rest
-        for job, _, _ in batch:
-            job.queued -= 1
+        """Up to ``batch_size`` waiting windows ``(job, index, window)``: one per clip in turn
+        (or, without cross-request batching, from the oldest waiting clip alone)."""
+        batch = []
+        while self._waiting and len(batch) < self.batch_size:
+            job, windows = next(iter(self._waiting.items()))
+            n = 1 if self.cross_request else self.batch_size
+            while windows and n:
+                i, w = windows.popleft()
+                batch.append((job, i, w))
+                job.queued -= 1
+                n -= 1
+            if not windows:
+                del self._waiting[job]
+            elif self.cross_request:
+                self._waiting.move_to_end(job)  # next turn goes to the next clip
+            if not self.cross_request:
+                break
+        self._queued -= len(batch)
         return batch
 
     def _wants_decoding(self, job: Job) -> bool:
@@ -290,9 +302,10 @@ class Batcher:
     def _drop(self, job: Job) -> None:
         """Mark a job over and remove its queued windows (lock held)."""
         job.over = True
-        if job.queued:
-            self._queue = deque(item for item in self._queue if item[0] is not job)
-            job.queued = 0
+        windows = self._waiting.pop(job, None)
+        if windows:
+            self._queued -= len(windows)
+        job.queued = 0
 
     def _releasable(self, job: Job) -> bool:
         """Whether the caller should close the job now: over, no decode step using it (lock held)."""
