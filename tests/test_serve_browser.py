@@ -23,6 +23,7 @@ pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 
 from serve_support import BandDetector, clip_bytes, free_port, wav_bytes  # noqa: E402
+from synth import synth_clip  # noqa: E402
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,7 +98,10 @@ def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clips")
     files = {"real.wav": clip_bytes("bonafide", 6.0, seed=11), "fake.wav": clip_bytes("spoof", 6.0, seed=12),
              "silence.wav": wav_bytes(np.zeros(3 * 16_000, np.float32)),
-             "broken.wav": clip_bytes("bonafide", 3.0)[:30_000]}
+             "broken.wav": clip_bytes("bonafide", 3.0)[:30_000],
+             # real, then 5 s of synthetic speech, then real again
+             "interview.wav": wav_bytes(np.concatenate([synth_clip(label, 5.0, np.random.default_rng(20 + i))
+                                                        for i, label in enumerate(("bonafide", "spoof", "bonafide"))]))}
     for name, data in files.items():
         (folder / name).write_bytes(data)
     return folder
@@ -200,6 +204,46 @@ def test_real_and_fake_uploads_show_the_apis_verdicts_and_a_drawn_timeline(drive
         _screenshot(driver, f"page-{expected}")
     assert [(r["file"], r["label"]) for r in _table(driver)] == [("real.wav", "real"), ("fake.wav", "fake")]
     assert not driver.find_element("id", "key-box").is_displayed()  # no key asked for: the server has none
+
+
+# the colour of the window markers along the timeline, in thirds of the plot's width
+MARKERS_BY_THIRD = """
+const c = document.getElementById('timeline');
+const ctx = c.getContext('2d');
+const ratio = Number(c.dataset.ratio) || 1;
+const left = 38 * ratio, right = c.width - 8 * ratio;
+const out = [];
+for (let k = 0; k < 3; k++) {
+  const x0 = Math.round(left + (right - left) * k / 3), x1 = Math.round(left + (right - left) * (k + 1) / 3);
+  const data = ctx.getImageData(x0, 0, x1 - x0, c.height).data;
+  let red = 0, green = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] > 0 && data[i] > 150 && data[i + 1] < 80 && data[i + 2] < 80) red++;
+    if (data[i + 3] > 0 && data[i + 1] > 100 && data[i] < 60 && data[i + 2] < 110) green++;
+  }
+  out.push({red, green});
+}
+return out;
+"""
+
+
+def test_the_timeline_shows_which_seconds_look_synthetic(driver, server, clips):
+    """A clip that is real, then synthetic for 5 s, then real: the API's windows say so, and
+    the chart draws the middle third's windows red and the outer ones green."""
+    api = _api(server, clips / "interview.wav").json()
+    middle = [w["p_fake"] for w in api["timeline"] if 5.5 <= w["start"] and w["end"] <= 9.5]
+    outer = [w["p_fake"] for w in api["timeline"] if w["end"] <= 4.5 or w["start"] >= 10.5]
+    assert min(middle) > 0.8 and max(outer) < 0.2
+    driver.get(server + "/")
+    _upload(driver, clips / "interview.wav")
+    assert _verdict_for(driver, "interview.wav")["label"] == api["label"]
+    timeline = driver.find_element("id", "timeline")
+    _wait(driver, lambda d: timeline.get_attribute("data-windows") == str(api["windows"]), "the timeline")
+    _wait(driver, lambda d: d.find_element("id", "spectrogram").get_attribute("data-drawn") == "1", "the spectrogram")
+    first, second, third = driver.execute_script(MARKERS_BY_THIRD)
+    assert second["red"] > 5 * max(second["green"], 1), (first, second, third)
+    assert first["green"] > 5 * max(first["red"], 1) and third["green"] > 5 * max(third["red"], 1), (first, third)
+    _screenshot(driver, "page-partly-fake")
 
 
 def test_several_files_give_a_table_with_errors_and_no_speech(driver, server, clips):
