@@ -185,6 +185,13 @@ def create_app(detector, settings: ServeSettings | None = None, *, model_path=No
         kind = _STATUS_KINDS.get(e.status_code, "http_error")
         return _error_response(request, ServeError(e.status_code, kind, str(e.detail), dict(e.headers or {})), metrics)
 
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, e: Exception):  # a bug: JSON like every answer (uvicorn logs it)
+        metrics.failures.labels("internal").inc()
+        body = error_json("internal", "unexpected server error (see the server log)",
+                          request_id=getattr(request.state, "request_id", None))
+        return JSONResponse(body, status_code=500)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, e: RequestValidationError):
         detail = "; ".join(f"{'.'.join(map(str, err.get('loc', ())))}: {err.get('msg')}" for err in e.errors())
