@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install spoofscan and everything it needs into ./.venv on a fresh Debian/Ubuntu machine.
-#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld
-#   pip: spoofscan with its torch (2.13.0, CPU build), test, corpus and augment extras
+#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld,
+#        chromium and chromium-driver (the web page's test drives a headless browser)
+#   pip: spoofscan with its torch (2.13.0, CPU build), test (which brings serve), corpus and augment extras
 # Safe to run again: it only adds what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="espeak-ng flite gcc g++ python3-dev"
+APT_PACKAGES="espeak-ng flite gcc g++ python3-dev chromium chromium-driver"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if command -v apt-get >/dev/null 2>&1; then
@@ -20,7 +21,8 @@ if command -v apt-get >/dev/null 2>&1; then
         $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
 else
-    echo "warning: no apt-get here; install espeak-ng and flite with your package manager for the offline corpus" >&2
+    echo "warning: no apt-get here; install espeak-ng and flite with your package manager for the offline corpus," \
+         "and chromium with its chromedriver for the web page's browser test" >&2
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
