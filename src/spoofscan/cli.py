@@ -169,7 +169,6 @@ def _add_train(sub):
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
-    p.add_argument("--max-minutes", type=float, help="wall-clock budget; the run ends cleanly when it is spent")
     p.add_argument("--augment", help="augmentation preset: off (default), rawboost, channel or full (replaces "
                                      "the config file's augment: mapping, where each effect can be set)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
@@ -181,7 +180,7 @@ def _cmd_train(args) -> int:
     from .train import fit, load_train_config
 
     keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
-            "num_workers", "seed", "device", "max_minutes", "augment")
+            "num_workers", "seed", "device", "augment")
     overrides = {k: getattr(args, k) for k in keys}
     if args.frontend:
         overrides["features"] = {"frontend": args.frontend}
@@ -368,7 +367,6 @@ def _add_quickstart(sub):
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--model", help="override the size's model preset (tiny, small, resnet10, resnet18)")
     p.add_argument("--epochs", type=int, help="override the size's epochs")
-    p.add_argument("--max-minutes", type=float, help="override the size's training time budget")
     p.add_argument("--cache", dest="cache_dir", default="", help="download cache (default ~/.cache/spoofscan)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_quickstart)
@@ -378,7 +376,7 @@ def _cmd_quickstart(args) -> int:
     from .quickstart import run_quickstart
 
     run_quickstart(args.size, args.out, jobs=args.jobs, device=args.device, model=args.model, epochs=args.epochs,
-                   max_minutes=args.max_minutes, cache_dir=args.cache_dir, progress=not args.quiet)
+                   cache_dir=args.cache_dir, progress=not args.quiet)
     return 0
 
 

@@ -39,13 +39,12 @@ class Preset:
     epochs: int
     batch_size: int
     lr: float
-    max_minutes: Optional[float]  # wall-clock cap of the training step
 
 
 PRESETS = {
-    "tiny": Preset("tiny", epochs=6, batch_size=8, lr=3e-3, max_minutes=2.0),
-    "small": Preset("resnet18", epochs=8, batch_size=32, lr=1e-3, max_minutes=12.0),
-    "full": Preset("resnet18", epochs=20, batch_size=32, lr=1e-3, max_minutes=None),
+    "tiny": Preset("tiny", epochs=6, batch_size=8, lr=3e-3),
+    "small": Preset("resnet18", epochs=8, batch_size=32, lr=1e-3),
+    "full": Preset("resnet18", epochs=20, batch_size=32, lr=1e-3),
 }
 
 
@@ -78,7 +77,7 @@ class QuickstartResult:
 
 def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, jobs: int = 0,
                    device: str = "auto", model: Optional[str] = None, epochs: Optional[int] = None,
-                   max_minutes: Optional[float] = None, cache_dir: str = "", seed: int = 0,
+                   cache_dir: str = "", seed: int = 0,
                    progress: bool = True, log: Callable[[str], None] | None = None) -> QuickstartResult:
     """Build, audit, train, evaluate and predict (see the module docstring).
 
@@ -89,7 +88,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         ``metrics.csv``...), ``eval/``, ``quickstart.json``
     jobs : corpus-building processes (0: one per CPU)
     device : training and scoring device (``auto``, ``cpu``, ``cuda``...)
-    model, epochs, max_minutes : override the size's training preset
+    model, epochs : override the size's training preset
     cache_dir : where Debian packages are downloaded (default ``~/.cache/spoofscan``)
     progress : progress bars; ``log`` receives the step headers and the summary (default: print)
 
@@ -137,7 +136,6 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
                       model=model or preset.model, epochs=epochs or preset.epochs, batch_size=preset.batch_size,
                       lr=preset.lr, num_workers=1, seed=seed, device=device,
-                      max_minutes=max_minutes if max_minutes is not None else preset.max_minutes,
                       features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
                       progress=progress)
     trained = fit(cfg)

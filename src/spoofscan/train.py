@@ -59,8 +59,8 @@ class TrainConfig(Config):
     ``train`` / ``dev`` are data specs (``CORPUS:PATH[:SUBSET]``, see
     :func:`spoofscan.corpora.load_records`). ``model`` is a preset name or a ModelConfig.
     ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights.
-    ``max_minutes`` caps the wall time: the epoch in progress stops early, is evaluated on
-    dev, and training ends. ``augment`` is on-the-fly augmentation (an AugmentConfig, a
+    The budget is ``epochs`` (and early stopping after ``patience`` epochs without a better dev
+    EER), never wall-clock time, so a run gives the same weights on a fast and a slow machine. ``augment`` is on-the-fly augmentation (an AugmentConfig, a
     mapping of its fields, or a preset name of :data:`spoofscan.augment.AUGMENT_PRESETS`;
     off by default).
     """
@@ -81,7 +81,6 @@ class TrainConfig(Config):
     num_workers: int = 2
     seed: int = 0
     device: str = "auto"
-    max_minutes: float | None = None
     save_every_steps: int = 0  # also write the resume state every N steps (0: at epoch ends)
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -242,7 +241,6 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
         atomic_write(state_path, lambda tmp: torch.save(blob, tmp))
 
-    out_of_time = False
     for epoch in range(progress["epoch"], cfg.epochs):
         skip_steps = progress["step"] if epoch == progress["epoch"] else 0
         sampler.set_epoch(epoch, skip=skip_steps * cfg.batch_size)
@@ -273,10 +271,6 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
             if cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0 and step + 1 < steps_per_epoch:
                 save_state(epoch, step + 1)
-            if cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60:
-                out_of_time = True
-                break
-        out_of_time = _broadcast(out_of_time, d)
 
         row = None
         if d.main:
@@ -287,10 +281,9 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
         if d.main:
             if on_epoch_end is not None:
                 on_epoch_end(row)
-        if progress["bad_epochs"] >= cfg.patience or out_of_time:
+        if progress["bad_epochs"] >= cfg.patience:
             if d.main and cfg.progress:
-                why = "out of time" if out_of_time else f"no better dev EER for {cfg.patience} epochs"
-                print(f"stopping after epoch {epoch + 1}: {why}", flush=True)
+                print(f"stopping after epoch {epoch + 1}: no better dev EER for {cfg.patience} epochs", flush=True)
             break
 
     if d.world > 1:
