@@ -9,8 +9,6 @@ unpickles anything and is strict: a missing or unexpected tensor is an error.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from safetensors import safe_open
 
 from . import __version__
 from .errors import SpoofscanError
+from .fileio import atomic_write  # noqa: F401  (corpus/ imports it from here)
 from .labels import LABEL_INDEX
 
 FORMAT = "spoofscan-checkpoint"
@@ -42,23 +41,6 @@ def make_card(features: dict, model: dict, calibration: dict, *, threshold: floa
         "train": train or {},
         "metrics": metrics or {},
     }
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_checkpoint(path: str | Path, state_dict: dict, card: dict) -> None:

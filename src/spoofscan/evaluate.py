@@ -34,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from .calibration import Calibration
-from .checkpoint import atomic_write
+from .fileio import atomic_write
 from .errors import SpoofscanError
 from .labels import BONAFIDE, SPOOF
 from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr,

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import __version__
 from .audio import SAMPLE_RATE, load_audio
-from .checkpoint import atomic_write
+from .fileio import atomic_write
 from .dsp import FeatureConfig, log_mel, repeat_pad, window_starts
 from .errors import SpoofscanError
 from .runtime import (INPUT_NAME, METADATA_KEY, ONNX_FORMAT, ONNX_FORMAT_VERSION, OUTPUT_NAME, session_options)

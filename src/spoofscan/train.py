@@ -35,13 +35,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from .calibration import fit_calibration
-from .checkpoint import atomic_write, make_card, save_checkpoint
+from .checkpoint import make_card, save_checkpoint
 from .config import Config, load_config
 from .corpora import load_records, summarize
 from .data import CropDataset, EpochSampler
 from .dsp import FeatureConfig
 from .errors import SpoofscanError, choice_error
 from .features import LogMel
+from .fileio import atomic_write
 from .inference import TorchDetector, resolve_device
 from .labels import BONAFIDE, SPOOF
 from .metrics import compute_eer
