@@ -19,7 +19,8 @@ from spoofscan import audio
 from spoofscan.calibration import Calibration, fit_calibration
 from spoofscan.checkpoint import load_checkpoint, read_card, save_checkpoint
 from spoofscan.cli import main
-from spoofscan.detector import Failure, Prediction, expand_inputs
+from spoofscan.audio import expand_inputs
+from spoofscan.detector import Failure, Prediction
 from spoofscan.errors import AudioError, SpoofscanError
 from spoofscan.inference import TorchDetector
 

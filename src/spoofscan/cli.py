@@ -62,7 +62,7 @@ def _load_detector(args, **kwargs):
 
 
 def _cmd_predict(args) -> int:
-    from .detector import expand_inputs
+    from .audio import expand_inputs
 
     det = _load_detector(args, max_seconds=args.max_seconds)
     files = expand_inputs(args.inputs)

@@ -13,10 +13,7 @@ bona fide); ``p_fake`` is the calibrated probability of that score and ``label``
 
 from __future__ import annotations
 
-import glob
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
@@ -25,9 +22,6 @@ from .audio import MIN_SECONDS, AudioSource, prepare_waveform, source_name, stre
 from .calibration import Calibration
 from .dsp import FeatureConfig, repeat_pad
 from .errors import SpoofscanError
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".mp4", ".webm",
-                    ".wma", ".aif", ".aiff", ".au", ".amr", ".3gp", ".mka", ".oga")
 
 
 @dataclass(frozen=True)
@@ -260,31 +254,3 @@ def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: "Clip"
         yield 0, repeat_pad(buf, win)
     elif last_end < total:
         yield total - win, buf[len(buf) - win:]
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Expand folders (see :func:`audio_files`) and glob patterns; keep plain paths as given.
-
-    A path that does not exist is kept, so that the caller reports it as a failure.
-    """
-    out: list[str] = []
-    for item in inputs:
-        if any(ch in item for ch in "*?["):
-            out.extend(sorted(glob.glob(item, recursive=True)))
-        elif os.path.isdir(item):
-            out.extend(str(p) for p in audio_files(Path(item)))
-        else:
-            out.append(item)
-    return out
-
-
-def audio_files(folder: Path) -> list[Path]:
-    """Audio files under ``folder`` by extension (:data:`AUDIO_EXTENSIONS`), recursive and
-    sorted, skipping hidden files and folders (such as macOS ``._x.wav`` resource forks)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                found.append(Path(dirpath) / name)
-    return found
