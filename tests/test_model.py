@@ -175,6 +175,12 @@ def test_imagenet_goes_through_torch_hub_with_weights_only(monkeypatch):
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"dropout": -0.1}, "got -0.1"),
     ({"in_chans": 0}, "in_chans must be a positive channel count, got 0"),
+    # limits and types, so that a card read from a file can neither build a giant nor raise TypeError
+    ({"width": 10_000}, "width must be at most 256 channels, got 10000"),
+    ({"layers": (2, 2, 2, 1000)}, "(2, 2, 2, 1000)"),
+    ({"layers": "abcd"}, "'abcd'"),
+    ({"width": "64"}, "got '64'"),
+    ({"dropout": float("nan")}, "got nan"),
 ])
 def test_model_config_validation(kwargs, bad):
     with pytest.raises(SpoofscanError) as info:

@@ -32,14 +32,25 @@ class ModelConfig(Config):
     in_chans: int = 1
 
     def __post_init__(self):
-        if len(self.layers) != 4 or min(self.layers) < 1:
-            raise SpoofscanError(f"layers must be four positive block counts, got {self.layers}")
-        if self.width < 1:
-            raise SpoofscanError(f"width must be a positive channel count, got {self.width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.in_chans < 1:
-            raise SpoofscanError(f"in_chans must be a positive channel count, got {self.in_chans}")
+        # types and size limits too: a config read from a card must not raise TypeError or build a giant
+        MAX_BLOCKS = 16  # basic blocks per stage (ResNet-18: 2)
+        MAX_WIDTH = 256  # channels of the first stage (ResNet-18: 64; the last stage has 8x)
+        MAX_IN_CHANS = 16
+
+        def whole(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if not isinstance(self.layers, (tuple, list)) or len(self.layers) != 4 \
+                or not all(whole(n) and 1 <= n <= MAX_BLOCKS for n in self.layers):
+            raise SpoofscanError(f"layers must be four block counts in 1..{MAX_BLOCKS}, got {self.layers!r}")
+        for name, top in (("width", MAX_WIDTH), ("in_chans", MAX_IN_CHANS)):
+            value = getattr(self, name)
+            if not whole(value) or value < 1:
+                raise SpoofscanError(f"{name} must be a positive channel count, got {value!r}")
+            if value > top:
+                raise SpoofscanError(f"{name} must be at most {top} channels, got {value}")
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0.0 <= self.dropout < 1.0:
+            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
 
 MODEL_PRESETS = {
