@@ -18,8 +18,9 @@ import soundfile as sf
 RATE = 16_000
 
 
-def synth_clip(label: str, seconds: float, rng: np.random.Generator, rate: int = RATE) -> np.ndarray:
-    """One clip, float32 (seconds * rate,)."""
+def synth_clip(label: str, seconds: float, rng: np.random.Generator, rate: int = RATE,
+               syllables: bool = True) -> np.ndarray:
+    """One clip, float32 (seconds * rate,); ``syllables=False``: one steady sound, no speech to the VAD."""
     n = int(seconds * rate)
     t = np.arange(n) / rate
     f0 = rng.uniform(90, 220) * (1 + 0.03 * np.sin(2 * np.pi * rng.uniform(3, 6) * t))
@@ -31,8 +32,8 @@ def synth_clip(label: str, seconds: float, rng: np.random.Generator, rate: int =
         spec[int(3000 / (rate / 2) * len(spec)):] = 0
         noise = np.fft.irfft(spec, n) * 2.0
     x = 0.3 * voice / np.abs(voice).max() + 0.05 * noise
-    syllables = np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t + rng.uniform(0, 2 * np.pi)), 0.05, None) ** 0.5
-    x *= syllables
+    if syllables:
+        x *= np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t + rng.uniform(0, 2 * np.pi)), 0.05, None) ** 0.5
     x *= 10 ** (rng.uniform(-20, 0) / 20) / max(np.abs(x).max(), 1e-9)
     return x.astype(np.float32)
 

@@ -28,7 +28,7 @@ from synth import make_corpus, synth_clip
 
 def _noisy_windows(n: int, samples: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.stack([synth_clip(("bonafide", "spoof")[i % 2], samples / 16_000, rng) for i in range(n)])
+    return np.stack([synth_clip(("bonafide", "spoof")[i % 2], samples / 16_000, rng, syllables=False) for i in range(n)])
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,7 @@ def test_refuses_files_that_are_not_spoofscan_models(model, tmp_path):
         OnnxDetector.from_file(tmp_path / "missing.onnx")
     text = tmp_path / "text.onnx"
     text.write_text("hello")
-    with pytest.raises(SpoofscanError, match="cannot load"):
+    with pytest.raises(SpoofscanError, match="not an ONNX file"):
         spoofscan.load_detector(text)
     # a valid ONNX graph without spoofscan metadata
     plain = onnx.load(str(model["onnx"]))

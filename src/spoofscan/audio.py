@@ -310,7 +310,7 @@ def _open_source(source: AudioSource, name: str) -> BinaryIO:
         if not probe:
             raise AudioError(name, "empty input (0 bytes)")
         return source
-    raise AudioError(name, f"cannot read audio from a {type(source).__name__} (give a path, bytes or a binary file object)")
+    raise AudioError(name, f"cannot read audio from a {type(source).__name__} (give a path, bytes, a binary file object, or to a detector an (array, sample_rate) pair)")
 
 
 def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None) -> Iterator:

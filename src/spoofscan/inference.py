@@ -1,7 +1,15 @@
-"""The PyTorch backend of :class:`~spoofscan.detector.Detector`, and device selection."""
+"""The PyTorch backend of :class:`~spoofscan.detector.Detector`, and device selection.
+
+Threads: PyTorch has one intra-op thread pool per process, and ``torch.set_num_threads``
+resizes it for every torch operation in the process, from every thread. So a
+``TorchDetector(threads=N)`` sets it only around its own forward passes and puts the previous
+value back after each (:func:`_torch_threads`); it leaves the process as it found it, but two
+threads running torch at the same moment still share the one pool.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +17,13 @@ import torch
 from torch import nn
 
 from .calibration import Calibration
+from .card import feature_config, model_config
 from .checkpoint import load_checkpoint
-from .detector import Detector
+from .detector import Detector, check_threads
 from .dsp import FeatureConfig
 from .errors import SpoofscanError
 from .features import LogMel
-from .models import ModelConfig, create_model
+from .models import create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -42,12 +51,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 class TorchDetector(Detector):
     """Scores windows with a ResNet in PyTorch: log-mel on the device, then the network.
 
-    On CUDA the forward pass runs under bf16 autocast (``autocast=True``).
+    On CUDA the forward pass runs under bf16 autocast (``autocast=True``). ``threads``: CPU
+    threads of the forward passes (None: torch's setting, untouched; see the module docstring).
     """
 
     def __init__(self, model: nn.Module, features: FeatureConfig, calibration: Calibration, *,
-                 device: str | torch.device = "cpu", autocast: bool | None = None, **kwargs):
+                 device: str | torch.device = "cpu", autocast: bool | None = None, threads: int | None = None,
+                 **kwargs):
         super().__init__(features, calibration, **kwargs)
+        self.threads = check_threads(threads)
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.frontend = LogMel(features).to(self.device)
         self.model = model.to(self.device).eval()
@@ -55,19 +67,47 @@ class TorchDetector(Detector):
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", **kwargs) -> "TorchDetector":
+        """Load a checkpoint (validated card, checked weights; see :mod:`spoofscan.checkpoint`).
+
+        ``kwargs``: ``threads``, ``batch_size``, ``max_seconds``, ``threshold`` (default: the
+        card's)... (see :class:`~spoofscan.detector.Detector`).
+        """
         state, card = load_checkpoint(path)
-        model = create_model(ModelConfig.from_dict(card["model"]))
+        where = f"checkpoint {str(path)!r}"
+        model = create_model(model_config(card, where))
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as e:
-            raise SpoofscanError(f"checkpoint {str(path)!r}: weights do not match its model config ({e})") from None
-        kwargs.setdefault("threshold", card.get("threshold", 0.5))
-        return cls(model, FeatureConfig.from_dict(card["features"]), Calibration.from_dict(card["calibration"]),
+            raise SpoofscanError(f"{where}: weights do not match its model config ({e})") from None
+        kwargs.setdefault("threshold", card["threshold"])
+        return cls(model, feature_config(card, where), Calibration.from_dict(card["calibration"]),
                    device=resolve_device(device), card=card, **kwargs)
 
     @torch.inference_mode()
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, samples) -> (batch,) logits; NaN for a window whose log-mel is not finite."""
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.model(self.frontend(x))
-        return logits.float().cpu().numpy()
+        with _torch_threads(self.threads):
+            features = self.frontend(x)
+            bad = ~torch.isfinite(features).flatten(1).all(dim=1)
+            if bad.any():
+                features[bad] = 0.0
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                logits = self.model(features)
+            logits = logits.float()
+            logits[bad] = float("nan")
+        return logits.cpu().numpy()
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """Run the block with ``threads`` intra-op threads, then restore the previous count."""
+    if threads is None or threads == torch.get_num_threads():
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
