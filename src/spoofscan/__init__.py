@@ -3,7 +3,7 @@
     >>> import spoofscan
     >>> det = spoofscan.load_detector("runs/quickstart/best.safetensors")
     >>> r = det.predict("clip.wav")
-    >>> r.score, r.p_fake, r.label      # higher score = more bona fide; label real/fake
+    >>> r.score, r.p_fake, r.label      # higher score = more bona fide; label real, fake or no speech
 """
 
 from __future__ import annotations
