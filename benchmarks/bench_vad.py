@@ -7,9 +7,13 @@ Prints two Markdown tables measured in this run:
   in four languages, quiet, in noise, with a DC offset; real telephone prompts from the Debian
   package asterisk-core-sounds-en-g722 when the corpus cache holds it);
 - its time on one hour of 16 kHz audio against the numpy log-mel of the same hour (4-s
-  windows every 2 s, one thread), as a ratio measured in the same run.
+  windows every 2 s, one thread, BLAS limited to one thread as in the runtime), as a ratio
+  measured in the same run;
+- with ``--model`` (an exported ``.onnx``; ``--export`` makes a random-weight ResNet-18 one),
+  ``predict`` on a 10-minute file at 2 threads with the speech gate and with it replaced by
+  a no-op, alternately, best of three each: what the gate adds end to end.
 
-    python benchmarks/bench_vad.py
+    python benchmarks/bench_vad.py [--model model-int8.onnx | --export]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -61,7 +66,73 @@ def real_prompts(limit: int = 150) -> list:
     return clips
 
 
+class _NoGate:
+    """Stands in for SpeechActivity: every frame is speech, nothing is computed."""
+
+    def feed(self, block):
+        pass
+
+    def finish(self):
+        pass
+
+    def fraction(self, start, end):
+        return 1.0
+
+    def seconds(self, start, end):
+        return (end - start) / SAMPLE_RATE
+
+
+def end_to_end(model: str, minutes: float = 10.0) -> None:
+    """predict() on one long file, with the gate and without, alternately; best of three."""
+    import soundfile as sf
+
+    import spoofscan
+    import spoofscan.detector as detector
+
+    det = spoofscan.load_detector(model, threads=2)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.wav"
+        sf.write(path, np.tile(speechlike(60.0, seed=3), int(minutes)), SAMPLE_RATE, subtype="PCM_16")
+        names = ("with the speech gate", "gate replaced by a no-op")
+        wall, cpu = dict.fromkeys(names, np.inf), dict.fromkeys(names, np.inf)
+        for _ in range(3):
+            for name in names:
+                detector.SpeechActivity = SpeechActivity if name == names[0] else _NoGate
+                t, c = time.perf_counter(), time.process_time()
+                det.predict(str(path))
+                wall[name] = min(wall[name], time.perf_counter() - t)
+                cpu[name] = min(cpu[name], time.process_time() - c)
+        detector.SpeechActivity = SpeechActivity
+    print(f"\n| predict, {minutes:g}-minute file, {Path(model).name}, 2 threads | wall s | CPU s (all threads) |"
+          f"\n|---|---:|---:|")
+    for name in names:
+        print(f"| {name} | {wall[name]:.2f} | {cpu[name]:.2f} |")
+    print(f"| ratio | {wall[names[0]] / wall[names[1]]:.3f} | {cpu[names[0]] / cpu[names[1]]:.3f} |")
+
+
+def export_random_resnet18(folder: Path) -> str:
+    import torch
+
+    from spoofscan.calibration import Calibration
+    from spoofscan.checkpoint import make_card, save_checkpoint
+    from spoofscan.export import export_onnx
+    from spoofscan.models import create_model, model_preset
+
+    torch.manual_seed(0)
+    net = create_model(model_preset("resnet18"))
+    card = make_card(FeatureConfig().to_dict(), net.cfg.to_dict(), Calibration().to_dict())
+    save_checkpoint(folder / "resnet18.safetensors", net.state_dict(), card)
+    export_onnx(folder / "resnet18.safetensors", folder / "resnet18.onnx")
+    return str(folder / "resnet18.onnx")
+
+
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", help="an exported .onnx model for the end-to-end row")
+    ap.add_argument("--export", action="store_true", help="export a random-weight ResNet-18 for it (needs torch)")
+    args = ap.parse_args()
     rows = [(f"not speech: {name}", fraction(x)) for name, x in not_speech().items()]
     rng = np.random.default_rng(0)
     rows.append(("generated test speech (tests/synth.py)", fraction(speechlike(5.0))))
@@ -85,20 +156,26 @@ def main() -> None:
         print(f"| real prompts: median fraction | {np.median(fractions):.2f} |")
 
     hour = np.tile(speechlike(60.0, seed=1), 60)
-    t = time.perf_counter()
+    t = time.process_time()
     activity = SpeechActivity()
     for start in range(0, len(hour), 30 * SAMPLE_RATE):  # the decoder's 30-s blocks
         activity.feed(hour[start:start + 30 * SAMPLE_RATE])
     activity.finish()
-    vad_seconds = time.perf_counter() - t
+    vad_seconds = time.process_time() - t
     cfg = FeatureConfig()
     starts = window_starts(len(hour), cfg.window_samples, cfg.hop_samples)
-    t = time.perf_counter()
-    for s in starts:
-        log_mel(hour[None, s:s + cfg.window_samples], cfg)
-    mel_seconds = time.perf_counter() - t
-    print(f"\n| one hour of 16 kHz audio | seconds |\n|---|---:|\n| voice activity | {vad_seconds:.2f} |"
+    with threadpool_limits(limits=1, user_api="blas"):  # as the runtime computes it (spoofscan.runtime)
+        t = time.process_time()
+        for s in starts:
+            log_mel(hour[None, s:s + cfg.window_samples], cfg)
+        mel_seconds = time.process_time() - t
+    print(f"\n| one hour of 16 kHz audio, one thread | CPU seconds |\n|---|---:|\n| voice activity | {vad_seconds:.2f} |"
           f"\n| numpy log-mel, 4-s windows every 2 s | {mel_seconds:.2f} |\n| ratio | {vad_seconds / mel_seconds:.2f} |")
+    if args.model:
+        end_to_end(args.model)
+    elif args.export:
+        with tempfile.TemporaryDirectory() as tmp:
+            end_to_end(export_random_resnet18(Path(tmp)))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ Speech is found in 30-ms frames of the 16 kHz signal by the WebRTC voice-activit
    between the 10th and 90th percentiles: a steady tone, a square wave or steady noise (white,
    pink) spreads over 0-3 dB, speech over 10-30 dB.
 
-Measured here: every clip of digital silence, DC, one click, a square wave, a sine, white and
-pink noise, a tone burst, a chirp: no speech; espeak-ng in four languages, quiet, with 10 dB of
-noise and with a DC offset: 80-92 % speech; 150 real telephone prompts (Asterisk, 16 kHz): 149
-with speech, median 98 %, the one without is ``beep.g722``, a beep. Limits: speech quieter
+Measured (``benchmarks/bench_vad.py``, figures in docs/BENCHMARKS.md): digital silence, DC,
+one click, a square wave, a sine, white and pink noise, a tone burst, a chirp: no speech;
+espeak-ng in four languages: 76-82 % speech, 62-79 % at -30 dB, 70-82 % in 10 dB SNR noise,
+unchanged with a DC offset; 150 real telephone prompts (Asterisk, 16 kHz): 147 with speech,
+median 100 %, the three without are a beep and two two-tone signals. Limits: speech quieter
 than about -70 dBFS counts as silence, a lone word shorter than 0.2 s is not found, and
 anything with speech-like modulation (music, a warbling tone) passes: this is a guard against
 verdicts on silence, tones and noise, not a classifier of speech.
