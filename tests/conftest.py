@@ -56,3 +56,29 @@ def tiny_checkpoint(tmp_path, tiny_detector):
     path = tmp_path / "tiny.safetensors"
     save_checkpoint(path, det.model.state_dict(), card)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory):
+    """An FP32 export of a tiny random-weight checkpoint (1-s windows), made once per session
+    (export takes seconds), and a 3.7-s test clip: ``{"root", "onnx", "ckpt", "clip"}``."""
+    import soundfile as sf
+    import torch
+
+    from spoofscan.calibration import Calibration
+    from spoofscan.checkpoint import make_card, save_checkpoint
+    from spoofscan.dsp import FeatureConfig
+    from spoofscan.export import export_onnx
+    from spoofscan.models import create_model, model_preset
+    from synth import synth_clip
+
+    root = tmp_path_factory.mktemp("runtime")
+    torch.manual_seed(1)
+    features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
+    net = create_model(model_preset("tiny"), features)
+    card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration(a=2.0, b=-0.1).to_dict(), threshold=0.5)
+    save_checkpoint(root / "tiny.safetensors", net.state_dict(), card)
+    export_onnx(root / "tiny.safetensors", root / "tiny.onnx")
+    clip = root / "clip.wav"
+    sf.write(clip, synth_clip("bonafide", 3.7, np.random.default_rng(2)), 16_000, subtype="PCM_16")
+    return {"root": root, "onnx": root / "tiny.onnx", "ckpt": root / "tiny.safetensors", "clip": clip}

@@ -3,6 +3,8 @@
 "bonafide": harmonic tones with vibrato plus broadband noise, as voiced speech with breath.
 "spoof": the same kind of tone, but its noise is low-passed at 3 kHz (a crude stand-in for a
 vocoder that loses the high band). Levels are random for both classes, so loudness is no cue.
+Both come in syllables (a 3-6 Hz envelope with short pauses), so the voice-activity detector
+takes them for speech, as it takes neither a steady tone nor steady noise.
 """
 
 from __future__ import annotations
@@ -16,21 +18,29 @@ import soundfile as sf
 RATE = 16_000
 
 
-def synth_clip(label: str, seconds: float, rng: np.random.Generator) -> np.ndarray:
-    """One clip, float32 (seconds * 16000,)."""
-    n = int(seconds * RATE)
-    t = np.arange(n) / RATE
+def synth_clip(label: str, seconds: float, rng: np.random.Generator, rate: int = RATE,
+               syllables: bool = True) -> np.ndarray:
+    """One clip, float32 (seconds * rate,); ``syllables=False``: one steady sound, no speech to the VAD."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
     f0 = rng.uniform(90, 220) * (1 + 0.03 * np.sin(2 * np.pi * rng.uniform(3, 6) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    phase = 2 * np.pi * np.cumsum(f0) / rate
     voice = sum(np.sin(k * phase) / k for k in range(1, 12))
     noise = rng.standard_normal(n)
     if label == "spoof":
         spec = np.fft.rfft(noise)
-        spec[int(3000 / (RATE / 2) * len(spec)):] = 0
+        spec[int(3000 / (rate / 2) * len(spec)):] = 0
         noise = np.fft.irfft(spec, n) * 2.0
     x = 0.3 * voice / np.abs(voice).max() + 0.05 * noise
+    if syllables:
+        x *= np.clip(np.sin(2 * np.pi * rng.uniform(3, 6) * t + rng.uniform(0, 2 * np.pi)), 0.05, None) ** 0.5
     x *= 10 ** (rng.uniform(-20, 0) / 20) / max(np.abs(x).max(), 1e-9)
     return x.astype(np.float32)
+
+
+def speechlike(seconds: float, seed: int = 0, rate: int = RATE) -> np.ndarray:
+    """A generated clip the voice-activity detector takes for speech (a bona fide ``synth_clip``)."""
+    return synth_clip("bonafide", seconds, np.random.default_rng(seed), rate)
 
 
 def make_corpus(root: Path, n_per_class: dict[str, int] | None = None, seconds=(1.0, 3.0), seed: int = 0) -> Path:

@@ -314,7 +314,7 @@ def test_longer_than_max_seconds(tmp_path):
 def test_missing_file_and_directory(tmp_path):
     missing = tmp_path / "nope.wav"
     assert str(missing) in str(_error(missing, "no such file"))
-    assert str(tmp_path) in str(_error(tmp_path, "not a regular file"))
+    assert str(tmp_path) in str(_error(tmp_path, "a folder, not an audio file"))
 
 
 def test_unsupported_sample_rate(tmp_path):

@@ -19,15 +19,18 @@ from spoofscan import audio
 from spoofscan.calibration import Calibration, fit_calibration
 from spoofscan.checkpoint import load_checkpoint, read_card, save_checkpoint
 from spoofscan.cli import main
-from spoofscan.detector import Failure, Prediction, expand_inputs
+from spoofscan.audio import expand_inputs
+from spoofscan.detector import Failure, Prediction
 from spoofscan.errors import AudioError, SpoofscanError
 from spoofscan.inference import TorchDetector
+from synth import speechlike
 
 RATE = 16_000
 
 
-def noise(seconds: float, seed: int = 0, rate: int = RATE) -> np.ndarray:
-    return (0.1 * np.random.default_rng(seed).standard_normal(int(round(seconds * rate)))).astype(np.float32)
+def speech(seconds: float, seed: int = 0, rate: int = RATE) -> np.ndarray:
+    """Generated audio the voice-activity detector takes for speech (white noise is not, any more)."""
+    return speechlike(seconds, seed=seed, rate=rate)
 
 
 def write(path, x, rate=RATE):
@@ -44,7 +47,7 @@ def window_scores(p: Prediction) -> np.ndarray:
 
 @pytest.mark.parametrize("seconds", [1.0, 2.0, 3.3, 4.75])
 def test_timeline_covers_the_whole_clip(tiny_detector, seconds):
-    p = tiny_detector.predict(noise(seconds), RATE)  # 1-s windows every 0.5 s
+    p = tiny_detector.predict(speech(seconds), RATE)  # 1-s windows every 0.5 s
     starts = [w.start for w in p.timeline]
     ends = [w.end for w in p.timeline]
     assert p.duration == seconds
@@ -57,7 +60,7 @@ def test_timeline_covers_the_whole_clip(tiny_detector, seconds):
 
 
 def test_clip_verdict_aggregates_windows(tiny_detector):
-    p = tiny_detector.predict(noise(3.3), RATE)
+    p = tiny_detector.predict(speech(3.3), RATE)
     scores = window_scores(p)
     assert p.score == pytest.approx(scores.mean())
     cal = tiny_detector.calibration
@@ -68,7 +71,7 @@ def test_clip_verdict_aggregates_windows(tiny_detector):
 
 
 def test_windows_are_scored_on_exactly_their_samples(tiny_detector):
-    x = noise(2.7)
+    x = speech(2.7)
     p = tiny_detector.predict(x, RATE)
     win = tiny_detector.features.window_samples
     windows = np.stack([x[int(round(w.start * RATE)): int(round(w.start * RATE)) + win] for w in p.timeline])
@@ -76,7 +79,7 @@ def test_windows_are_scored_on_exactly_their_samples(tiny_detector):
 
 
 def test_short_clip_is_repeat_padded_to_one_window(tiny_detector):
-    x = noise(0.3)
+    x = speech(0.3)
     p = tiny_detector.predict(x, RATE)
     assert len(p.timeline) == 1 and p.duration == 0.3
     assert (p.timeline[0].start, p.timeline[0].end) == (0.0, 0.3)
@@ -86,7 +89,7 @@ def test_short_clip_is_repeat_padded_to_one_window(tiny_detector):
 
 @pytest.mark.parametrize("block_seconds", [0.13, 0.5, 0.77, 2.0])
 def test_streaming_in_small_blocks_equals_whole_array(tiny_detector, tmp_path, monkeypatch, block_seconds):
-    x = noise(4.3, seed=3)
+    x = speech(4.3, seed=3)
     path = write(tmp_path / "clip.wav", x)
     whole = tiny_detector.predict(x, RATE)
     monkeypatch.setattr(audio, "BLOCK_SECONDS", block_seconds)
@@ -98,7 +101,7 @@ def test_streaming_in_small_blocks_equals_whole_array(tiny_detector, tmp_path, m
 
 
 def test_streaming_with_resampling_matches_whole_array(tiny_detector, tmp_path, monkeypatch):
-    x = noise(3.2, seed=4, rate=44_100)
+    x = speech(3.2, seed=4, rate=44_100)
     path = write(tmp_path / "cd.wav", x, 44_100)
     whole = tiny_detector.predict(x, 44_100)
     monkeypatch.setattr(audio, "BLOCK_SECONDS", 0.3)
@@ -108,7 +111,7 @@ def test_streaming_with_resampling_matches_whole_array(tiny_detector, tmp_path, 
 
 
 def test_bytes_file_object_and_path_agree(tiny_detector, tmp_path):
-    x = noise(2.2, seed=5)
+    x = speech(2.2, seed=5)
     path = write(tmp_path / "a.wav", x)
     data = open(path, "rb").read()
     a = tiny_detector.predict(path)
@@ -120,9 +123,9 @@ def test_bytes_file_object_and_path_agree(tiny_detector, tmp_path):
 
 def test_bad_input_to_predict_raises(tiny_detector, tmp_path):
     with pytest.raises(AudioError, match="too short"):
-        tiny_detector.predict(noise(0.001), RATE)
+        tiny_detector.predict(speech(0.001), RATE)
     with pytest.raises(SpoofscanError, match="needs sample_rate"):
-        tiny_detector.predict(noise(1.0))
+        tiny_detector.predict(speech(1.0))
     with pytest.raises(AudioError, match="no such file"):
         tiny_detector.predict(tmp_path / "absent.wav")
 
@@ -131,7 +134,7 @@ def test_bad_input_to_predict_raises(tiny_detector, tmp_path):
 
 
 def _clips(tmp_path):
-    paths = [write(tmp_path / f"c{i}.wav", noise(s, seed=i)) for i, s in enumerate((0.4, 2.6, 1.0, 3.1, 1.7))]
+    paths = [write(tmp_path / f"c{i}.wav", speech(s, seed=i)) for i, s in enumerate((0.4, 2.6, 1.0, 3.1, 1.7))]
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio at all")
     return paths, str(bad)
@@ -152,8 +155,8 @@ def test_predict_many_reports_a_bad_file_and_scores_the_rest_in_order(tiny_detec
 
 def test_a_file_failing_after_its_windows_were_scored_is_dropped_cleanly(tiny_features, tiny_detector, tmp_path):
     det = TorchDetector(tiny_detector.model, tiny_detector.calibration, batch_size=2, max_seconds=2.0)
-    short = [write(tmp_path / f"s{i}.wav", noise(1.5, seed=i)) for i in range(3)]
-    long = write(tmp_path / "long.wav", noise(6.0, seed=9))  # fails only once 2 s are decoded
+    short = [write(tmp_path / f"s{i}.wav", speech(1.5, seed=i)) for i in range(3)]
+    long = write(tmp_path / "long.wav", speech(6.0, seed=9))  # fails only once 2 s are decoded
     results = list(det.predict_many([short[0], long, short[1], short[2]]))
     assert [r.ok for r in results] == [True, False, True, True]
     assert "too long" in results[1].error
@@ -184,7 +187,7 @@ def test_expand_inputs_folders_globs_and_missing(tmp_path):
 
 
 def test_checkpoint_round_trip_gives_identical_scores(tiny_detector, tiny_checkpoint, tmp_path):
-    path = write(tmp_path / "clip.wav", noise(3.4, seed=7))
+    path = write(tmp_path / "clip.wav", speech(3.4, seed=7))
     loaded = TorchDetector.from_checkpoint(tiny_checkpoint, device="cpu", batch_size=4)
     assert loaded.features == tiny_detector.features
     assert loaded.calibration == tiny_detector.calibration
@@ -261,7 +264,7 @@ def test_calibration_edge_cases():
 
 
 def _files(tmp_path):
-    good = [write(tmp_path / "one.wav", noise(1.2, seed=1)), write(tmp_path / "two.wav", noise(2.5, seed=2))]
+    good = [write(tmp_path / "one.wav", speech(1.2, seed=1)), write(tmp_path / "two.wav", speech(2.5, seed=2))]
     bad = tmp_path / "broken.wav"
     bad.write_text("hello")
     return good, str(bad)
@@ -290,7 +293,7 @@ def test_cli_predict_formats_and_exit_codes(tiny_checkpoint, tmp_path, capsys):
 
     assert main(["predict", good[0], bad, *model]) == 1
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split() == ["label", "p_fake", "score", "seconds", "file"]
+    assert table[0].split() == ["label", "p_fake", "score", "seconds", "speech", "file"]
     assert table[1].split()[0] == expected[good[0]].label and table[1].endswith(good[0])
     assert table[2].startswith("ERROR") and bad in table[2]
 
@@ -307,7 +310,7 @@ def test_cli_predict_folder_and_errors(tiny_checkpoint, tmp_path, capsys):
 def test_cli_info(tiny_checkpoint, capsys):
     assert main(["info", str(tiny_checkpoint)]) == 0
     out = capsys.readouterr().out
-    assert "layers=(1, 1, 1, 1) width=8" in out and "logmel 128 bands" in out and "model      resnet:" in out
+    assert "layers=(1, 1, 1, 1) width=8" in out and "logmel 128 bands" in out and "model      arch=resnet" in out
     assert "llr = 1.5000 * score + 0.2000" in out and "dev_eer: 0.25" in out
     assert main(["info", str(tiny_checkpoint), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == read_card(tiny_checkpoint)

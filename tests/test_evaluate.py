@@ -14,6 +14,7 @@ from spoofscan.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, eva
                                 read_asv_scores, read_scores, write_report, write_scores)
 from spoofscan.metrics import (asv_error_rates, compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf,
                                compute_tdcf)
+from synth import synth_clip
 
 
 def _records_and_scores(seed=0, n=300):
@@ -112,7 +113,7 @@ def test_report_overall_metrics_match_the_metric_functions():
     assert m["act_dcf"] == compute_act_dcf(bona, spoof)[0]
     assert m["cllr"] == compute_cllr(bona, spoof)
     assert report["llr"] == "raw" and report["accuracy"] is None and report["calibration"] is None
-    assert report["counts"] == {"trials": 300, "bonafide": 100, "spoof": 200, "extra_scores": 1, "failures": 0}
+    assert report["counts"] == {"trials": 300, "bonafide": 100, "spoof": 200, "extra_scores": 1, "failures": 0, "no_speech": 0}
     json.dumps(report)  # JSON-ready
 
 
@@ -237,7 +238,7 @@ def _write_clips(folder, n=3, seconds=1.5):
     for label in ("bonafide", "spoof"):
         for i in range(n):
             name = f"{label}_{i}"
-            x = 0.1 * rng.standard_normal(int(16000 * seconds)).astype(np.float32)
+            x = synth_clip("bonafide", seconds, rng)  # speech to the voice-activity detector, unlike plain noise
             if label == "spoof":
                 x = np.convolve(x, np.ones(8) / 8, mode="same").astype(np.float32)  # duller
             sf.write(folder / f"{name}.wav", x, 16000)

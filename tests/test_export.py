@@ -28,7 +28,7 @@ from synth import make_corpus, synth_clip
 
 def _noisy_windows(n: int, samples: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.stack([synth_clip(("bonafide", "spoof")[i % 2], samples / 16_000, rng) for i in range(n)])
+    return np.stack([synth_clip(("bonafide", "spoof")[i % 2], samples / 16_000, rng, syllables=False) for i in range(n)])
 
 
 @pytest.fixture(scope="module")
@@ -204,36 +204,3 @@ def test_every_architecture_and_front_end_exports_and_runs_torch_free(exported, 
     assert np.abs(a - b).max() < 2e-3 and np.ptp(a) > 1e-3  # torch front end vs numpy twin, then the same graph
     q = spoofscan.load_detector(tmp_path / "m8.onnx").window_scores(windows)
     assert np.isfinite(q).all() and int8.int8_correlation > 0.9
-
-
-def test_a_card_that_does_not_describe_the_weights_front_end_is_refused(exported, tmp_path):
-    """The front end's filterbank is saved with the weights: a card edited to other features fails."""
-    from safetensors.torch import load_file
-
-    from spoofscan.checkpoint import save_checkpoint
-
-    card = read_card(exported["ckpt"])
-    state = load_file(str(exported["ckpt"]))
-    for change, pattern in (({"n_mels": 64}, "do not match"), ({"fmin": 0.0}, "not the one its card"),
-                            ({"frontend": "linear"}, "not the one its card")):
-        bad = {**card, "features": {**card["features"], **change}}
-        save_checkpoint(tmp_path / "bad.safetensors", state, bad)
-        with pytest.raises(SpoofscanError, match=pattern):
-            TorchDetector.from_checkpoint(tmp_path / "bad.safetensors", device="cpu")
-
-
-def test_format_1_checkpoints_without_a_saved_front_end_still_load(exported, tmp_path):
-    from safetensors.torch import load_file
-
-    from spoofscan.checkpoint import save_checkpoint
-
-    card = {**read_card(exported["ckpt"]), "format_version": 1}
-    state = {k: v for k, v in load_file(str(exported["ckpt"])).items() if not k.startswith("frontend.")}
-    save_checkpoint(tmp_path / "v1.safetensors", state, card)
-    old = TorchDetector.from_checkpoint(tmp_path / "v1.safetensors", device="cpu")
-    new = TorchDetector.from_checkpoint(exported["ckpt"], device="cpu")
-    windows = _noisy_windows(3, new.features.window_samples)
-    np.testing.assert_array_equal(old.window_scores(windows), new.window_scores(windows))
-    save_checkpoint(tmp_path / "v2.safetensors", state, {**card, "format_version": 2})
-    with pytest.raises(SpoofscanError, match="frontend.filterbank"):  # format 2 must carry it
-        TorchDetector.from_checkpoint(tmp_path / "v2.safetensors", device="cpu")

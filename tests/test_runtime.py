@@ -40,26 +40,9 @@ sys.meta_path.insert(0, _NoTorch())
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    """An FP32 export of a tiny random-weight checkpoint (1-s windows), and a 3.7-s test clip."""
-    import torch
-
-    from spoofscan.calibration import Calibration
-    from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.dsp import FeatureConfig
-    from spoofscan.export import export_onnx
-    from spoofscan.models import create_model, model_preset
-
-    root = tmp_path_factory.mktemp("runtime")
-    torch.manual_seed(1)
-    features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
-    net = create_model(model_preset("tiny"), features)
-    card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration(a=2.0, b=-0.1).to_dict(), threshold=0.5)
-    save_checkpoint(root / "tiny.safetensors", net.state_dict(), card)
-    export_onnx(root / "tiny.safetensors", root / "tiny.onnx")
-    clip = root / "clip.wav"
-    sf.write(clip, synth_clip("bonafide", 3.7, np.random.default_rng(2)), 16_000, subtype="PCM_16")
-    return {"root": root, "onnx": root / "tiny.onnx", "ckpt": root / "tiny.safetensors", "clip": clip}
+def model(tiny_onnx):
+    """conftest's ``tiny_onnx``: an FP32 export of a tiny random-weight checkpoint and a test clip."""
+    return tiny_onnx
 
 
 def _run_without_torch(tmp_path, args: list) -> subprocess.CompletedProcess:
@@ -174,7 +157,7 @@ def test_refuses_files_that_are_not_spoofscan_models(model, tmp_path):
         OnnxDetector.from_file(tmp_path / "missing.onnx")
     text = tmp_path / "text.onnx"
     text.write_text("hello")
-    with pytest.raises(SpoofscanError, match="cannot load"):
+    with pytest.raises(SpoofscanError, match="not an ONNX file"):
         spoofscan.load_detector(text)
     # a valid ONNX graph without spoofscan metadata
     plain = onnx.load(str(model["onnx"]))

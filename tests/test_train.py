@@ -177,17 +177,69 @@ def test_config_file_and_flags(tmp_path, corpus):
     assert main(["train", "--config", str(cfg_file), "--augment", "heavy"]) == 2  # unknown preset: a usage error
 
 
-def test_torchrun_two_cpu_processes(corpus, tmp_path):
-    out = tmp_path / "ddp"
-    cfg = tmp_path / "ddp.yaml"
-    cfg.write_text("features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n")
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "spoofscan", "train", "--config", str(cfg),
-           "--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out), "--model", "tiny",
-           "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--quiet"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+DDP_FEATURES = "features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n"
+DDP_ENV = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def _ddp_args(corpus: Path, out: Path) -> list:
+    return ["--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out), "--model", "tiny",
+            "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def ddp_run(corpus, tmp_path_factory):
+    """A two-process CPU run (gloo) of two epochs, uninterrupted: (run folder, torchrun's output)."""
+    root = tmp_path_factory.mktemp("ddp")
+    (root / "ddp.yaml").write_text(DDP_FEATURES)
+    cmd = TORCHRUN + ["-m", "spoofscan", "train", "--config", str(root / "ddp.yaml"), *_ddp_args(corpus, root / "run")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=DDP_ENV)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return root / "run", proc
+
+
+def test_torchrun_two_cpu_processes(ddp_run):
+    out, proc = ddp_run
     assert proc.stdout.count("best epoch") == 1  # rank 0 alone reports
     card = read_card(out / "best.safetensors")
     assert card["train"]["world_size"] == 2
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2  # only rank 0 writes
+
+
+def _metrics_rows(run: Path) -> list:
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]  # all but the wall time
+
+
+@pytest.mark.slow
+def test_torchrun_resume_matches_an_uninterrupted_run(corpus, ddp_run, tmp_path):
+    """Killed after epoch 1 and resumed under torchrun: the same log (no duplicated row) and weights."""
+    straight, _ = ddp_run
+    killed = tmp_path / "killed"
+    (tmp_path / "ddp.yaml").write_text(DDP_FEATURES)
+    script = tmp_path / "die_after_epoch_1.py"
+    script.write_text(textwrap.dedent(f"""
+        import os
+        from spoofscan.train import fit, load_train_config
+
+        def die(row):  # on rank 0, after the epoch's state is saved: as abrupt as SIGKILL
+            if row["epoch"] == 1:
+                os._exit(9)
+
+        cfg = load_train_config({str(tmp_path / "ddp.yaml")!r}, train={f"csv:{corpus}:train"!r},
+                                dev={f"csv:{corpus}:dev"!r}, out={str(killed)!r}, model="tiny", epochs=2,
+                                batch_size=8, num_workers=0, device="cpu", progress=False)
+        fit(cfg, on_epoch_end=die)
+    """))
+    proc = subprocess.run(TORCHRUN + [str(script)], capture_output=True, text=True, timeout=600, env=DDP_ENV)
+    assert proc.returncode != 0 and len(_metrics_rows(killed)) == 1, proc.stdout + proc.stderr
+
+    resumed = subprocess.run(TORCHRUN + ["-m", "spoofscan", "train", "--resume", *_ddp_args(corpus, killed)],
+                             capture_output=True, text=True, timeout=600, env=DDP_ENV)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert [r["epoch"] for r in _metrics_rows(killed)] == [1, 2]
+    assert _metrics_rows(killed) == _metrics_rows(straight)
+    a, b = _weights(straight / "last.safetensors"), _weights(killed / "last.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -3,7 +3,7 @@
     >>> import spoofscan
     >>> det = spoofscan.load_detector("runs/quickstart/best.safetensors")
     >>> r = det.predict("clip.wav")
-    >>> r.score, r.p_fake, r.label      # higher score = more bona fide; label real/fake
+    >>> r.score, r.p_fake, r.label      # higher score = more bona fide; label real, fake or no speech
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ def load_detector(path, device: str = "auto", backend: str = "auto", **kwargs):
     ``backend``: ``torch`` (PyTorch, for checkpoints), ``onnx`` (ONNX Runtime, torch-free, for
     exported models) or ``auto`` (by the file's suffix). Returns a
     :class:`spoofscan.detector.Detector` with ``predict`` and ``predict_many``. Keyword
-    arguments (``batch_size``, ``max_seconds``, ``threshold``; ``threads`` for onnx) go to the
-    detector.
+    arguments go to the detector: ``batch_size``, ``max_seconds``, ``threshold``, and
+    ``threads`` for both backends (ONNX Runtime's threads and the log-mel's; torch's threads
+    around each forward pass, restored after it, see :mod:`spoofscan.inference`).
     """
     from pathlib import Path
 

@@ -6,32 +6,47 @@ through FFmpeg via the ``av`` wheel, which bundles FFmpeg so no system package i
 Resampling is done by soxr. Bad input raises :class:`~spoofscan.errors.AudioError`, which
 names the source and the reason; no third-party exception reaches the caller.
 
-Long files are decoded block by block (:func:`stream_audio`) so memory stays flat.
+Long files are decoded block by block (:func:`stream_audio`) so memory stays flat, and a
+``max_seconds`` limit refuses a file from its header, or as soon as decoding passes it.
+
+File discovery lives here too: :func:`expand_inputs` turns what a user names (files, folders,
+glob patterns) into audio file paths, and :func:`audio_files` lists a folder's audio files.
 """
 
 from __future__ import annotations
 
+import glob
 import io
+import math
 import os
 import re
 from pathlib import Path
-from typing import BinaryIO, Iterator, Union
+from typing import BinaryIO, Iterable, Iterator, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError
+from .errors import AudioError, SpoofscanError
 
 SAMPLE_RATE = 16_000  # Hz, the rate of every waveform inside the package
 MIN_INPUT_RATE = 8_000  # Hz, lowest accepted input rate
 MAX_INPUT_RATE = 192_000  # Hz, highest accepted input rate
 MAX_CHANNELS = 64  # a 2-D array with more columns than this is taken for (channels, samples)
+MAX_FILE_CHANNELS = 256  # a file announcing more channels than this is refused (memory per block)
+# Float samples beyond this magnitude (+60 dB over full scale) are refused: float audio is in
+# [-1, 1], and values like 1e30 (integers written as floats, a corrupt header) would overflow
+# the log-mel to Inf/NaN instead of giving a verdict.
+MAX_ABS_SAMPLE = 1000.0
 MIN_SECONDS = 0.1  # default shortest clip accepted, in seconds
 BLOCK_SECONDS = 30.0  # decoding block length for streaming, in seconds of input
 RESAMPLE_QUALITY = "HQ"
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".mp4", ".webm",
+                    ".wma", ".aif", ".aiff", ".au", ".amr", ".3gp", ".mka", ".oga")
+GLOB_CHARACTERS = "*?["
 
 
 def source_name(source: AudioSource) -> str:
@@ -82,28 +97,65 @@ def stream_audio(
 
     Yields blocks of shape (samples,), about ``block_seconds`` long each (default
     :data:`BLOCK_SECONDS`; the last may be shorter). The duration checks that need the whole
-    file (too short, no samples) raise after the last block; "too long" raises as soon as
-    the limit is passed. A file opened from a path is closed when the generator ends.
+    file (too short, no samples) raise after the last block; "too long" raises before the
+    first block when the header announces more than ``max_seconds``, else as soon as decoding
+    passes it. A file opened from a path is closed when the generator ends.
+
+    Every exception of a decoder becomes an :class:`AudioError` naming the source: no
+    third-party exception (nor ``MemoryError`` from an absurd header) reaches the caller.
     """
     name = name or source_name(source)
+    check_limits(min_seconds, max_seconds)
     block_seconds = BLOCK_SECONDS if block_seconds is None else block_seconds
-    data = _open_source(source, name)
+    data = _guard(lambda: _open_source(source, name), name)
+    blocks = _decode(data, name, min_seconds, max_seconds, block_seconds)
     try:
-        yield from _decode(data, name, min_seconds, max_seconds, block_seconds)
+        while True:
+            block = _guard(lambda: next(blocks, None), name)
+            if block is None:
+                return
+            yield block
     finally:
+        blocks.close()
         if data is not source:
             data.close()
+
+
+def check_limits(min_seconds: float, max_seconds: float | None) -> None:
+    """Raise :class:`SpoofscanError` unless ``0 <= min_seconds`` and ``max_seconds`` is None or
+    a finite number of seconds above ``min_seconds`` (NaN would silently disable the limit)."""
+    if not _is_number(min_seconds) or not 0 <= min_seconds < math.inf:
+        raise SpoofscanError(f"min_seconds must be a finite number >= 0, got {min_seconds!r}")
+    if max_seconds is not None and (not _is_number(max_seconds) or not min_seconds < max_seconds < math.inf):
+        raise SpoofscanError(f"max_seconds must be a finite number of seconds above min_seconds "
+                             f"({min_seconds:g}), or None for no limit; got {max_seconds!r}")
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+
+
+def _guard(call, name: str):
+    """``call()``, with any exception other than the project's turned into an AudioError."""
+    try:
+        return call()
+    except SpoofscanError:
+        raise
+    except MemoryError:
+        raise AudioError(name, "not enough memory to decode it (a corrupt header announcing absurd sizes?)") from None
+    except Exception as e:
+        raise AudioError(name, f"cannot be decoded ({type(e).__name__}: {_short(e)})") from None
 
 
 def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | None,
             block_seconds: float) -> Iterator[np.ndarray]:
     """The body of :func:`stream_audio` over an open stream positioned at offset 0."""
     try:
-        reader = _soundfile_blocks(data, name, block_seconds)
+        reader = _soundfile_blocks(data, name, block_seconds, max_seconds)
         first = next(reader)
     except _NotHandled:
         data.seek(0)
-        reader = _ffmpeg_blocks(data, name, block_seconds)
+        reader = _ffmpeg_blocks(data, name, block_seconds, max_seconds)
         first = next(reader)
     in_rate = first  # the first item each reader yields is the input sample rate
     if not MIN_INPUT_RATE <= in_rate <= MAX_INPUT_RATE:
@@ -114,7 +166,7 @@ def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | 
     seen_in = 0  # input samples seen so far
     produced = 0  # output samples yielded so far
     for block in reader:
-        _check_finite(block, name, seen_in, in_rate)
+        _check_samples(block, name, seen_in, in_rate)
         seen_in += len(block)
         if max_seconds is not None and seen_in / in_rate > max_seconds:
             raise AudioError(name, f"too long: more than {max_seconds:g} s (the configured maximum)")
@@ -136,6 +188,13 @@ def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | 
         yield np.zeros(0, np.float32)
 
 
+def _too_long_by_header(name: str, seconds: float, max_seconds: float | None) -> None:
+    """Refuse a file whose header announces more than ``max_seconds``, before decoding it."""
+    if max_seconds is not None and math.isfinite(seconds) and seconds > max_seconds:
+        raise AudioError(name, f"too long: the header announces {seconds:.1f} s, "
+                               f"more than the configured maximum of {max_seconds:g} s")
+
+
 def prepare_waveform(
     waveform: np.ndarray,
     sample_rate: int,
@@ -146,30 +205,56 @@ def prepare_waveform(
 ) -> np.ndarray:
     """Check and convert an in-memory waveform to float32 mono 16 kHz.
 
-    ``waveform`` has shape (samples,) or (samples, channels); integer arrays are scaled
-    to [-1, 1] by their dtype's range.
+    ``waveform`` has shape (samples,) or (samples, channels) and a numeric dtype: signed
+    integers are scaled to [-1, 1] by their dtype's range, unsigned integers are centred
+    first (uint8 128 is silence, as in 8-bit WAV), floats are taken as they are (within
+    :data:`MAX_ABS_SAMPLE`). ``sample_rate`` is a whole number of Hz.
+
+    Raises :class:`AudioError` for anything else: object, string, boolean or complex arrays,
+    a NaN, infinite, fractional or out-of-range rate, NaN/Inf samples, too short or too long.
     """
-    x = np.asarray(waveform)
+    check_limits(min_seconds, max_seconds)
+    rate = _check_rate(sample_rate, name)
+    try:
+        x = np.asarray(waveform)
+    except Exception as e:  # ragged lists and the like
+        raise AudioError(name, f"cannot be read as an array of samples ({_short(e)})") from None
+    if x.dtype.kind not in "iuf":
+        raise AudioError(name, f"waveform dtype {x.dtype} is not audio: give float or integer samples")
     if x.ndim not in (1, 2):
         raise AudioError(name, f"waveform must have shape (samples,) or (samples, channels), got {x.shape}")
     if x.ndim == 2 and x.shape[1] > MAX_CHANNELS:
         raise AudioError(name, f"waveform shape {x.shape} looks like (channels, samples): give (samples, channels)")
-    if np.issubdtype(x.dtype, np.integer):
+    if x.size == 0:
+        raise AudioError(name, "no audio samples")
+    if x.dtype.kind == "i":
         x = x.astype(np.float32) / float(-np.iinfo(x.dtype).min)
+    elif x.dtype.kind == "u":
+        half = (float(np.iinfo(x.dtype).max) + 1.0) / 2.0
+        x = ((x.astype(np.float64) - half) / half).astype(np.float32)
+    else:
+        _check_samples(x.reshape(-1), name, 0, rate)  # before float32 conversion turns 1e300 into Inf
     x = x.astype(np.float32, copy=False)
     if x.ndim == 2:
         x = x.mean(axis=1, dtype=np.float32)
-    if not MIN_INPUT_RATE <= int(sample_rate) <= MAX_INPUT_RATE:
-        raise AudioError(name, f"sample rate {sample_rate} Hz outside the supported {MIN_INPUT_RATE}-{MAX_INPUT_RATE} Hz")
-    if len(x) == 0:
-        raise AudioError(name, "no audio samples")
-    _check_finite(x, name, 0, sample_rate)
-    seconds = len(x) / sample_rate
+    seconds = len(x) / rate
     if seconds < min_seconds:
         raise AudioError(name, f"too short: {seconds * 1000:.1f} ms, the minimum is {min_seconds * 1000:.0f} ms")
     if max_seconds is not None and seconds > max_seconds:
         raise AudioError(name, f"too long: {seconds:.1f} s, the configured maximum is {max_seconds:g} s")
-    return resample(x, int(sample_rate))
+    return resample(x, rate)
+
+
+def _check_rate(sample_rate, name: str) -> int:
+    """The sample rate as an int, or an AudioError: a whole, finite number of Hz in the supported range."""
+    if not _is_number(sample_rate):
+        raise AudioError(name, f"sample rate must be a number of Hz, got {sample_rate!r}")
+    rate = float(sample_rate)
+    if not math.isfinite(rate) or rate != int(rate):
+        raise AudioError(name, f"sample rate {sample_rate!r} is not a whole number of Hz")
+    if not MIN_INPUT_RATE <= rate <= MAX_INPUT_RATE:
+        raise AudioError(name, f"sample rate {sample_rate} Hz outside the supported {MIN_INPUT_RATE}-{MAX_INPUT_RATE} Hz")
+    return int(rate)
 
 
 def resample(x: np.ndarray, sample_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -191,11 +276,21 @@ def _open_source(source: AudioSource, name: str) -> BinaryIO:
     """A seekable binary stream over the source, after the checks that need no decoder."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if not path.exists():
-            raise AudioError(name, "no such file")
+        try:
+            st = path.stat()
+        except OSError as e:
+            if os.path.lexists(path):
+                raise AudioError(name, f"a symbolic link that leads nowhere ({e.strerror})") from None
+            raise AudioError(name, "no such file" if isinstance(e, FileNotFoundError) else f"cannot open: {e.strerror}") from None
+        if path.is_dir():
+            try:
+                os.listdir(path)
+            except OSError as e:
+                raise AudioError(name, f"a folder that cannot be listed ({e.strerror})") from None
+            raise AudioError(name, "a folder, not an audio file")
         if not path.is_file():
             raise AudioError(name, "not a regular file")
-        if path.stat().st_size == 0:
+        if st.st_size == 0:
             raise AudioError(name, "empty file (0 bytes)")
         try:
             return open(path, "rb")
@@ -215,10 +310,10 @@ def _open_source(source: AudioSource, name: str) -> BinaryIO:
         if not probe:
             raise AudioError(name, "empty input (0 bytes)")
         return source
-    raise AudioError(name, f"cannot read audio from a {type(source).__name__} (give a path, bytes or a binary file object)")
+    raise AudioError(name, f"cannot read audio from a {type(source).__name__} (give a path, bytes, a binary file object, or to a detector an (array, sample_rate) pair)")
 
 
-def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
+def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None) -> Iterator:
     """Yield the sample rate, then float32 mono blocks at the input rate, via libsndfile."""
     ogg_end, mp3_counted = _ogg_end(data), _mp3_has_frame_count(data)  # raw bytes, before libsndfile reads
     try:
@@ -235,6 +330,10 @@ def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterat
             raise _NotHandled()
         if f.format == "OGG" and ogg_end is not None:
             raise AudioError(name, f"truncated: the Ogg stream {ogg_end}")
+        if f.channels > MAX_FILE_CHANNELS:
+            raise AudioError(name, f"{f.channels} channels: more than the {MAX_FILE_CHANNELS} supported")
+        if 0 < f.samplerate and 0 < f.frames < _UNKNOWN_FRAMES:
+            _too_long_by_header(name, f.frames / f.samplerate, max_seconds)
         yield f.samplerate
         exact = f.format in _EXACT_LENGTH_FORMATS or (f.format == "MP3" and mp3_counted)
         expected = f.frames
@@ -254,6 +353,7 @@ def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterat
             raise AudioError(name, f"truncated: the header announces {expected} samples, only {got} could be read")
 
 
+_UNKNOWN_FRAMES = 2**62  # libsndfile reports SF_COUNT_MAX frames when the length is unknown
 _EXACT_LENGTH_FORMATS = {"FLAC"}  # formats whose header frame count libsndfile reports exactly
 MP3_LENGTH_SLACK = 2 * 1152  # samples: an MP3's Xing frame count is exact to a frame or so (gapless trim)
 _OGG_MAX_PAGE = 27 + 255 + 255 * 255  # bytes: header, segment table, payload
@@ -323,7 +423,7 @@ def _wav_data_sizes(log: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
+def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None) -> Iterator:
     """Yield the sample rate, then float32 mono blocks at the input rate, via FFmpeg (PyAV).
 
     Codec frames (about 1024 samples each) are gathered into blocks of ``block_seconds``.
@@ -342,9 +442,15 @@ def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
         if not streams:
             raise AudioError(name, "not audio: the container has no audio stream")
         stream = streams[0]
-        rate = stream.rate or stream.codec_context.sample_rate
+        context = stream.codec_context
+        if context is None:  # a format tag FFmpeg knows no decoder for (WAV tag 0x1234, 0 bits per sample...)
+            raise AudioError(name, "not audio FFmpeg can decode: no decoder for its audio codec")
+        rate = getattr(stream, "rate", None) or context.sample_rate
         if not rate:
             raise AudioError(name, "not audio: the audio stream has no sample rate")
+        if (context.channels or 0) > MAX_FILE_CHANNELS:
+            raise AudioError(name, f"{context.channels} channels: more than the {MAX_FILE_CHANNELS} supported")
+        _too_long_by_header(name, _ffmpeg_seconds(container, stream), max_seconds)
         yield int(rate)
         # planar float at the input layout; the mixdown is a plain mean, as for libsndfile
         # (FFmpeg's own stereo->mono matrix scales by 1/sqrt(2), not 1/2)
@@ -370,13 +476,115 @@ def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float) -> Iterator:
             raise AudioError(name, f"truncated or corrupt audio data ({_short(e)})") from None
 
 
-def _check_finite(x: np.ndarray, name: str, offset: int, rate: int) -> None:
-    """Raise if the block holds NaN/Inf; ``offset`` is the block's first sample index at ``rate`` Hz."""
-    if not np.isfinite(x).all():
-        first = offset + int(np.flatnonzero(~np.isfinite(x))[0])
+def _ffmpeg_seconds(container, stream) -> float:
+    """The duration FFmpeg reads from the header, in seconds; NaN when it announces none."""
+    if stream.duration is not None and stream.duration > 0 and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / 1_000_000  # AV_TIME_BASE: microseconds
+    return math.nan
+
+
+def _check_samples(x: np.ndarray, name: str, offset: int, rate: int) -> None:
+    """Raise if the block holds NaN/Inf or samples beyond :data:`MAX_ABS_SAMPLE`; ``offset`` is
+    the block's first sample index at ``rate`` Hz."""
+    if not len(x):
+        return
+    peak = float(np.max(np.abs(x)))
+    if peak <= MAX_ABS_SAMPLE:  # False for NaN too
+        return
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = offset + int(np.flatnonzero(bad)[0])
         raise AudioError(name, f"contains NaN or Inf samples (first at {first / rate:.3f} s)")
+    first = offset + int(np.flatnonzero(np.abs(x) > MAX_ABS_SAMPLE)[0])
+    raise AudioError(name, f"samples far outside [-1, 1] (peak {peak:.3g}, first at {first / rate:.3f} s; "
+                           f"the limit is {MAX_ABS_SAMPLE:g}): not float audio as written, or a corrupt file")
 
 
 def _short(e: Exception) -> str:
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     return text[:200]
+
+
+# --------------------------------------------------------------------------- file discovery
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[str]:
+    """The audio file paths that a user's inputs name, in order.
+
+    - a path that exists is taken as a path, whatever characters it holds (``take[1].wav``);
+      a folder gives its audio files (:func:`audio_files`, recursive), and a folder that
+      cannot be listed is kept as an item so that it is reported with the reason;
+    - a name that does not exist but holds ``*``, ``?`` or ``[`` is a glob pattern (``**``
+      recursive); matched folders are expanded like folders;
+    - any other name is kept, so that the caller reports it as a failure (no such file).
+
+    Raises :class:`SpoofscanError` for a pattern that matches nothing or a folder holding no
+    audio file: a name that selects nothing is a mistake, not an empty selection.
+    """
+    out: list[str] = []
+    for item in inputs:
+        item = str(item)
+        if os.path.lexists(item):
+            paths = [item]
+        elif any(ch in item for ch in GLOB_CHARACTERS):
+            paths = sorted(glob.glob(item, recursive=True))
+            if not paths:
+                raise SpoofscanError(f"{item!r} matches no file (and no file has that name)")
+        else:
+            out.append(item)
+            continue
+        before = len(out)
+        for path in paths:
+            if os.path.isdir(path):
+                unreadable: list = []
+                out.extend(str(p) for p in audio_files(Path(path), unreadable=unreadable))
+                out.extend(str(p) for p in unreadable)
+            else:
+                out.append(path)
+        if len(out) == before:
+            raise SpoofscanError(f"{item!r}: no audio files in it (extensions: {', '.join(AUDIO_EXTENSIONS)})")
+    return out
+
+
+def audio_files(folder: Path, unreadable: list | None = None) -> list[Path]:
+    """Audio files under ``folder`` by extension (:data:`AUDIO_EXTENSIONS`), recursive and sorted
+    (a folder's own files, then its sub-folders), skipping hidden files and folders (such as
+    macOS ``._x.wav`` resource forks).
+
+    Symbolic links to folders are followed, each folder listed once (a link loop ends there).
+    A dangling link or link loop with an audio extension is listed like a file, so that
+    reading it reports why. A sub-folder that cannot be listed raises :class:`SpoofscanError`,
+    or, when ``unreadable`` is a list, is appended to it and the rest is still listed.
+    """
+    found: list[Path] = []
+    seen: set = set()  # (device, inode) of the folders listed
+    stack = [Path(folder)]
+    while stack:
+        here = stack.pop()
+        try:
+            st = os.stat(here)
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as e:
+            if unreadable is None:
+                raise SpoofscanError(f"cannot list folder {str(here)!r}: {e.strerror}") from None
+            unreadable.append(here)
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()  # follows symbolic links
+            except OSError:  # a link loop: not a folder
+                is_dir = False
+            if is_dir:
+                subfolders.append(Path(entry.path))
+            elif os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
+                found.append(Path(entry.path))
+        stack.extend(reversed(subfolders))
+    return found

@@ -11,15 +11,28 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import math
+
 import numpy as np
 
 from .errors import SpoofscanError
+
+MAX_ABS_PARAMETER = 1e6  # |a| and |b| beyond this are no calibration anyone fitted
 
 
 @dataclass(frozen=True)
 class Calibration:
     a: float = 1.0  # scale
     b: float = 0.0  # offset
+
+    def __post_init__(self):
+        for name in ("a", "b"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool) \
+                    or not math.isfinite(value) or abs(value) > MAX_ABS_PARAMETER:
+                raise SpoofscanError(f"calibration {name} must be a finite number within ±{MAX_ABS_PARAMETER:g}, "
+                                     f"got {value!r}")
+            object.__setattr__(self, name, float(value))
 
     def llr(self, score):
         """Calibrated log-likelihood ratio, bona fide vs spoof (natural log)."""
@@ -34,7 +47,9 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Calibration":
-        return cls(a=float(d["a"]), b=float(d["b"]))
+        if not isinstance(d, dict) or set(d) != {"a", "b"}:
+            raise SpoofscanError(f"a calibration is a mapping with the numbers a and b, got {d!r:.200}")
+        return cls(a=d["a"], b=d["b"])
 
 
 def fit_calibration(bona: np.ndarray, spoof: np.ndarray, *, l2: float = 1e-4, iterations: int = 50) -> Calibration:
@@ -65,4 +80,7 @@ def fit_calibration(bona: np.ndarray, spoof: np.ndarray, *, l2: float = 1e-4, it
         theta -= step
         if np.abs(step).max() < 1e-10:
             break
-    return Calibration(a=float(theta[0]), b=float(theta[1]))
+    if not np.isfinite(theta).all():  # pragma: no cover - the ridge keeps Newton's steps finite
+        raise SpoofscanError(f"calibration did not converge (a, b = {theta.tolist()})")
+    a, b = np.clip(theta, -MAX_ABS_PARAMETER, MAX_ABS_PARAMETER)  # scores a hair apart: a steep but valid slope
+    return Calibration(a=float(a), b=float(b))

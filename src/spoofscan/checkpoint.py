@@ -4,25 +4,31 @@ The card (safetensors header metadata, key ``spoofscan``) holds the format versi
 feature and model configs, the label map, the calibration, a summary of the training data
 and the dev metrics. Reading the card needs neither torch nor the weights; loading never
 unpickles anything and is strict: a missing or unexpected tensor is an error.
+
+The card is validated by :mod:`spoofscan.card` (one schema for both backends, ``info`` and
+export). Beside the weights, a checkpoint stores the feature config it was trained with as
+one more tensor (:data:`FEATURES_TENSOR`): a ResNet's weights fit any number of mel bands, so
+that is how a card edited to other features (64 mels on a 128-mel model) is caught on load.
+Loading also refuses weights that are NaN, infinite or beyond :data:`MAX_ABS_WEIGHT`.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 from safetensors import safe_open
 
 from . import __version__
+from .card import FORMAT, FORMAT_VERSION, feature_config, parse_json, validate_card
 from .errors import SpoofscanError
+from .fileio import atomic_write  # noqa: F401  (corpus/ imports it from here)
 from .labels import LABEL_INDEX
 
-FORMAT = "spoofscan-checkpoint"
-FORMAT_VERSION = 2  # 2: the model's front-end buffers are saved with the weights
 CARD_KEY = "spoofscan"
+FEATURES_TENSOR = "spoofscan.features"  # uint8: the UTF-8 JSON of the features the weights were trained with
+MAX_ABS_WEIGHT = 1e6  # a trained network has no parameter or statistic near this; 1e30 is a broken file
 
 
 def make_card(features: dict, model: dict, calibration: dict, *, threshold: float = 0.5,
@@ -44,54 +50,73 @@ def make_card(features: dict, model: dict, calibration: dict, *, threshold: floa
     }
 
 
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_checkpoint(path: str | Path, state_dict: dict, card: dict) -> None:
-    """Write weights (``{name: tensor}``) and the card atomically to ``path``."""
+    """Write weights (``{name: tensor}``) and the card atomically to ``path``.
+
+    The card's features are stored beside the weights too (:data:`FEATURES_TENSOR`).
+    """
+    import torch
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    if "features" in card:
+        text = json.dumps(card["features"], sort_keys=True).encode("utf-8")
+        tensors[FEATURES_TENSOR] = torch.frombuffer(bytearray(text), dtype=torch.uint8)
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CARD_KEY: json.dumps(card)}))
 
 
 def read_card(path: str | Path) -> dict:
-    """The card of a checkpoint, without loading weights or torch."""
+    """The card of a checkpoint, validated (:func:`spoofscan.card.validate_card`), without
+    loading weights or torch."""
     path = Path(path)
+    where = f"checkpoint {str(path)!r}"
     if not path.is_file():
-        raise SpoofscanError(f"checkpoint {str(path)!r}: no such file")
+        raise SpoofscanError(f"{where}: no such file")
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except Exception as e:
-        raise SpoofscanError(f"checkpoint {str(path)!r}: not a safetensors file ({e})") from None
+        raise SpoofscanError(f"{where}: not a safetensors file ({_short(e)})") from None
     if CARD_KEY not in meta:
-        raise SpoofscanError(f"checkpoint {str(path)!r}: a safetensors file without a spoofscan card")
-    card = json.loads(meta[CARD_KEY])
-    if card.get("format") != FORMAT or card.get("format_version", 0) > FORMAT_VERSION:
-        raise SpoofscanError(
-            f"checkpoint {str(path)!r}: format {card.get('format')} v{card.get('format_version')} "
-            f"(this spoofscan reads {FORMAT} up to v{FORMAT_VERSION})")
-    return card
+        raise SpoofscanError(f"{where}: a safetensors file without a spoofscan card")
+    return validate_card(parse_json(meta[CARD_KEY], where), where)
 
 
 def load_checkpoint(path: str | Path):
-    """Return ``(state_dict, card)``; tensors on the CPU."""
+    """Return ``(state_dict, card)``; tensors on the CPU, the card validated.
+
+    Raises :class:`SpoofscanError` for a card that disagrees with the features stored beside
+    the weights, and for weights that are NaN, infinite or beyond :data:`MAX_ABS_WEIGHT`.
+    """
+    import torch
     from safetensors.torch import load_file
 
     card = read_card(path)
-    return load_file(str(path), device="cpu"), card
+    where = f"checkpoint {str(path)!r}"
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as e:
+        raise SpoofscanError(f"{where}: cannot read its weights ({_short(e)})") from None
+    trained = state.pop(FEATURES_TENSOR, None)
+    if trained is not None:
+        text = bytes(trained.to(torch.uint8).numpy().tobytes())
+        stored = feature_config({"features": parse_json(text, where, "stored features")}, where)
+        stated = feature_config(card, where)
+        if stored != stated:
+            diff = [f"{k} {v} in the card, {stored.to_dict()[k]} with the weights"
+                    for k, v in stated.to_dict().items() if stored.to_dict()[k] != v]
+            raise SpoofscanError(f"{where}: its card's features disagree with the ones its weights were trained "
+                                 f"with: {'; '.join(diff)}")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and tensor.numel():
+            peak = float(tensor.detach().abs().max())
+            if not peak <= MAX_ABS_WEIGHT:  # NaN fails too
+                what = "NaN or infinite values" if not torch.isfinite(tensor).all() else f"values up to {peak:.3g}"
+                raise SpoofscanError(f"{where}: tensor {name!r} holds {what} (a trained network stays within "
+                                     f"±{MAX_ABS_WEIGHT:g}): the file is broken")
+    return state, card
+
+
+def _short(e: Exception) -> str:
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return text[:200]

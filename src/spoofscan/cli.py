@@ -46,62 +46,82 @@ def _add_detector_args(p) -> None:
 
 
 def _load_detector(args, **kwargs):
-    """The detector that :func:`_add_detector_args`' flags ask for."""
-    from . import load_detector, resolve_backend
+    """The detector that :func:`_add_detector_args`' flags ask for (threads go to either backend)."""
+    from . import load_detector
 
-    if args.threads is not None and args.threads < 1:
-        raise SpoofscanError(f"--threads must be >= 1, got {args.threads}")
-    backend = resolve_backend(args.model, args.backend)
-    if args.threads and backend == "onnx":
-        kwargs["threads"] = args.threads
-    elif args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    return load_detector(args.model, device=args.device, backend=backend, batch_size=args.batch_size, **kwargs)
+    return load_detector(args.model, device=args.device, backend=args.backend, batch_size=args.batch_size,
+                         threads=args.threads, **kwargs)
 
 
 def _cmd_predict(args) -> int:
-    from .detector import expand_inputs
+    from .audio import expand_inputs
+    from .fileio import refuse_overwrite
 
-    det = _load_detector(args, max_seconds=args.max_seconds)
     files = expand_inputs(args.inputs)
     if not files:
         raise SpoofscanError(f"no audio files found in {args.inputs}")
-    out = sys.stdout if args.output == "-" else open(args.output, "w", newline="")
-    failed = 0
-    try:
-        writer = None
-        if args.format == "table":
-            out.write(f"{'label':<5} {'p_fake':>6} {'score':>8} {'seconds':>8}  file\n")
-        for r in det.predict_many(files):
-            failed += not r.ok
-            if args.format == "jsonl":
-                out.write(json.dumps(r.to_dict(timeline=args.timeline)) + "\n")
-            elif args.format == "csv":
-                if writer is None:
-                    writer = csv.writer(out)
-                    writer.writerow(["file", "label", "p_fake", "score", "duration", "start", "end", "error"])
-                if not r.ok:
-                    writer.writerow([r.source, "error", "", "", "", "", "", r.error])
-                    continue
-                writer.writerow([r.source, r.label, f"{r.p_fake:.4f}", f"{r.score:.4f}", r.duration, "", "", ""])
-                for w in (r.timeline if args.timeline else ()):
-                    writer.writerow([r.source, "window", f"{w.p_fake:.4f}", f"{w.score:.4f}", "", w.start, w.end, ""])
-            else:
-                if not r.ok:
-                    out.write(f"{'ERROR':<5} {'':>6} {'':>8} {'':>8}  {r.source}: {r.error}\n")
-                    continue
-                out.write(f"{r.label:<5} {r.p_fake:6.3f} {r.score:8.3f} {r.duration:8.2f}  {r.source}\n")
-                for w in (r.timeline if args.timeline else ()):
-                    out.write(f"{'':<5} {w.p_fake:6.3f} {w.score:8.3f} {'':>8}    {w.start:7.2f}-{w.end:.2f} s\n")
-            out.flush()
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    to_file = args.output != "-"
+    if to_file:  # before any work: the output must not be one of the inputs, nor the model
+        refuse_overwrite([args.output], [args.model, *files], "--output")
+    det = _load_detector(args, max_seconds=args.max_seconds)
+    if not to_file:
+        failed = _write_predictions(det, files, args, sys.stdout)
+    else:
+        from .fileio import atomic_open
+
+        with atomic_open(args.output, "w", newline="") as out:  # the file appears, whole, at the end
+            failed = _write_predictions(det, files, args, out)
     if failed:
         print(f"{failed} of {len(files)} file(s) could not be scored", file=sys.stderr)
     return 1 if failed else 0
+
+
+CSV_COLUMNS = ["file", "label", "p_fake", "score", "duration", "speech", "padded", "start", "end", "error"]
+
+
+def _write_predictions(det, files: list, args, out) -> int:
+    """Score ``files`` and write one row each (``--format``); returns how many failed.
+
+    A clip without speech is written with the label ``no speech``: empty p_fake and score
+    cells in CSV, ``-`` in the table, ``null`` in JSON; a window without speech likewise.
+    """
+    failed = 0
+    writer = None
+    if args.format == "table":
+        out.write(f"{'label':<9} {'p_fake':>6} {'score':>8} {'seconds':>8} {'speech':>6}  file\n")
+    for r in det.predict_many(files):
+        failed += not r.ok
+        if args.format == "jsonl":
+            out.write(json.dumps(r.to_dict(timeline=args.timeline), allow_nan=False) + "\n")
+        elif args.format == "csv":
+            if writer is None:
+                writer = csv.writer(out)
+                writer.writerow(CSV_COLUMNS)
+            if not r.ok:
+                writer.writerow([r.source, "error", "", "", "", "", "", "", "", r.error])
+                continue
+            writer.writerow([r.source, r.label, _num(r.p_fake, ".4f", ""), _num(r.score, ".4f", ""), r.duration,
+                             f"{r.speech:.3f}", str(r.padded).lower(), "", "", ""])
+            for w in (r.timeline if args.timeline else ()):
+                writer.writerow([r.source, "window", _num(w.p_fake, ".4f", ""), _num(w.score, ".4f", ""), "",
+                                 f"{w.speech:.3f}", "", w.start, w.end, ""])
+        else:
+            if not r.ok:
+                out.write(f"{'ERROR':<9} {'':>6} {'':>8} {'':>8} {'':>6}  {r.source}: {r.error}\n")
+                continue
+            note = " (padded: far shorter than one window)" if r.padded else ""
+            out.write(f"{r.label:<9} {_num(r.p_fake, '6.3f', '-'):>6} {_num(r.score, '8.3f', '-'):>8} "
+                      f"{r.duration:8.2f} {r.speech:6.2f}  {r.source}{note}\n")
+            for w in (r.timeline if args.timeline else ()):
+                out.write(f"{'':<9} {_num(w.p_fake, '6.3f', '-'):>6} {_num(w.score, '8.3f', '-'):>8} {'':>8} "
+                          f"{w.speech:6.2f}    {w.start:7.2f}-{w.end:.2f} s\n")
+        out.flush()
+    return failed
+
+
+def _num(value, spec: str, missing: str) -> str:
+    """A number formatted with ``spec``, or ``missing`` for None (no speech, no verdict)."""
+    return missing if value is None else format(value, spec)
 
 
 # ---------------------------------------------------------------------------- info
@@ -114,6 +134,7 @@ def _add_info(sub):
 
 
 def _cmd_info(args) -> int:
+    """Print a card, validated (:mod:`spoofscan.card`): a malformed one is a one-line error."""
     if Path(args.checkpoint).suffix.lower() == ".onnx":
         from .runtime import read_metadata
 
@@ -121,8 +142,8 @@ def _cmd_info(args) -> int:
         if args.json:
             print(json.dumps(meta, indent=2))
             return 0
-        card = meta["card"]
-        print(f"{args.checkpoint}: ONNX model, {meta.get('precision', '?')}, exported from this checkpoint:")
+        card = meta.get("card") or meta
+        print(f"{args.checkpoint}: ONNX model, {meta['precision']}, exported from this checkpoint:")
     else:
         from .checkpoint import read_card
 
@@ -130,11 +151,11 @@ def _cmd_info(args) -> int:
         if args.json:
             print(json.dumps(card, indent=2))
             return 0
-    print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, created {card['created']}")
-    m, f = card["model"], card["features"]
-    arch = m.get("arch", "resnet")
-    wave = f" + waveform branch wave_width={m.get('wave_width')}" if arch == "hybrid" else ""
-    print(f"model      {arch}: ResNet layers={tuple(m['layers'])} width={m['width']} dropout={m['dropout']}{wave}")
+    print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, "
+          f"created {card.get('created', '?')}")
+    if isinstance(card.get("model"), dict):  # every field, whatever the architecture
+        print("model      " + " ".join(f"{k}={tuple(v) if isinstance(v, list) else v}" for k, v in card["model"].items()))
+    f = card["features"]
     frontend = f.get("frontend", "logmel")
     rows = f"{f['n_mels']} bands" + (f" -> {f.get('n_lfcc')} coefficients + deltas" if frontend == "lfcc" else "")
     print(f"features   {frontend} {rows} {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
@@ -142,7 +163,8 @@ def _cmd_info(args) -> int:
     c = card["calibration"]
     print(f"calibration llr = {c['a']:.4f} * score + {c['b']:.4f}; label fake when p_fake >= {card['threshold']}")
     for key in ("train", "metrics"):
-        for k, v in card.get(key, {}).items():
+        section = card.get(key)
+        for k, v in (section.items() if isinstance(section, dict) else ()):
             print(f"{key:<10} {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
     return 0
 
@@ -222,9 +244,14 @@ def _add_evaluate(sub):
 
 
 def _cmd_evaluate(args) -> int:
-    from .corpora import load_records
-    from .evaluate import evaluate, evaluate_scores, read_asv_scores
+    from .corpora import parse_spec, load_records
+    from .evaluate import evaluate, evaluate_scores, output_files, prepare_out_dir, read_asv_scores
+    from .fileio import refuse_overwrite
 
+    # before any work: no report file may be one of the inputs, and --out must be a folder
+    inputs = [args.model, args.scores, args.asv_scores, args.calibration, parse_spec(args.protocol)[1]]
+    refuse_overwrite(output_files(args.out, scored=args.model is not None), inputs, "a report file")
+    prepare_out_dir(args.out)
     asv = read_asv_scores(args.asv_scores) if args.asv_scores else None
     if args.scores:
         calibration, threshold = None, 0.5
@@ -233,7 +260,7 @@ def _cmd_evaluate(args) -> int:
             from .checkpoint import read_card
 
             card = read_card(args.calibration)
-            calibration, threshold = Calibration.from_dict(card["calibration"]), card.get("threshold", 0.5)
+            calibration, threshold = Calibration.from_dict(card["calibration"]), card["threshold"]
         records = load_records(args.protocol, check_files=False)
         report = evaluate_scores(args.scores, records, args.out, calibration, threshold=threshold, asv_scores=asv)
     else:
@@ -252,7 +279,9 @@ def _cmd_evaluate(args) -> int:
         print(f"accuracy {100 * acc['accuracy']:.2f} % (balanced {100 * acc['balanced_accuracy']:.2f} %) "
               f"at p_fake >= {acc['threshold']:g}")
     failed = f"; {c['failures']} file(s) failed, excluded" if c["failures"] else ""
-    print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}")
+    silent = (f"; {c['no_speech']} without speech, scored on all their windows (listed in no_speech.txt)"
+              if c.get("no_speech") else "")
+    print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}{silent}")
     print(f"report: {Path(args.out) / 'report.md'} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
     return 0
 
@@ -273,10 +302,23 @@ def _add_export(sub):
 
 
 def _cmd_export(args) -> int:
+    import math
+
     from .export import export_onnx
+    from .fileio import refuse_overwrite
 
     if args.calibration and not args.int8:
         raise SpoofscanError("--calibration goes with --int8 (an FP32 export needs no calibration audio)")
+    if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise SpoofscanError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
+    if args.calibration_windows < 1:
+        raise SpoofscanError(f"--calibration-windows must be >= 1, got {args.calibration_windows}")
+    calibration_file = None
+    if args.calibration:
+        from .corpora import parse_spec
+
+        calibration_file = parse_spec(args.calibration)[1]
+    refuse_overwrite([args.out], [args.checkpoint, calibration_file], "the exported model")
     result = export_onnx(args.checkpoint, args.out, int8=args.int8, calibration=args.calibration,
                          calibration_windows=args.calibration_windows, tolerance=args.tolerance)
     print(result.summary())

@@ -50,6 +50,13 @@ def load_config(cls, path: str | Path | None = None, **overrides):
             import tomllib
 
             d = tomllib.loads(text)
+        elif suffix == ".json":  # not through YAML: PyYAML reads JSON's 1e-06 as a string
+            import json
+
+            try:
+                d = json.loads(text)
+            except json.JSONDecodeError as e:
+                raise SpoofscanError(f"config file {str(path)!r}: not valid JSON ({e})") from None
         else:
             import yaml
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from .detector import AUDIO_EXTENSIONS, audio_files
+from .audio import AUDIO_EXTENSIONS, audio_files
 from .errors import SpoofscanError, choice_error
 from .labels import BONAFIDE, SPOOF, normalize_label
 
@@ -96,7 +96,7 @@ def _split_lines(path: Path, columns: tuple):
     Blank lines are skipped; a line with another column count raises, naming file and line.
     """
     want = len(columns)
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the first trial
         for number, line in enumerate(handle, 1):
             fields = line.split()
             if not fields:
@@ -356,18 +356,31 @@ _ITW_COLUMNS = ("file", "speaker", "label")
 
 
 def _read_csv(path: Path) -> tuple:
-    """``(header, rows)`` of a CSV file with a header line; a BOM is ignored."""
+    """``(header, rows)`` of a CSV file with a header line; a BOM is ignored.
+
+    A row with fewer or more cells than the header raises, naming the line and the columns
+    it lacks: a short row would otherwise read as empty cells further on.
+    """
+    rows = []
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader = csv.reader(handle)
+            raw_header = next(reader, [])
+            header = [h.strip() for h in raw_header]
+            for cells in reader:
+                if not cells:
+                    continue
+                if len(cells) != len(header):
+                    lacks = (f"it lacks {', '.join(repr(h) for h in header[len(cells):])}" if len(cells) < len(header)
+                             else f"{len(cells) - len(header)} more than the header")
+                    raise SpoofscanError(f"{path}:{reader.line_num}: {len(cells)} cells for the header's "
+                                         f"{len(header)} columns ({', '.join(header)}): {lacks}")
+                # header cells are stripped so ' label' still counts as 'label'
+                rows.append(dict(zip(header, cells)))
     except UnicodeDecodeError as exc:
         raise SpoofscanError(f"{path}: not a UTF-8 text CSV file ({exc.reason})") from None
     except csv.Error as exc:
         raise SpoofscanError(f"{path}: not a readable CSV file ({exc})") from None
-    # strip header cells so ' label' still counts as 'label'
-    rows = [{(k or "").strip(): v for k, v in row.items()} for row in rows]
     return header, rows
 
 
@@ -416,7 +429,7 @@ def load_folder(root) -> list:
 
     Folder names are matched case-insensitively (see :data:`FOLDER_CLASSES`); other
     sub-folders are ignored. Audio files (any extension in
-    :data:`spoofscan.detector.AUDIO_EXTENSIONS`) are found recursively; hidden files
+    :data:`spoofscan.audio.AUDIO_EXTENSIONS`) are found recursively; hidden files
     (``.``-prefixed, e.g. macOS ``._x.wav``) are skipped. Trial id: the path relative to
     ``root`` with ``/`` separators (``fake/elevenlabs/x.wav``).
 
@@ -609,19 +622,39 @@ def parse_spec(spec: str) -> tuple:
 
 
 def missing_audio(records: list) -> list:
-    """Records whose audio file does not exist (each folder is listed once, not stat'ed per file)."""
+    """Records whose audio file does not exist (each folder is listed once, not stat'ed per file).
+
+    One bad entry spoils nothing else: an entry that cannot be looked at (a symbolic link
+    loop, a dangling link) counts as missing itself, and the files of a folder that cannot be
+    listed are checked one by one.
+    """
     by_folder = defaultdict(list)
     for record in records:
         by_folder[os.path.dirname(record.path)].append(record)
     missing = []
     for folder, members in by_folder.items():
         try:
-            present = {entry.name for entry in os.scandir(folder or ".") if not entry.is_dir()}
+            entries = list(os.scandir(folder or "."))
         except OSError:
-            present = set()
+            missing.extend(r for r in members if not os.path.isfile(r.path))
+            continue
+        present = {entry.name for entry in entries if _is_file_entry(entry)}
         missing.extend(r for r in members if os.path.basename(r.path) not in present)
     order = {id(r): i for i, r in enumerate(records)}
     return sorted(missing, key=lambda r: order[id(r)])
+
+
+def _is_file_entry(entry: os.DirEntry) -> bool:
+    """Whether a folder entry is (or links to) something other than a folder; False when it
+    cannot be looked at (a link loop, a dangling link)."""
+    try:
+        if entry.is_dir():  # no system call for a plain entry (the type comes with the listing)
+            return False
+        if entry.is_symlink():
+            os.stat(entry.path)  # raises for a dangling link
+        return True
+    except OSError:
+        return False
 
 
 def check_audio(records: list, source: str = "") -> list:

@@ -2,53 +2,80 @@
 
 This file is torch-free. :class:`Detector` does everything that does not depend on the
 backend: decoding (streamed, so a one-hour file keeps memory flat), cutting the clip into
-windows that cover every sample, batching windows (across files too), calibration and
-aggregation. A backend only implements :meth:`Detector.window_scores`:
-:class:`spoofscan.inference.TorchDetector` (PyTorch checkpoints) and the ONNX runtime.
+windows that cover every sample, finding speech (:mod:`spoofscan.vad`), batching windows
+(across files too), calibration and aggregation. A backend only implements
+:meth:`Detector.window_scores`: :class:`spoofscan.inference.TorchDetector` (PyTorch
+checkpoints) and the ONNX runtime.
 
-Clip verdict: the clip ``score`` is the mean of its window scores (logits, higher = more
-bona fide); ``p_fake`` is the calibrated probability of that score and ``label`` is
-``fake`` when ``p_fake >= threshold``. Each window's own score and p_fake are in ``timeline``.
+Clip verdict, with evidence only: a window *has speech* when the voice-activity detector
+finds at least :data:`spoofscan.vad.MIN_SPEECH_SECONDS` of speech in it. The clip ``score``
+is the mean of the scores of its windows with speech (logits, higher = more bona fide);
+``p_fake`` is the calibrated probability of that score and ``label`` is ``fake`` when
+``p_fake >= threshold``, else ``real``. A clip in which no window has speech gets the label
+``no speech`` and no score or p_fake (None); windows without speech get no score or p_fake
+either. Every window keeps its ``speech`` fraction, and the clip its own.
+
+Nothing non-finite becomes a verdict: a window whose score is NaN or infinite (broken
+weights, input the network cannot take) makes its clip a :class:`Failure`.
 """
 
 from __future__ import annotations
 
-import glob
-import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
-from .audio import MIN_SECONDS, AudioSource, prepare_waveform, source_name, stream_audio
+from .audio import MIN_SECONDS, AudioSource, check_limits, prepare_waveform, source_name, stream_audio
 from .calibration import Calibration
 from .dsp import FeatureConfig, repeat_pad
-from .errors import SpoofscanError
+from .errors import AudioError, SpoofscanError
+from .labels import BONAFIDE, HUMAN_LABEL, NO_SPEECH, SPOOF
+from .vad import MIN_SPEECH_SECONDS, SpeechActivity
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".mp4", ".webm",
-                    ".wma", ".aif", ".aiff", ".au", ".amr", ".3gp", ".mka", ".oga")
+REAL, FAKE = HUMAN_LABEL[BONAFIDE], HUMAN_LABEL[SPOOF]
+LABELS = (REAL, FAKE, NO_SPEECH)  # every label a Prediction can carry
+PADDED_FRACTION = 0.5  # a clip shorter than this share of a window is flagged ``padded``
+MAX_BATCH_SIZE = 4096  # windows per forward pass
+MAX_THREADS = 1024
 
 
 @dataclass(frozen=True)
 class WindowResult:
-    """One analysis window: times in seconds of the original clip."""
+    """One analysis window: times in seconds of the original clip.
+
+    ``speech``: share of the window (of the clip, for a padded clip) where the voice-activity
+    detector finds speech, 0..1. ``score`` and ``p_fake`` are None for a window without speech.
+    """
 
     start: float
     end: float
-    score: float
-    p_fake: float
+    score: Optional[float]
+    p_fake: Optional[float]
+    speech: float
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """The verdict on one clip. ``label`` is ``real`` or ``fake``; ``duration`` in seconds."""
+    """The verdict on one clip.
+
+    label : ``real``, ``fake``, or ``no speech`` (then ``score`` and ``p_fake`` are None)
+    score : mean score of the windows with speech, higher = more bona fide
+    p_fake : calibrated probability of fake, in [0, 1]
+    duration : seconds of audio
+    speech : share of the clip in which speech was found, 0..1
+    padded : the clip is shorter than half a window (:data:`PADDED_FRACTION`): the network saw
+        it repeated at least twice over to fill one window, a weaker verdict
+    timeline : one :class:`WindowResult` per window
+    """
 
     source: str
-    score: float
-    p_fake: float
+    score: Optional[float]
+    p_fake: Optional[float]
     label: str
     duration: float
+    speech: float
+    padded: bool
     timeline: tuple
     ok: bool = True
 
@@ -71,6 +98,15 @@ class Failure:
         return asdict(self)
 
 
+def check_threads(threads) -> int | None:
+    """``threads`` as an int in 1..:data:`MAX_THREADS`, or None (the backend's default)."""
+    if threads is None:
+        return None
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or not 1 <= threads <= MAX_THREADS:
+        raise SpoofscanError(f"threads must be a whole number in 1..{MAX_THREADS}, got {threads!r}")
+    return int(threads)
+
+
 class Detector:
     """Backend-independent prediction. Subclasses implement :meth:`window_scores`.
 
@@ -78,119 +114,217 @@ class Detector:
     ----------
     features : the feature config the model was trained with (window length included)
     calibration : maps scores to p_fake
-    threshold : p_fake at or above which a clip is labelled fake
-    batch_size : windows per forward pass
+    threshold : p_fake at or above which a clip is labelled fake, in [0, 1]
+    batch_size : windows per forward pass, 1..:data:`MAX_BATCH_SIZE`
     max_seconds : longest accepted input (None: no limit); min_seconds: shortest
     card : the checkpoint card, kept for ``info`` and the service
+
+    Raises :class:`SpoofscanError` for a setting out of its range (NaN included).
     """
 
     def __init__(self, features: FeatureConfig, calibration: Calibration, *, threshold: float = 0.5,
                  batch_size: int = 32, max_seconds: float | None = None, min_seconds: float = MIN_SECONDS,
                  card: dict | None = None):
+        if not isinstance(features, FeatureConfig) or not isinstance(calibration, Calibration):
+            raise SpoofscanError("a Detector needs a FeatureConfig and a Calibration")
+        if not isinstance(threshold, (int, float, np.integer, np.floating)) or isinstance(threshold, bool) \
+                or not 0.0 <= threshold <= 1.0:
+            raise SpoofscanError(f"threshold must be a probability in [0, 1], got {threshold!r}")
+        if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) \
+                or not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise SpoofscanError(f"batch size must be a whole number in 1..{MAX_BATCH_SIZE}, got {batch_size!r}")
+        check_limits(min_seconds, max_seconds)
         self.features = features
         self.calibration = calibration
-        self.threshold = threshold
-        self.batch_size = batch_size
+        self.threshold = float(threshold)
+        self.batch_size = int(batch_size)
         self.max_seconds = max_seconds
         self.min_seconds = min_seconds
         self.card = card or {}
 
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
-        """Score a batch of windows: (batch, window_samples) float32 16 kHz -> (batch,) float32."""
+        """Score a batch of windows: (batch, window_samples) float32 16 kHz -> (batch,) float32.
+
+        A backend returns NaN for a window it cannot score meaningfully (non-finite features).
+        """
         raise NotImplementedError
 
     # ------------------------------------------------------------------ public API
 
-    def predict(self, audio: Union[AudioSource, np.ndarray], sample_rate: int | None = None, *,
-                name: str | None = None) -> Prediction:
-        """Score one clip: a path, bytes, a binary file object, or a waveform array with its rate.
+    def predict(self, audio: Union[AudioSource, np.ndarray, tuple], sample_rate: int | None = None, *,
+                name: str | None = None, score_no_speech: bool = False) -> Prediction:
+        """Score one clip: a path, bytes, a binary file object, a waveform array with its
+        ``sample_rate``, or an ``(array, sample_rate)`` pair.
 
-        Raises :class:`~spoofscan.errors.AudioError` for bad input.
+        ``score_no_speech``: see :meth:`finish`. Raises :class:`~spoofscan.errors.AudioError`
+        for bad input and :class:`~spoofscan.errors.SpoofscanError` when the model gives no
+        finite score.
         """
-        results = list(self._run([(audio, sample_rate, name)], raise_errors=True))
-        return results[0]
+        result = next(self._run([(audio, sample_rate, name)], raise_errors=True, score_no_speech=score_no_speech))
+        if not result.ok:
+            raise SpoofscanError(f"{result.source}: {result.error}")
+        return result
 
-    def predict_many(self, sources: Iterable[AudioSource]) -> Iterator[Union[Prediction, Failure]]:
+    def predict_many(self, sources: Iterable, *, score_no_speech: bool = False) -> Iterator[Union[Prediction, Failure]]:
         """Score many clips, in order, batching windows across clips.
 
+        ``sources`` holds paths, bytes, binary file objects or ``(array, sample_rate)`` pairs.
         Yields a :class:`Prediction` per clip, or a :class:`Failure` naming the clip and the
-        reason when it cannot be read; the other clips are still scored.
+        reason when it cannot be read or scored; the other clips are still scored, whatever
+        the error. ``score_no_speech``: see :meth:`finish`.
         """
-        return self._run(((s, None, None) for s in sources), raise_errors=False)
+        return self._run(((s, None, None) for s in sources), raise_errors=False, score_no_speech=score_no_speech)
 
     # ------------------------------------------------------------------ the clip seam
     # ``open_clip`` + ``finish`` are what every way of scoring shares (``predict_many`` here, the
-    # web service's cross-request batcher): decoding, windowing and aggregation exist once.
+    # web service's cross-request batcher): decoding, windowing, voice activity and aggregation exist once.
 
-    def open_clip(self, audio: Union[AudioSource, np.ndarray], sample_rate: int | None = None,
+    def open_clip(self, audio: Union[AudioSource, np.ndarray, tuple], sample_rate: int | None = None,
                   name: str | None = None) -> tuple["Clip", Iterator[np.ndarray]]:
         """Start scoring one clip: its :class:`Clip` record and an iterator over its windows.
 
         The iterator decodes lazily and yields float32 windows of shape (window_samples,) at
         16 kHz; as it goes it appends each window's start (in samples) to ``clip.starts`` and
-        a ``None`` placeholder to ``clip.scores``, and sets ``clip.samples`` and ``clip.done``
-        when the audio ends. Bad input raises :class:`~spoofscan.errors.SpoofscanError` from
-        the iterator. Put the window scores into ``clip.scores`` and call :meth:`finish`.
+        a ``None`` placeholder to ``clip.scores``; when the audio ends it sets ``clip.samples``,
+        the speech found per window (``clip.speech``, ``clip.voiced``) and in the clip
+        (``clip.speech_fraction``), and ``clip.done``. Bad input raises
+        :class:`~spoofscan.errors.SpoofscanError` from the iterator. Put the window scores
+        into ``clip.scores`` and call :meth:`finish`.
         """
-        label = name or (source_name(audio) if not isinstance(audio, np.ndarray) else "<array>")
+        label = name or ("<array>" if isinstance(audio, (np.ndarray, tuple)) else source_name(audio))
         clip = Clip(label)
         win, hop = self.features.window_samples, self.features.hop_samples
 
         def windows() -> Iterator[np.ndarray]:
-            for start, window in _iter_windows(self._blocks(audio, sample_rate, name), win, hop, clip):
+            activity = SpeechActivity()
+
+            def blocks() -> Iterator[np.ndarray]:
+                for block in self._blocks(audio, sample_rate, name):
+                    activity.feed(block)
+                    yield block
+
+            for start, window in _iter_windows(blocks(), win, hop, clip):
                 clip.starts.append(start)
                 clip.scores.append(None)
                 yield window
+            activity.finish()
+            ends = [min(s + win, clip.samples) for s in clip.starts]
+            clip.speech = [round(activity.fraction(s, e), 3) for s, e in zip(clip.starts, ends)]
+            clip.voiced = [activity.seconds(s, e) >= MIN_SPEECH_SECONDS for s, e in zip(clip.starts, ends)]
+            clip.speech_fraction = round(activity.fraction(0, clip.samples), 3)
             clip.done = True
 
         return clip, windows()
 
-    def finish(self, clip: "Clip") -> Union[Prediction, Failure]:
-        """The verdict on a clip whose windows have all been scored (or its Failure)."""
+    def finish(self, clip: "Clip", *, score_no_speech: bool = False) -> Union[Prediction, Failure]:
+        """The verdict on a clip whose windows have all been scored (or its Failure).
+
+        A clip without speech gets the label ``no speech``; with ``score_no_speech`` it also
+        gets a score and p_fake from all its windows (evaluation does this: the official
+        scorers need a score for every trial). A non-finite window score makes a Failure.
+        """
         if clip.failure is not None:
             return clip.failure
         rate = self.features.sample_rate
         win = self.features.window_samples
         total = clip.samples
         scores = np.asarray(clip.scores, dtype=np.float64)
+        broken = np.flatnonzero(~np.isfinite(scores))
+        if len(broken):
+            at = clip.starts[broken[0]] / rate
+            return Failure(clip.source, f"the model gave a non-finite score (NaN or Inf) for {len(broken)} window(s), "
+                                        f"the first at {at:.2f} s: its weights or this input are broken; no verdict")
+        voiced = np.asarray(clip.voiced, dtype=bool)
+        has_speech = bool(voiced.any())
+        used = voiced if has_speech else np.full(len(scores), score_no_speech)
         p = self.calibration.p_fake(scores)
         timeline = tuple(
-            WindowResult(round(s / rate, 3), round(min(s + win, total) / rate, 3), float(sc), float(pf))
-            for s, sc, pf in zip(clip.starts, scores, p))
-        score = float(scores.mean())
-        p_fake = float(self.calibration.p_fake(score))
-        return Prediction(source=clip.source, score=score, p_fake=p_fake,
-                          label="fake" if p_fake >= self.threshold else "real",
-                          duration=round(total / rate, 3), timeline=timeline)
+            WindowResult(round(s / rate, 3), round(min(s + win, total) / rate, 3),
+                         float(sc) if u else None, float(pf) if u else None, float(sp))
+            for s, sc, pf, u, sp in zip(clip.starts, scores, p, used, clip.speech))
+        score = p_fake = None
+        if used.any():
+            score = float(scores[used].mean())
+            p_fake = float(self.calibration.p_fake(score))
+        if not has_speech:
+            label = NO_SPEECH
+        else:
+            label = FAKE if p_fake >= self.threshold else REAL
+        return Prediction(source=clip.source, score=score, p_fake=p_fake, label=label,
+                          duration=round(total / rate, 3), speech=float(clip.speech_fraction),
+                          padded=total < PADDED_FRACTION * win, timeline=timeline)
 
     # ------------------------------------------------------------------ machinery
 
     def _blocks(self, audio, sample_rate, name) -> Iterator[np.ndarray]:
+        if isinstance(audio, tuple):
+            if len(audio) != 2 or not isinstance(audio[0], np.ndarray):
+                raise AudioError(name or "<array>", "a tuple input must be (array, sample_rate)")
+            if sample_rate is not None and sample_rate != audio[1]:
+                raise AudioError(name or "<array>", f"sample_rate={sample_rate!r} contradicts the pair's {audio[1]!r}")
+            audio, sample_rate = audio
         if isinstance(audio, np.ndarray):
             if sample_rate is None:
-                raise SpoofscanError("predict(array) needs sample_rate= (the array's rate in Hz)")
+                raise SpoofscanError("predict(array) needs sample_rate= (the array's rate in Hz), "
+                                     "or give the pair (array, sample_rate)")
             yield prepare_waveform(audio, sample_rate, min_seconds=self.min_seconds,
                                    max_seconds=self.max_seconds, name=name or "<array>")
-        else:
-            yield from stream_audio(audio, min_seconds=self.min_seconds, max_seconds=self.max_seconds, name=name)
+            return
+        if sample_rate is not None:
+            raise SpoofscanError("sample_rate= goes with an array; a file or bytes state their own rate")
+        yield from stream_audio(audio, min_seconds=self.min_seconds, max_seconds=self.max_seconds, name=name)
 
-    def _run(self, items, raise_errors: bool) -> Iterator[Union[Prediction, Failure]]:
-        """Stream windows of successive clips into shared batches; yield results in input order."""
+    def _score(self, windows: list) -> tuple[np.ndarray, list]:
+        """Scores of a batch of windows, float64 (non-finite as NaN), and per window the error
+        that kept it from being scored (None). When the backend raises on the batch, each
+        window is tried alone, so that one bad window costs only its own clip."""
+        try:
+            return self._checked_scores(np.stack(windows)), [None] * len(windows)
+        except Exception as e:
+            if len(windows) == 1:
+                return np.full(1, np.nan), [f"{type(e).__name__}: {_first_line(e)}"]
+        scores, errors = [], []
+        for window in windows:
+            s, err = self._score([window])
+            scores.append(s[0])
+            errors.extend(err)
+        return np.asarray(scores, dtype=np.float64), errors
+
+    def _checked_scores(self, batch: np.ndarray) -> np.ndarray:
+        scores = np.asarray(self.window_scores(batch), dtype=np.float64).reshape(-1)
+        if scores.shape != (len(batch),):
+            raise SpoofscanError(f"the backend returned {scores.size} scores for {len(batch)} windows")
+        return np.where(np.isfinite(scores), scores, np.nan)
+
+    def _run(self, items, raise_errors: bool, score_no_speech: bool = False) -> Iterator[Union[Prediction, Failure]]:
+        """Stream windows of successive clips into shared batches; yield results in input order.
+
+        With ``raise_errors`` (``predict``) bad input raises; otherwise every error, whatever
+        its type, becomes the Failure of its own clip and the other clips are still scored.
+        """
         pending: list[Clip] = []  # finished or in-progress clips awaiting scores, in input order
         batch: list[np.ndarray] = []
         owners: list[tuple[Clip, int]] = []  # (clip, index of the window in the clip)
 
+        def drop(clip: Clip) -> None:
+            """Remove the windows of a failed clip still waiting in the batch."""
+            keep = [k for k, (c, _) in enumerate(owners) if c is not clip]
+            batch[:] = [batch[k] for k in keep]
+            owners[:] = [owners[k] for k in keep]
+
         def flush():
             if batch:
-                scores = self.window_scores(np.stack(batch))
-                for (clip, i), s in zip(owners, scores):
+                scores, errors = self._score(batch)
+                for (clip, i), s, err in zip(owners, scores, errors):
                     clip.scores[i] = float(s)
+                    if err is not None and clip.failure is None:
+                        clip.failure = Failure(clip.source, f"the model could not score it ({err})")
                 batch.clear()
                 owners.clear()
 
         def ready():
             while pending and (pending[0].failure or pending[0].scored):
-                yield self.finish(pending.pop(0))
+                yield self.finish(pending.pop(0), score_no_speech=score_no_speech)
 
         for audio, sample_rate, name in items:
             clip, windows = self.open_clip(audio, sample_rate, name)
@@ -201,15 +335,21 @@ class Detector:
                     owners.append((clip, len(clip.scores) - 1))
                     if len(batch) >= self.batch_size:
                         flush()
+                        if clip.failure is not None:  # the model failed on this clip: read no more of it
+                            windows.close()
+                            break
                         yield from ready()
             except SpoofscanError as e:
                 if raise_errors:
                     raise
                 clip.failure = Failure(clip.source, str(e.reason if hasattr(e, "reason") else e))
-                # drop this clip's windows still waiting in the batch
-                keep = [k for k, (c, _) in enumerate(owners) if c is not clip]
-                batch[:] = [batch[k] for k in keep]
-                owners[:] = [owners[k] for k in keep]
+                drop(clip)
+            except Exception as e:  # a bug must not cost the other clips their results
+                if raise_errors:
+                    raise
+                clip.failure = Failure(clip.source, f"unexpected error, please report it ({type(e).__name__}: "
+                                                    f"{_first_line(e)})")
+                drop(clip)
             yield from ready()
         flush()
         yield from ready()
@@ -218,12 +358,17 @@ class Detector:
 @dataclass
 class Clip:
     """A clip being scored (see :meth:`Detector.open_clip`): window starts in samples, their
-    scores (``None`` until scored), the clip length in samples once decoded."""
+    scores (``None`` until scored), the clip length in samples once decoded, and the speech
+    found: per window its share (``speech``) and whether it has enough to count (``voiced``),
+    and the clip's share (``speech_fraction``)."""
 
     source: str
     starts: list = field(default_factory=list)
     scores: list = field(default_factory=list)
     samples: int = 0
+    speech: list = field(default_factory=list)
+    voiced: list = field(default_factory=list)
+    speech_fraction: float = 0.0
     done: bool = False
     failure: Optional[Failure] = None
 
@@ -231,6 +376,11 @@ class Clip:
     def scored(self) -> bool:
         """Decoded to the end and every window scored: ready for :meth:`Detector.finish`."""
         return self.done and None not in self.scores
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: "Clip") -> Iterator[tuple[int, np.ndarray]]:
@@ -260,31 +410,3 @@ def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: "Clip"
         yield 0, repeat_pad(buf, win)
     elif last_end < total:
         yield total - win, buf[len(buf) - win:]
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """Expand folders (see :func:`audio_files`) and glob patterns; keep plain paths as given.
-
-    A path that does not exist is kept, so that the caller reports it as a failure.
-    """
-    out: list[str] = []
-    for item in inputs:
-        if any(ch in item for ch in "*?["):
-            out.extend(sorted(glob.glob(item, recursive=True)))
-        elif os.path.isdir(item):
-            out.extend(str(p) for p in audio_files(Path(item)))
-        else:
-            out.append(item)
-    return out
-
-
-def audio_files(folder: Path) -> list[Path]:
-    """Audio files under ``folder`` by extension (:data:`AUDIO_EXTENSIONS`), recursive and
-    sorted, skipping hidden files and folders (such as macOS ``._x.wav`` resource forks)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
-                found.append(Path(dirpath) / name)
-    return found

@@ -20,11 +20,13 @@ for the torch-free runtime and as an independent check in the tests.
 from __future__ import annotations
 
 import functools
+import math
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
+from .audio import SAMPLE_RATE
 from .config import Config
 from .errors import SpoofscanError, choice_error
 
@@ -32,6 +34,13 @@ NORMALIZATIONS = ("none", "mean", "meanvar")
 NORM_EPS = 1e-2  # std floor of "meanvar", in nats: a constant band (digital silence) stays ~0
 FRONTENDS = ("logmel", "linear", "lfcc")
 DELTA_WIDTH = 2  # frames on each side of the delta regression (HTK's DELTAWINDOW = 2)
+
+# Size limits of a FeatureConfig (a card from a file is built through them): far above any
+# sensible setting, low enough that no value can exhaust memory or loop for ever.
+MAX_N_FFT = 16_384  # samples (1 s)
+MAX_N_MELS = 512
+MAX_WINDOW_SECONDS = 60.0
+MAX_WINDOW_OVERLAP = 32  # window_seconds / hop_seconds: each sample is scored at most this many times
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,7 @@ class FeatureConfig(Config):
     """
 
     frontend: str = "logmel"
-    sample_rate: int = 16_000
+    sample_rate: int = 16_000  # must be audio.SAMPLE_RATE; a field so that the cards stating it still load
     n_fft: int = 1024  # zero-padded FFT: every one of 128 mel filters gets FFT bins
     win_length: int = 400  # 25 ms
     hop_length: int = 160  # 10 ms
@@ -64,20 +73,41 @@ class FeatureConfig(Config):
     def __post_init__(self):
         if self.frontend not in FRONTENDS:
             raise choice_error("frontend", self.frontend, FRONTENDS)
-        for name in ("sample_rate", "n_fft", "hop_length", "n_mels", "n_lfcc"):
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_lfcc"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise SpoofscanError(f"{name} must be a positive integer, got {value!r}")
-        if not self.log_floor > 0:
-            raise SpoofscanError(f"log_floor must be > 0, got {self.log_floor!r}")
+        for name in ("fmin", "fmax", "log_floor", "window_seconds", "hop_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool) \
+                    or not math.isfinite(value):
+                raise SpoofscanError(f"{name} must be a finite number, got {value!r}")
+        if self.sample_rate != SAMPLE_RATE:
+            raise SpoofscanError(f"sample_rate must be {SAMPLE_RATE} Hz, the rate every decoder outputs "
+                                 f"(spoofscan.audio.SAMPLE_RATE), got {self.sample_rate}")
+        if not 0 < self.log_floor < 1:
+            raise SpoofscanError(f"log_floor must be in (0, 1), got {self.log_floor!r}")
         if self.normalize not in NORMALIZATIONS:
             raise choice_error("normalize", self.normalize, NORMALIZATIONS)
+        if not 2 <= self.n_fft <= MAX_N_FFT:
+            raise SpoofscanError(f"n_fft {self.n_fft} must be in 2..{MAX_N_FFT}")
+        if self.n_mels > MAX_N_MELS:
+            raise SpoofscanError(f"n_mels {self.n_mels} must be at most {MAX_N_MELS}")
         if not 0 < self.win_length <= self.n_fft:
             raise SpoofscanError(f"win_length {self.win_length} must be in 1..n_fft ({self.n_fft})")
+        if not self.hop_length <= self.n_fft:
+            raise SpoofscanError(f"hop_length {self.hop_length} must be in 1..n_fft ({self.n_fft})")
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
             raise SpoofscanError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={self.fmin} fmax={self.fmax}")
-        if not 0 < self.hop_seconds <= self.window_seconds:
-            raise SpoofscanError(f"hop_seconds {self.hop_seconds} must be in (0, window_seconds={self.window_seconds}]")
+        if not self.n_fft / self.sample_rate <= self.window_seconds <= MAX_WINDOW_SECONDS:
+            raise SpoofscanError(f"window_seconds {self.window_seconds} must be in [n_fft / sample_rate = "
+                                 f"{self.n_fft / self.sample_rate:g}, {MAX_WINDOW_SECONDS:g}]: a window holds one FFT")
+        if not self.window_seconds / MAX_WINDOW_OVERLAP <= self.hop_seconds <= self.window_seconds:
+            raise SpoofscanError(f"hop_seconds {self.hop_seconds} must be in [window_seconds / {MAX_WINDOW_OVERLAP}, "
+                                 f"window_seconds] = [{self.window_seconds / MAX_WINDOW_OVERLAP:g}, "
+                                 f"{self.window_seconds:g}]")
+        if self.hop_samples < 1:
+            raise SpoofscanError(f"hop_seconds {self.hop_seconds} is less than one sample at {self.sample_rate} Hz")
         if self.frontend == "lfcc" and self.n_lfcc > self.n_mels:
             raise SpoofscanError(f"n_lfcc={self.n_lfcc} coefficients need at least as many bands, got n_mels={self.n_mels}")
         empty = np.flatnonzero(filterbank(self).sum(axis=1) == 0)

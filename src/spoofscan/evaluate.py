@@ -34,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from .calibration import Calibration
-from .checkpoint import atomic_write
+from .fileio import atomic_write, refuse_overwrite
 from .errors import SpoofscanError
 from .labels import BONAFIDE, SPOOF
 from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr,
@@ -42,6 +42,7 @@ from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compu
 
 SCORES_FILE = "scores.txt"
 FAILURES_FILE = "failures.txt"
+NO_SPEECH_FILE = "no_speech.txt"
 REPORT_JSON = "report.json"
 REPORT_MD = "report.md"
 DET_PNG = "det.png"
@@ -50,6 +51,9 @@ HIST_PNG = "hist.png"
 MAX_GROUP_VALUES = 50  # a column with more values than this is summarised
 WORST_SHOWN = 10  # values listed (highest EER first) for a summarised column
 EXAMPLES_SHOWN = 5  # trial names quoted in error messages
+# Scores beyond this magnitude are refused when read: no system's score is that large, and
+# ±1e308 would overflow the means, spreads and plot ranges of the report into Inf.
+MAX_ABS_SCORE = 1e100
 
 
 # ---------------------------------------------------------------------------- score files
@@ -84,16 +88,17 @@ def read_scores(path: str | Path) -> dict[str, float]:
     """Read a score file into ``{trial: score}``.
 
     Accepts ``trial score`` lines (ASVspoof 2021 / 5) and the 4-column ASVspoof 2019 CM
-    format ``trial attack key score`` (the score is the last column). Blank lines are
-    skipped. A line with another number of columns, a score that is not a finite number,
-    or a trial listed twice raises :class:`SpoofscanError` naming the file and line.
+    format ``trial attack key score`` (the score is the last column). Blank lines and a
+    byte-order mark are skipped. A line with another number of columns, a score that is not
+    a finite number (or beyond ±:data:`MAX_ABS_SCORE`), or a trial listed twice raises
+    :class:`SpoofscanError` naming the file and line.
     """
     path = Path(path)
     if not path.is_file():
         raise SpoofscanError(f"score file {str(path)!r} not found")
     scores: dict[str, float] = {}
     first_line: dict[str, int] = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         for n, line in enumerate(f, start=1):
             cols = line.split()
             if not cols:
@@ -109,6 +114,9 @@ def read_scores(path: str | Path) -> dict[str, float]:
                 raise SpoofscanError(f"{where}: score {text!r} of trial {trial!r} is not a number") from None
             if not math.isfinite(score):
                 raise SpoofscanError(f"{where}: score of trial {trial!r} is {text}")
+            if abs(score) > MAX_ABS_SCORE:
+                raise SpoofscanError(f"{where}: score {text} of trial {trial!r} is beyond ±{MAX_ABS_SCORE:g}, "
+                                     f"which no system's score reaches (a corrupt file?)")
             if trial in scores:
                 raise SpoofscanError(f"{where}: trial {trial!r} is listed twice (first on line {first_line[trial]})")
             scores[trial] = score
@@ -132,7 +140,7 @@ def read_asv_scores(path: str | Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise SpoofscanError(f"ASV score file {str(path)!r} not found")
     found: dict[str, list] = {key: [] for key in ASV_KEYS}
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
         for n, line in enumerate(f, start=1):
             cols = line.split()
             if not cols:
@@ -144,6 +152,8 @@ def read_asv_scores(path: str | Path) -> dict[str, np.ndarray]:
                 score = float(cols[-1])
             except ValueError:
                 raise SpoofscanError(f"{path}:{n}: ASV score {cols[-1]!r} is not a number") from None
+            if not abs(score) <= MAX_ABS_SCORE:
+                raise SpoofscanError(f"{path}:{n}: ASV score {cols[-1]} is not finite or beyond ±{MAX_ABS_SCORE:g}")
             found[cols[-2]].append(score)
     empty = [key for key in ASV_KEYS if not found[key]]
     if empty:
@@ -204,7 +214,8 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
     A JSON-ready dict:
 
     - ``counts``: ``trials``, ``bonafide``, ``spoof``, ``extra_scores`` (ignored), ``failures``
-      (files :func:`evaluate` could not read; 0 here)
+      (files :func:`evaluate` could not read; 0 here), ``no_speech`` (clips :func:`evaluate`
+      found no speech in, scored on all their windows; 0 here)
     - ``metrics``: ``eer`` (fraction), ``eer_percent``, ``eer_threshold``, ``min_dcf``,
       ``min_dcf_threshold``, ``act_dcf``, ``act_dcf_threshold`` (LLR units), ``cllr`` (bits),
       and with ``asv_scores`` ``min_tdcf``, ``min_tdcf_threshold``
@@ -252,7 +263,7 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
     return {
         "spoofscan_version": __version__,
         "counts": {"trials": len(labels), "bonafide": int(bona.size), "spoof": int(spoof.size),
-                   "extra_scores": int(extra), "failures": 0},
+                   "extra_scores": int(extra), "failures": 0, "no_speech": 0},
         "metrics": metrics,
         "accuracy": accuracy,
         "llr": "calibrated" if calibration is not None else "raw",
@@ -335,21 +346,57 @@ def write_report(report: dict, out_dir: str | Path, bona_scores=None, spoof_scor
 
     Returns ``{"json": path, "markdown": path, "det": path, "hist": path}`` (plots if drawn).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)
     paths = {"json": out_dir / REPORT_JSON, "markdown": out_dir / REPORT_MD}
-    text = json.dumps(report, indent=2) + "\n"
+    try:
+        text = json.dumps(report, indent=2, allow_nan=False) + "\n"
+    except ValueError:  # a NaN or Inf somewhere: never write one into a report
+        raise SpoofscanError(f"the report holds a non-finite number at {_non_finite(report)}; nothing written") from None
     atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(text))
     md = report_markdown(report)
     atomic_write(paths["markdown"], lambda tmp: Path(tmp).write_text(md))
     if bona_scores is not None and spoof_scores is not None:
         bona = np.asarray(bona_scores, dtype=np.float64)
         spoof = np.asarray(spoof_scores, dtype=np.float64)
+        if not (np.isfinite(bona).all() and np.isfinite(spoof).all()):
+            raise SpoofscanError("non-finite scores cannot be plotted; no plot written")
         paths["det"] = out_dir / DET_PNG
         paths["hist"] = out_dir / HIST_PNG
         plot_det(bona, spoof, report["metrics"]["eer"], paths["det"])
         plot_histograms(bona, spoof, report["metrics"]["eer_threshold"], paths["hist"])
     return paths
+
+
+def prepare_out_dir(out_dir: str | Path) -> Path:
+    """The report folder, created if missing; an error if the path is a file."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpoofscanError(f"--out {str(out_dir)!r} is a file; give a folder for the report")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpoofscanError(f"cannot create the report folder {str(out_dir)!r}: {e.strerror or e}") from None
+    return out_dir
+
+
+def output_files(out_dir: str | Path, scored: bool = True) -> list[Path]:
+    """Every file :func:`evaluate` (``scored``) or :func:`evaluate_scores` may write in ``out_dir``."""
+    names = [REPORT_JSON, REPORT_MD, DET_PNG, HIST_PNG]
+    if scored:
+        names += [SCORES_FILE, FAILURES_FILE, NO_SPEECH_FILE]
+    return [Path(out_dir) / name for name in names]
+
+
+def _non_finite(value, at: str = "report") -> str:
+    """The key path of the first NaN or Inf in a JSON-like value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return at
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{at}[{key!r}]")
+        if found:
+            return found
+    return ""
 
 
 def report_markdown(report: dict) -> str:
@@ -378,6 +425,8 @@ def report_markdown(report: dict) -> str:
               f"Trials: {c['trials']} ({c['bonafide']} bona fide, {c['spoof']} spoof)"
               + (f"; {c['extra_scores']} score(s) of trials outside the protocol ignored" if c["extra_scores"] else "")
               + (f"; {c['failures']} file(s) could not be scored and are excluded (see {FAILURES_FILE})" if c.get("failures") else "")
+              + (f"; {c['no_speech']} clip(s) without speech, scored on all their windows and counted "
+                 f"(see {NO_SPEECH_FILE})" if c.get("no_speech") else "")
               + ".",
               "",
               f"EER: official ASVspoof algorithm (no interpolation); score higher = more bona fide. "
@@ -484,8 +533,10 @@ def evaluate_scores(score_file: str | Path, records: Sequence, out_dir: str | Pa
     """Report on an existing score file (any system's): ``trial score`` or 2019 4-column lines.
 
     Writes the report files to ``out_dir`` and returns the report (see :func:`build_report`
-    for ``calibration``, ``threshold`` and ``asv_scores``).
+    for ``calibration``, ``threshold`` and ``asv_scores``). The report never overwrites the
+    score file.
     """
+    refuse_overwrite(output_files(out_dir, scored=False), [score_file], "a report file")
     scores = read_scores(score_file)
     report = build_report(records, scores, calibration, threshold=threshold, source=str(score_file),
                           asv_scores=asv_scores)
@@ -504,31 +555,44 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
         files; its calibration and threshold give actDCF, Cllr and the accuracy)
     records : the protocol (:class:`spoofscan.corpora.Record` list)
     out_dir : receives ``scores.txt``, ``failures.txt`` (only if some file could not be
-        scored), ``report.json``, ``report.md``, ``det.png``, ``hist.png``
+        scored), ``no_speech.txt`` (only if some clip has no speech), ``report.json``,
+        ``report.md``, ``det.png``, ``hist.png``
     progress : show a progress bar on standard error
     asv_scores : the organisers' ASV scores, for the min t-DCF (see :func:`build_report`)
 
     Files that cannot be read are excluded from the metrics, listed in ``failures.txt``
     (``trial<TAB>path<TAB>reason``) and counted in ``counts.failures``; the report is
     written as long as both classes keep at least one scored trial.
+
+    Clips in which the voice-activity detector finds no speech still get a score, from all
+    their windows (the official scorers need a score for every trial, and dropping them
+    would flatter the EER): they are counted in ``counts.no_speech``, named in the report's
+    ``no_speech`` list and in ``no_speech.txt`` (``trial<TAB>path<TAB>speech fraction``).
     """
     from tqdm import tqdm
+
+    from .labels import NO_SPEECH
 
     records = list(records)
     spaced = [r.trial for r in records if not r.trial or any(ch.isspace() for ch in r.trial)]
     if spaced:  # found now, not after scoring every file: score files are 'trial score' lines
         raise SpoofscanError(f"{len(spaced)} trial name(s) are empty or contain whitespace, which a score file "
                              f"cannot hold: {_examples(spaced)} (give the protocol a trial column without spaces)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = output_files(out_dir)
+    names = {p.name for p in outputs}  # audio named like a report file is rare: compare only those (a stat each)
+    refuse_overwrite(outputs, [r.path for r in records if Path(r.path).name in names], "a report file")
+    out_dir = prepare_out_dir(out_dir)
     scores: dict[str, float] = {}
     failures: list[tuple] = []
-    results = detector.predict_many([r.path for r in records])
+    silent: list[tuple] = []
+    results = detector.predict_many([r.path for r in records], score_no_speech=True)
     bar = tqdm(total=len(records), unit="file", desc="evaluate", file=sys.stderr, disable=not progress)
     try:
-        for record, result in zip(records, results):
+        for record, result in zip(records, results, strict=True):
             if result.ok:
                 scores[record.trial] = result.score
+                if result.label == NO_SPEECH:
+                    silent.append((record, result.speech))
             else:
                 failures.append((record, result.error))
             bar.update(1)
@@ -536,15 +600,22 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
         bar.close()
     scored = [r for r in records if r.trial in scores]
     write_scores(out_dir / SCORES_FILE, [r.trial for r in scored], [scores[r.trial] for r in scored])
+    for name, rows in ((FAILURES_FILE, failures), (NO_SPEECH_FILE, silent)):
+        path = out_dir / name
+        if rows:
+            text = "".join(f"{r.trial}\t{r.path}\t{what}\n" for r, what in rows)
+            atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+        elif path.is_file():  # from an earlier run into the same folder: it would mislead
+            path.unlink()
     if failures:
-        text = "".join(f"{r.trial}\t{r.path}\t{err}\n" for r, err in failures)
-        atomic_write(out_dir / FAILURES_FILE, lambda tmp: Path(tmp).write_text(text))
         print(f"{len(failures)} of {len(records)} files could not be scored (listed in {out_dir / FAILURES_FILE})",
               file=sys.stderr)
     if not scored:
         raise SpoofscanError(f"none of the {len(records)} files could be scored (reasons in {out_dir / FAILURES_FILE})")
     report = build_report(scored, scores, detector.calibration, threshold=detector.threshold, asv_scores=asv_scores)
     report["counts"]["failures"] = len(failures)
+    report["counts"]["no_speech"] = len(silent)
+    report["no_speech"] = [r.trial for r, _ in silent]
     report["scores_file"] = str(out_dir / SCORES_FILE)
     if detector.card:
         report["model"] = {k: detector.card.get(k) for k in ("created", "model", "train") if k in detector.card}

@@ -38,8 +38,8 @@ import numpy as np
 
 from . import __version__
 from .audio import SAMPLE_RATE, load_audio
-from .checkpoint import atomic_write
 from .dsp import FeatureConfig, frontend, repeat_pad, window_starts
+from .fileio import atomic_write
 from .errors import SpoofscanError
 from .runtime import (FEATURES_INPUT, METADATA_KEY, ONNX_FORMAT, ONNX_FORMAT_VERSION, OUTPUT_NAME, WAVE_INPUT,
                       session_options)

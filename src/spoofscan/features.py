@@ -4,10 +4,9 @@ Settings come from :class:`~spoofscan.dsp.FeatureConfig` (re-exported here), whi
 in every checkpoint. The numpy twin of this module is :func:`spoofscan.dsp.frontend`; the
 torch-free runtime uses that one, so an exported graph holds the network only.
 
-Every model owns one of these (``model.frontend``). Its filterbank (and, for LFCC, its DCT
-matrix) are persistent buffers, so they are saved in checkpoints: a checkpoint whose card
-describes other features than the ones the network was trained on (64 mel bands on weights
-trained with 128, a linear front end on mel weights) cannot load.
+Every model owns one of these (``model.frontend``). Its matrices are rebuilt from the config
+and never stored in checkpoints, so the state dict holds only the network's weights (the
+checkpoint records the features the weights were trained with, see :mod:`spoofscan.checkpoint`).
 """
 
 from __future__ import annotations
@@ -26,16 +25,16 @@ class Frontend(nn.Module):
     Input: (batch, samples) float32 at ``cfg.sample_rate``.
     Output: (batch, 1, cfg.rows, frames) with ``frames = cfg.num_frames(samples)``.
 
-    Buffers: ``filterbank`` (n_mels, n_fft // 2 + 1) and, for ``lfcc``, ``dct`` (n_lfcc,
-    n_mels) are persistent (see the module docstring); the STFT window is rebuilt from the config.
+    Buffers (not persistent): ``filterbank`` (n_mels, n_fft // 2 + 1), for ``lfcc`` ``dct``
+    (n_lfcc, n_mels), and the STFT ``window`` (n_fft,).
     """
 
     def __init__(self, cfg: FeatureConfig):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("filterbank", torch.from_numpy(filterbank(cfg)))
+        self.register_buffer("filterbank", torch.from_numpy(filterbank(cfg)), persistent=False)
         if cfg.frontend == "lfcc":
-            self.register_buffer("dct", torch.from_numpy(dct_matrix(cfg.n_lfcc, cfg.n_mels)))
+            self.register_buffer("dct", torch.from_numpy(dct_matrix(cfg.n_lfcc, cfg.n_mels)), persistent=False)
         self.register_buffer("window", torch.from_numpy(stft_window(cfg)), persistent=False)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:

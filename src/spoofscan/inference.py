@@ -1,18 +1,26 @@
-"""The PyTorch backend of :class:`~spoofscan.detector.Detector`, and device selection."""
+"""The PyTorch backend of :class:`~spoofscan.detector.Detector`, and device selection.
+
+Threads: PyTorch has one intra-op thread pool per process, and ``torch.set_num_threads``
+resizes it for every torch operation in the process, from every thread. So a
+``TorchDetector(threads=N)`` sets it only around its own forward passes and puts the previous
+value back after each (:func:`_torch_threads`); it leaves the process as it found it, but two
+threads running torch at the same moment still share the one pool.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .calibration import Calibration
+from .card import feature_config, model_config
 from .checkpoint import load_checkpoint
-from .detector import Detector
-from .dsp import FeatureConfig
+from .detector import Detector, check_threads
 from .errors import SpoofscanError
-from .models import DetectorNet, ModelConfig, create_model
+from .models import DetectorNet, create_model
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -40,54 +48,52 @@ def resolve_device(name: str = "auto") -> torch.device:
 class TorchDetector(Detector):
     """Scores windows with a network of :mod:`spoofscan.models` in PyTorch (its own front end
     included, on the device). On CUDA the forward pass runs under bf16 autocast (``autocast=True``).
+    ``threads``: CPU threads of the forward passes (None: torch's setting, untouched; see the
+    module docstring).
     """
 
     def __init__(self, model: DetectorNet, calibration: Calibration, *,
-                 device: str | torch.device = "cpu", autocast: bool | None = None, **kwargs):
+                 device: str | torch.device = "cpu", autocast: bool | None = None, threads: int | None = None,
+                 **kwargs):
         super().__init__(model.features, calibration, **kwargs)
+        self.threads = check_threads(threads)
         self.device = torch.device(device) if not isinstance(device, torch.device) else device
         self.model = model.to(self.device).eval()
         self.autocast = (self.device.type == "cuda") if autocast is None else autocast
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", **kwargs) -> "TorchDetector":
+        """Load a checkpoint (validated card, checked weights; see :mod:`spoofscan.checkpoint`).
+
+        ``kwargs``: ``threads``, ``batch_size``, ``max_seconds``, ``threshold`` (default: the
+        card's)... (see :class:`~spoofscan.detector.Detector`).
+        """
         state, card = load_checkpoint(path)
-        model = load_model(state, card, str(path))
-        kwargs.setdefault("threshold", card.get("threshold", 0.5))
+        where = f"checkpoint {str(path)!r}"
+        model = create_model(model_config(card, where), feature_config(card, where))
+        problems = _state_mismatch(state, model.state_dict())
+        if problems:
+            raise SpoofscanError(f"{where}: weights do not match its model and feature config ({problems})")
+        model.load_state_dict(state, strict=True)
+        kwargs.setdefault("threshold", card["threshold"])
         return cls(model, Calibration.from_dict(card["calibration"]), device=resolve_device(device), card=card,
                    **kwargs)
 
     @torch.inference_mode()
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, samples) -> (batch,) logits; NaN for a window whose log-mel is not finite."""
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
-        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            logits = self.model(x)
-        return logits.float().cpu().numpy()
-
-
-def load_model(state: dict, card: dict, where: str) -> DetectorNet:
-    """Rebuild a checkpoint's network from its card and load its weights, strictly.
-
-    The front end's filterbank is part of the weights (format 2): it must match the one the
-    card's features describe, so a card edited to other features is refused. Format-1
-    checkpoints (written before the front end was saved) get the filterbank the card describes.
-    """
-    features = FeatureConfig.from_dict(card["features"])
-    model = create_model(ModelConfig.from_dict(card["model"]), features)
-    own = {k: v.clone() for k, v in model.state_dict().items()}  # copies: loading overwrites the buffers
-    state = dict(state)
-    if int(card.get("format_version", 1)) < 2:
-        state.update({k: v for k, v in own.items() if k.startswith("frontend.") and k not in state})
-    problems = _state_mismatch(state, own)
-    if problems:
-        raise SpoofscanError(f"checkpoint {where!r}: weights do not match its model and feature config ({problems})")
-    model.load_state_dict(state, strict=True)
-    for name, expected in own.items():
-        if name.startswith("frontend.") and not torch.allclose(model.state_dict()[name], expected, atol=1e-6):
-            raise SpoofscanError(f"checkpoint {where!r}: the front end in the weights ({name}) is not the one its card's "
-                                 f"features describe ({features.frontend}, {features.n_mels} bands, "
-                                 f"{features.fmin:g}-{features.fmax:g} Hz): the card does not belong to these weights")
-    return model
+        with _torch_threads(self.threads):
+            features = self.model.frontend(x)
+            bad = ~torch.isfinite(features).flatten(1).all(dim=1)
+            if bad.any():
+                features[bad] = 0.0
+            inputs = {"features": features, "wave": x}
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                logits = self.model.forward_inputs(*[inputs[name] for name in self.model.inputs])
+            logits = logits.float()
+            logits[bad] = float("nan")
+        return logits.cpu().numpy()
 
 
 def _state_mismatch(state: dict, own: dict, shown: int = 3) -> str:
@@ -99,3 +105,17 @@ def _state_mismatch(state: dict, own: dict, shown: int = 3) -> str:
     parts = [f"{len(items)} {what}, e.g. {', '.join(items[:shown])}"
              for what, items in (("missing", missing), ("unexpected", unexpected), ("of another shape", shapes)) if items]
     return "; ".join(parts)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None):
+    """Run the block with ``threads`` intra-op threads, then restore the previous count."""
+    if threads is None or threads == torch.get_num_threads():
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -1,7 +1,7 @@
 """Label names and the one class-index convention used everywhere.
 
 Files and APIs that face the corpora say ``bonafide`` / ``spoof``; what faces people (CLI
-text, web page) says ``real`` / ``fake``. The network has one output, the logit of
+text, web page) says ``real`` / ``fake``, or ``no speech`` for a clip without speech. The network has one output, the logit of
 ``bonafide``: class index 1 = bonafide, 0 = spoof, and scores are higher for bona fide.
 """
 
@@ -13,6 +13,9 @@ BONAFIDE = "bonafide"
 SPOOF = "spoof"
 LABEL_INDEX = {SPOOF: 0, BONAFIDE: 1}
 HUMAN_LABEL = {BONAFIDE: "real", SPOOF: "fake"}
+# The label of a clip in which the voice-activity detector finds no speech: no verdict is given
+# (its score and p_fake are None). Predictions say "real", "fake" or this.
+NO_SPEECH = "no speech"
 
 _ALIASES = {
     "bonafide": BONAFIDE, "bona-fide": BONAFIDE, "bona_fide": BONAFIDE, "bona fide": BONAFIDE,

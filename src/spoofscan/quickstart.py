@@ -164,7 +164,8 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         truth = HUMAN_LABEL[record.label]
         predictions.append({"path": record.path, "truth": truth, "label": p.label, "p_fake": p.p_fake,
                             "score": p.score, "generator": record.groups.get("generator", "-")})
-        log(f"  {Path(record.path).name}: {p.label} (p_fake {p.p_fake:.3f}, score {p.score:.3f}); truly {truth}"
+        verdict = f"p_fake {p.p_fake:.3f}, score {p.score:.3f}" if p.score is not None else f"speech {p.speech:.2f}"
+        log(f"  {Path(record.path).name}: {p.label} ({verdict}); truly {truth}"
             f"{'' if record.label == BONAFIDE else ' (' + record.groups.get('generator', '?') + ')'}")
     timings["predict"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - started

@@ -26,7 +26,6 @@ ONNX metadata key ``spoofscan``: feature config, calibration, threshold, label m
 from __future__ import annotations
 
 import functools
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,13 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from .calibration import Calibration
-from .detector import Detector
+from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION, feature_config, parse_json, validate_onnx_metadata
+from .checkpoint import MAX_ABS_WEIGHT
+from .detector import Detector, check_threads
 from .dsp import FeatureConfig, frontend
 from .errors import SpoofscanError
 
 METADATA_KEY = "spoofscan"  # ONNX metadata_props key of the JSON description
-ONNX_FORMAT = "spoofscan-onnx"
-ONNX_FORMAT_VERSION = 2  # 2: graph inputs named features/wave, model config in the metadata
+FORMAT_NAMES = (ONNX_FORMAT, ONNX_FORMAT_VERSION)  # defined in spoofscan.card; export imports them from here
 FEATURES_INPUT = "features"  # (batch, 1, rows, frames) float32, the front end's output
 LEGACY_FEATURES_INPUT = "logmel"  # the same, in files of format 1
 WAVE_INPUT = "wave"  # (batch, samples) float32, the 16 kHz window
@@ -101,44 +101,60 @@ def session_options(threads: int | None = None):
     # workers spin inside a run (fast hand-offs) but stop when it returns: the numpy log-mel of
     # the next windows needs those cores
     opts.add_session_config_entry("session.force_spinning_stop", "1")
+    threads = check_threads(threads)
     if threads is not None:
-        if int(threads) < 1:
-            raise SpoofscanError(f"threads must be >= 1, got {threads}")
-        opts.intra_op_num_threads = int(threads)
+        opts.intra_op_num_threads = threads
     return opts
 
 
 def parse_metadata(text: str | None, where: str) -> dict:
-    """Check and decode the JSON description stored under :data:`METADATA_KEY`."""
+    """Check and decode the JSON description stored under :data:`METADATA_KEY`
+    (:func:`spoofscan.card.validate_onnx_metadata`)."""
     if text is None:
         raise SpoofscanError(f"{where}: an ONNX file without spoofscan metadata "
                              f"(make one with: spoofscan export CHECKPOINT --format onnx OUT.onnx)")
+    return validate_onnx_metadata(parse_json(text, where, "spoofscan metadata"), where)
+
+
+def _load_onnx(path: str | Path, where: str):
+    """The ``onnx`` ModelProto of a file (weights included), or a SpoofscanError."""
+    import onnx
+
+    if not Path(path).is_file():
+        raise SpoofscanError(f"{where}: no such file")
     try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SpoofscanError(f"{where}: spoofscan metadata is not valid JSON ({e})") from None
-    if meta.get("format") != ONNX_FORMAT or int(meta.get("format_version", 0)) > ONNX_FORMAT_VERSION:
-        raise SpoofscanError(f"{where}: format {meta.get('format')} v{meta.get('format_version')} "
-                             f"(this spoofscan reads {ONNX_FORMAT} up to v{ONNX_FORMAT_VERSION})")
-    for key in ("features", "calibration", "threshold", "precision"):
-        if key not in meta:
-            raise SpoofscanError(f"{where}: spoofscan metadata lacks {key!r}")
-    return meta
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as e:
+        raise SpoofscanError(f"{where}: not an ONNX file ({e.__class__.__name__})") from None
 
 
 def read_metadata(path: str | Path) -> dict:
     """The JSON description of an exported model, read with the ``onnx`` package (no session)."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise SpoofscanError(f"ONNX model {str(path)!r}: no such file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as e:
-        raise SpoofscanError(f"ONNX model {str(path)!r}: not an ONNX file ({e.__class__.__name__})") from None
+    where = f"ONNX model {str(path)!r}"
+    model = _load_onnx(path, where)
     props = {p.key: p.value for p in model.metadata_props}
-    return parse_metadata(props.get(METADATA_KEY), f"ONNX model {str(path)!r}")
+    return parse_metadata(props.get(METADATA_KEY), where)
+
+
+def check_weights(model, where: str) -> None:
+    """Refuse a graph whose floating-point weights (initializers and constants: the FP32
+    weights, the INT8 scales) are NaN, infinite or beyond :data:`~spoofscan.checkpoint.MAX_ABS_WEIGHT`."""
+    from onnx import numpy_helper
+
+    tensors = [(t.name, t) for t in model.graph.initializer]
+    tensors += [(node.name or node.output[0], attr.t) for node in model.graph.node if node.op_type == "Constant"
+                for attr in node.attribute if attr.name == "value"]
+    for name, proto in tensors:
+        try:
+            array = numpy_helper.to_array(proto)
+        except Exception as e:
+            raise SpoofscanError(f"{where}: weight {name!r} cannot be read ({e.__class__.__name__})") from None
+        if array.dtype.kind == "f" and array.size:
+            peak = float(np.max(np.abs(array)))
+            if not peak <= MAX_ABS_WEIGHT:  # NaN fails too
+                what = "NaN or infinite values" if not np.isfinite(array).all() else f"values up to {peak:.3g}"
+                raise SpoofscanError(f"{where}: weight {name!r} holds {what} (a trained network stays within "
+                                     f"±{MAX_ABS_WEIGHT:g}): the file is broken")
 
 
 class OnnxDetector(Detector):
@@ -183,24 +199,25 @@ class OnnxDetector(Detector):
         import onnxruntime as ort
 
         where = f"ONNX model {str(path)!r}"
-        if not Path(path).is_file():
-            raise SpoofscanError(f"{where}: no such file")
+        options, providers = session_options(threads), providers_for(device)
+        model = _load_onnx(path, where)  # read once: metadata and weights are checked before ONNX Runtime runs it
+        meta = parse_metadata({p.key: p.value for p in model.metadata_props}.get(METADATA_KEY), where)
+        features = feature_config(meta, where)
+        check_weights(model, where)
         try:
-            session = ort.InferenceSession(str(path), session_options(threads), providers=providers_for(device))
-        except SpoofscanError:
-            raise
+            session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
         except Exception as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
             raise SpoofscanError(f"{where}: ONNX Runtime cannot load it ({first})") from None
-        meta = parse_metadata(session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), where)
-        features = FeatureConfig.from_dict(meta["features"])
+        del model
         inputs = {i.name: i.shape for i in session.get_inputs()}
+        outputs = [o.name for o in session.get_outputs()]
         unknown = sorted(set(inputs) - set(GRAPH_INPUTS))
-        if unknown or not inputs:
-            raise SpoofscanError(f"{where}: graph inputs {sorted(inputs)}: this runtime feeds only "
-                                 f"{', '.join(GRAPH_INPUTS)}")
+        if unknown or not inputs or OUTPUT_NAME not in outputs:
+            raise SpoofscanError(f"{where}: graph inputs {sorted(inputs)} and outputs {outputs}: this runtime feeds "
+                                 f"only {', '.join(GRAPH_INPUTS)} and reads {OUTPUT_NAME!r}")
         for name in (FEATURES_INPUT, LEGACY_FEATURES_INPUT):
-            if name in inputs and inputs[name][2] != features.rows:
+            if name in inputs and (len(inputs[name]) != 4 or inputs[name][2] != features.rows):
                 raise SpoofscanError(f"{where}: graph input {name!r} {inputs[name]} does not take "
                                      f"(batch, 1, {features.rows}, frames) as its metadata says")
         kwargs.setdefault("threshold", meta["threshold"])
@@ -209,6 +226,11 @@ class OnnxDetector(Detector):
         if warmup:
             det.window_scores(np.zeros((WARMUP_WINDOWS, features.window_samples), np.float32))
         return det
+
+    @property
+    def threads(self) -> int:
+        """The threads the front end is split over (ONNX Runtime's own are set in the session)."""
+        return self.feature_threads
 
     def front_end(self, windows: np.ndarray) -> np.ndarray:
         """(batch, samples) float32 16 kHz -> (batch, 1, rows, frames) float32, the ``features`` input."""
@@ -235,4 +257,14 @@ class OnnxDetector(Detector):
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
-        return self.logits(self.graph_inputs(windows))
+        """(batch, samples) -> (batch,) logits; NaN for a window whose features are not finite
+        (the network is not run on it: INT8 would turn NaN input into a finite, meaningless logit)."""
+        feeds = self.graph_inputs(windows)
+        bad = np.zeros(len(windows), dtype=bool)
+        for name in (FEATURES_INPUT, LEGACY_FEATURES_INPUT):
+            if name in feeds:
+                bad = ~np.isfinite(feeds[name]).reshape(len(windows), -1).all(axis=1)
+                feeds[name][bad] = 0.0
+        scores = self.logits(feeds)
+        scores[bad] = np.nan
+        return scores

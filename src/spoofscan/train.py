@@ -37,12 +37,13 @@ import torch.nn.functional as F
 from .augment import AugmentConfig, augment_config
 from .augment.specaugment import step_generator
 from .calibration import fit_calibration
-from .checkpoint import atomic_write, make_card, save_checkpoint
+from .checkpoint import make_card, save_checkpoint
 from .config import Config, load_config
 from .corpora import load_records, summarize
 from .data import CropDataset, EpochSampler
 from .dsp import FeatureConfig
 from .errors import SpoofscanError, choice_error
+from .fileio import atomic_write
 from .inference import TorchDetector, resolve_device
 from .labels import BONAFIDE, SPOOF
 from .metrics import compute_eer
@@ -227,6 +228,8 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
                 "history": [], "best_metrics": {}, "elapsed": 0.0}
     if resume:
         progress = _load_state(state_path, cfg, model, optimizer, scheduler)
+        if d.main:  # only rank 0 touches the run folder (every rank rewriting the log raced and duplicated rows)
+            _rewrite_metrics(run_dir, progress["history"])
     summary = {"train": cfg.train, "dev": cfg.dev, "train_data": summarize(train_records),
                "dev_data": summarize(dev_records), "world_size": d.world, "device": device.type}
     started = time.monotonic() - progress["elapsed"]
@@ -301,7 +304,7 @@ def score_records(model, records, device, batch_size: int = 32) -> np.ndarray:
 
     det = TorchDetector(model, Calibration(), device=device, batch_size=batch_size)
     scores = []
-    for r in det.predict_many([rec.path for rec in records]):
+    for r in det.predict_many([rec.path for rec in records], score_no_speech=True):  # every dev clip needs a score
         if not r.ok:
             raise SpoofscanError(f"dev clip {r.source}: {r.error}")
         scores.append(r.score)
@@ -381,15 +384,16 @@ def _load_state(path: Path, cfg: TrainConfig, model, optimizer, scheduler) -> di
     torch.set_rng_state(blob["torch_rng"])
     if blob["cuda_rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(blob["cuda_rng"])
-    progress = blob["progress"]
-    # the metrics log may hold rows written after the state was saved (a kill in between): trim them
-    run_dir = path.parent
-    rows = progress["history"]
+    return blob["progress"]
+
+
+def _rewrite_metrics(run_dir: Path, rows: list) -> None:
+    """The metrics log as of the saved state: it may hold rows written after the state was
+    saved (a kill in between), which the resumed run writes again."""
     (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     (run_dir / "metrics.csv").unlink(missing_ok=True)
     for row in rows:
         _append_metrics(run_dir, row)
-    return progress
 
 
 def _append_metrics(run_dir: Path, row: dict) -> None:

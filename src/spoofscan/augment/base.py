@@ -73,7 +73,7 @@ class AudioFolder:
     """
 
     def __init__(self, folder: str | Path, what: str = "audio"):
-        from ..detector import audio_files
+        from ..audio import audio_files
 
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():

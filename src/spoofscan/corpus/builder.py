@@ -630,8 +630,7 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
     rows = [row for p in pairs if p.job in done for row in done[p.job]["rows"]]
     _write_manifest(out / MANIFEST, rows)
     for family in config.heldout_families:
-        path = out / HELDOUT_MANIFEST.format(family=family)
-        _write_manifest(path, heldout_rows(rows, family))
+        path = write_heldout_manifest(out, family)
         log(f"family {family} left out of train and dev: {path} (data specs csv:{path}:train | :dev | :eval)")
     summary.counts = corpus_counts(rows)
     summary.seconds = time.perf_counter() - start
@@ -669,6 +668,22 @@ def heldout_rows(rows: list, family: str) -> list:
     dropped = {r["pair"] for r in rows if r["label"] == SPOOF and r["split"] != "eval"
                and family_of(r["generator"]) == family}
     return [r for r in rows if r.get("pair") not in dropped]
+
+
+def write_heldout_manifest(corpus: str | Path, family: str) -> Path:
+    """Write ``manifest-heldout-FAMILY.csv`` beside a built corpus's ``manifest.csv`` (see
+    :func:`heldout_rows`); no audio is made. Returns its path."""
+    corpus = Path(corpus)
+    with open(corpus / MANIFEST, newline="", encoding="utf-8") as f:
+        order = [row["trial"] for row in csv.DictReader(f)]
+    by_trial = {row["trial"]: row for entry in read_state(corpus).values() for row in entry["rows"]}
+    missing = [t for t in order if t not in by_trial]
+    if missing:
+        raise SpoofscanError(f"{corpus / STATE} lacks {len(missing)} trial(s) of {corpus / MANIFEST} (e.g. "
+                             f"{missing[0]}): rebuild the corpus before holding a family out")
+    path = corpus / HELDOUT_MANIFEST.format(family=family)
+    _write_manifest(path, heldout_rows([by_trial[t] for t in order], family))
+    return path
 
 
 def _write_manifest(path: Path, rows: list) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from ..audio import SAMPLE_RATE, load_audio
-from ..detector import AUDIO_EXTENSIONS, audio_files
+from ..audio import AUDIO_EXTENSIONS, audio_files
 from ..errors import SpoofscanError
 
 

@@ -8,6 +8,9 @@ from ..config import Config
 from ..errors import SpoofscanError, choice_error
 
 ARCHS = ("resnet", "hybrid")  # see spoofscan.models.ARCHITECTURES
+MAX_BLOCKS = 16  # basic blocks per ResNet stage (ResNet-18: 2)
+MAX_WIDTH = 256  # channels of a first stage (ResNet-18: 64; its last stage has 8x)
+MAX_IN_CHANS = 16
 
 
 @dataclass(frozen=True)
@@ -32,18 +35,23 @@ class ModelConfig(Config):
     wave_width: int = 32
 
     def __post_init__(self):
+        # types and size limits too: a config read from a card must not raise TypeError or build a giant
+        def whole(value):
+            return isinstance(value, int) and not isinstance(value, bool)
+
         if self.arch not in ARCHS:
             raise choice_error("model arch", self.arch, ARCHS)
-        if len(self.layers) != 4 or min(self.layers) < 1:
-            raise SpoofscanError(f"layers must be four positive block counts, got {self.layers}")
-        if self.width < 1:
-            raise SpoofscanError(f"width must be a positive channel count, got {self.width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.in_chans < 1:
-            raise SpoofscanError(f"in_chans must be a positive channel count, got {self.in_chans}")
-        if self.wave_width < 1:
-            raise SpoofscanError(f"wave_width must be a positive channel count, got {self.wave_width}")
+        if not isinstance(self.layers, (tuple, list)) or len(self.layers) != 4 \
+                or not all(whole(n) and 1 <= n <= MAX_BLOCKS for n in self.layers):
+            raise SpoofscanError(f"layers must be four block counts in 1..{MAX_BLOCKS}, got {self.layers!r}")
+        for name, top in (("width", MAX_WIDTH), ("in_chans", MAX_IN_CHANS), ("wave_width", MAX_WIDTH)):
+            value = getattr(self, name)
+            if not whole(value) or value < 1:
+                raise SpoofscanError(f"{name} must be a positive channel count, got {value!r}")
+            if value > top:
+                raise SpoofscanError(f"{name} must be at most {top} channels, got {value}")
+        if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0.0 <= self.dropout < 1.0:
+            raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
 
 MODEL_PRESETS = {
