@@ -7,10 +7,14 @@ AdamW. Random weights: timing does not depend on them.
 
 Two tables, both measured in this run:
 
-1. **loader alone**: milliseconds per clip that ``CropDataset`` (decode, crop, augment) takes in
-   one process, for each effect family at p = 1, the ``full`` preset, and every effect at p = 1;
+1. **loader alone**: wall and CPU milliseconds per clip that ``CropDataset`` (decode, crop,
+   augment) takes in one process, for each effect family at p = 1, the ``full`` preset, and
+   every effect at p = 1;
 2. **training**: steps/s and clips/s of whole training steps with the DataLoader at
-   ``num_workers`` 0, 1 and 2, and the share of the time the step waited for data.
+   ``num_workers`` 0, 1 and 2, the share of the time the step waited for data, and the CPU
+   time per clip of the training process and of the workers.
+
+Wall times depend on what else the machine runs ("other load"); CPU times much less so.
 
     python benchmarks/bench_train.py            # 4 timed steps per row (a few minutes on 2 cores)
     python benchmarks/bench_train.py --quick    # 2 timed steps per row, fewer rows
@@ -20,8 +24,10 @@ Two tables, both measured in this run:
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -53,6 +59,12 @@ CONFIGS = {  # row name -> AugmentConfig mapping (or a preset name)
 QUICK_CONFIGS = ("off", "codec (p=1)", "preset full", "every effect (p=1)")
 
 
+def cpu_seconds(who: int) -> float:
+    """User + system CPU seconds of this process (RUSAGE_SELF) or of its ended children (RUSAGE_CHILDREN)."""
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def make_records(folder: Path) -> list:
     import soundfile as sf
 
@@ -82,11 +94,11 @@ def loader_row(records, features, augment) -> tuple[float, float, float]:
     prepare = time.perf_counter() - t0
     dataset[(0, 0)]  # warm-up: imports
     with OtherLoad() as load:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds(resource.RUSAGE_SELF)
         for i in range(LOADER_CLIPS):
             dataset[(1, i % len(records))]
-        per_clip = (time.perf_counter() - t0) / LOADER_CLIPS
-    return 1000 * per_clip, prepare, load.cores
+        wall, cpu = time.perf_counter() - t0, cpu_seconds(resource.RUSAGE_SELF) - c0
+    return 1000 * wall / LOADER_CLIPS, 1000 * cpu / LOADER_CLIPS, prepare, load.cores
 
 
 def train_row(records, features, augment, workers: int, warmup: int, steps: int) -> dict:
@@ -102,6 +114,7 @@ def train_row(records, features, augment, workers: int, warmup: int, steps: int)
     model = create_model(model_preset("resnet18"), features)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     dataset = CropDataset(records, features, train=True, seed=0, augment=augment)
+    children = cpu_seconds(resource.RUSAGE_CHILDREN)
     total = (warmup + steps) * BATCH
     keys = [(k // len(records), int(i)) for k in range(0, total, len(records))
             for i in np.random.default_rng(k).permutation(len(records))][:total]
@@ -109,7 +122,7 @@ def train_row(records, features, augment, workers: int, warmup: int, steps: int)
     model.train()
     batches = iter(loader)
 
-    def step(number: int) -> tuple[float, float]:  # (seconds waiting for the batch, seconds computing)
+    def step(number: int, batches) -> tuple[float, float]:  # (seconds waiting for the batch, computing)
         t0 = time.perf_counter()
         waves, targets = next(batches)
         t1 = time.perf_counter()
@@ -123,13 +136,19 @@ def train_row(records, features, augment, workers: int, warmup: int, steps: int)
         return t1 - t0, time.perf_counter() - t1
 
     for number in range(warmup):  # worker start-up, first batches, allocator warm-up
-        step(number)
+        step(number, batches)
+    own = cpu_seconds(resource.RUSAGE_SELF)
     with OtherLoad() as load:
-        times = np.array([step(warmup + number) for number in range(steps)])
+        times = np.array([step(warmup + number, batches) for number in range(steps)])
+    own = cpu_seconds(resource.RUSAGE_SELF) - own
+    del batches, loader  # the workers end (they made exactly `total` clips) and their CPU time is counted
+    gc.collect()
+    workers_cpu = cpu_seconds(resource.RUSAGE_CHILDREN) - children
     waited, computed = times.sum(axis=0)
     seconds = waited + computed
     return {"steps_s": steps / seconds, "clips_s": steps * BATCH / seconds, "wait": waited / seconds,
-            "other": load.cores}
+            "other": load.cores, "cpu_main": 1000 * own / (steps * BATCH),
+            "cpu_workers": 1000 * workers_cpu / total if workers else 0.0}
 
 
 def main() -> None:
@@ -160,7 +179,7 @@ def main() -> None:
         for name in names:
             augment = augment_config(CONFIGS[name])
             loader_rows.append((name, *loader_row(records, features, augment)))
-            print(f"loader {name}: {loader_rows[-1][1]:.1f} ms/clip", file=sys.stderr)
+            print(f"loader {name}: {loader_rows[-1][2]:.1f} CPU ms/clip", file=sys.stderr)
         for name in names:
             augment = augment_config(CONFIGS[name])
             for workers in args.workers:
@@ -175,18 +194,21 @@ def main() -> None:
     print(f"{CLIPS} generated clips of {CLIP_SECONDS[0]:g}-{CLIP_SECONDS[1]:g} s; {WINDOW_SECONDS:g}-s crops; "
           f"ResNet-18, batch {BATCH}; {warmup} warm-up + {steps} timed steps per training row; "
           f"command: python {' '.join(sys.argv)}\n")
-    print("| loader alone (one process) | ms per clip | x off | set-up (once per run) | other load |")
-    print("|---|---|---|---|---|")
-    base = loader_rows[0][1]
-    for name, ms, prepare, other in loader_rows:
-        print(f"| {name} | {ms:.1f} | {ms / base:.1f} | {prepare:.1f} s | {other:.1f} |")
+    print("| loader alone (one process) | wall ms per clip | CPU ms per clip | CPU x off | set-up (once per run) "
+          "| other load |")
+    print("|---|---|---|---|---|---|")
+    base = loader_rows[0][2]
+    for name, wall, cpu, prepare, other in loader_rows:
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {cpu / base:.1f} | {prepare:.1f} s | {other:.1f} |")
     print()
-    print("| training | workers | steps/s | clips/s | x off (same workers) | waiting for data | other load |")
-    print("|---|---|---|---|---|---|---|")
+    print("| training | workers | steps/s | clips/s | x off (same workers) | waiting for data "
+          "| CPU ms per clip: training process / workers | other load |")
+    print("|---|---|---|---|---|---|---|---|")
     off = {w: r for name, w, r in train_rows if name == "off"}
     for name, workers, r in train_rows:
         print(f"| {name} | {workers} | {r['steps_s']:.3f} | {r['clips_s']:.1f} | "
-              f"{r['clips_s'] / off[workers]['clips_s']:.2f} | {100 * r['wait']:.0f} % | {r['other']:.1f} |")
+              f"{r['clips_s'] / off[workers]['clips_s']:.2f} | {100 * r['wait']:.0f} % | "
+              f"{r['cpu_main']:.0f} / {r['cpu_workers']:.0f} | {r['other']:.1f} |")
 
 
 if __name__ == "__main__":

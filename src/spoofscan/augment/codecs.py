@@ -119,19 +119,22 @@ CODECS = {
 def mp3(x: np.ndarray, kbps: int = 64) -> np.ndarray:
     """MP3 (MPEG-2 layer III, LAME, constant bit rate) at 16 kHz; ``kbps`` one of :data:`MP3_KBPS`.
 
-    LAME low-passes according to the bit rate (about 3-4 kHz at 16 kbit/s, 5.5 kHz at 32,
-    7 kHz and above from 64). Returns float (samples,), the input's length and dtype.
+    LAME low-passes according to the bit rate: measured here at 16 kHz, about 5 kHz at
+    16 kbit/s, 6 kHz at 24, 7.5 kHz from 32 up. Returns float (samples,), the input's length
+    and dtype.
     """
     return codec_roundtrip(x, "mp3", kbps)
 
 
 def aac(x: np.ndarray, kbps: float = 64) -> np.ndarray:
-    """AAC-LC (FFmpeg's encoder) at 16 kHz and ``kbps`` kbit/s (8-160). Same length and dtype out."""
+    """AAC-LC (FFmpeg's encoder) at 16 kHz and ``kbps`` kbit/s (8-160); it low-passes at about
+    4 kHz at 16 kbit/s and keeps the whole band from 32 up. Same length and dtype out."""
     return codec_roundtrip(x, "aac", kbps)
 
 
 def opus(x: np.ndarray, kbps: float = 24) -> np.ndarray:
-    """Opus (libopus, VBR around ``kbps`` kbit/s, 6-256) at 16 kHz. Same length and dtype out."""
+    """Opus (libopus, VBR around ``kbps`` kbit/s, 6-256) at 16 kHz; libopus codes narrowband
+    (4 kHz) at 8 kbit/s and below, wideband above. Same length and dtype out."""
     return codec_roundtrip(x, "opus", kbps)
 
 
