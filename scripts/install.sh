@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install spoofscan and everything it needs into ./.venv on a fresh Debian/Ubuntu machine.
-#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld
+#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld and pysptk
 #   pip: spoofscan with its torch (2.13.0, CPU build), test and corpus extras
 # Safe to run again: it only adds what is missing.
 set -euo pipefail

@@ -18,11 +18,11 @@ import pytest
 import soundfile as sf
 
 from spoofscan.corpora import load_records
-from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, CorpusConfig,
+from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES, CorpusConfig,
                               build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
 from spoofscan.errors import SpoofscanError
-from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, Request, WorldGenerator,
-                                  get_generator)
+from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, LpcGenerator, Request,
+                                         WorldGenerator, get_generator)
 from spoofscan.corpus.shortcuts import measure_clip
 
 # A stand-in TTS engine: writes a harmonic tone whose length follows the text and --speed,
@@ -318,10 +318,11 @@ def test_cli_build_with_config_file(tmp_path, scripts):
 
 # ---------------------------------------------------------------------------- Debian packages
 
-NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak-ng")] + [not WorldGenerator().is_available()]
+NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak-ng")] + [
+    not WorldGenerator().is_available(), not LpcGenerator().is_available()]
 
 
-@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng and pyworld (CI installs them)")
+@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
 def test_tiny_corpus_from_debian_packages(tmp_path):
     cache = os.environ.get("SPOOFSCAN_CACHE", "")  # share downloads with other runs when set
     summary = build_corpus_summary(CorpusConfig(out=str(tmp_path / "tiny"), size="tiny", jobs=2, progress=False,
@@ -330,7 +331,8 @@ def test_tiny_corpus_from_debian_packages(tmp_path):
     assert 60 <= len(rows) <= 80 and summary.failed == 0
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "eval")}
     assert not {r["speaker"] for r in splits["eval"]} & {r["speaker"] for r in splits["train"]}
-    assert {r["generator"] for r in splits["eval"]} - {"-"} <= {"espeak-ng/f4", "world/harvest"}
+    assert {r["generator"] for r in splits["eval"]} - {"-"} <= set(SIZES["tiny"].eval_generators)
+    assert {r["generator"] for r in splits["train"]} - {"-"} <= set(SIZES["tiny"].train_generators)
     text = (summary.manifest.parent / ATTRIBUTION).read_text()
     assert "Allison Smith" in text and "CC-BY-SA-3.0" in text
     assert (summary.manifest.parent / "licenses" / "asterisk-core-sounds-en-g722.copyright").is_file()

@@ -25,14 +25,21 @@ FORMAT_VERSION = 1
 CARD_KEY = "spoofscan"
 
 
+def make_card_base(fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict:
+    """The fields every spoofscan card starts with: format, its version, spoofscan's version, creation time."""
+    return {
+        "format": fmt,
+        "format_version": version,
+        "spoofscan_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def make_card(features: dict, model: dict, calibration: dict, *, threshold: float = 0.5,
               train: dict | None = None, metrics: dict | None = None) -> dict:
     """The checkpoint card: everything needed to rebuild and interpret the model."""
     return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "spoofscan_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **make_card_base(),
         "features": features,
         "model": model,
         "label_map": dict(LABEL_INDEX),
@@ -69,8 +76,12 @@ def save_checkpoint(path: str | Path, state_dict: dict, card: dict) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CARD_KEY: json.dumps(card)}))
 
 
-def read_card(path: str | Path) -> dict:
-    """The card of a checkpoint, without loading weights or torch."""
+def read_card(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict:
+    """The card of a checkpoint, without loading weights or torch.
+
+    ``fmt`` and ``version``: the card format expected (a detector's by default; the vocoders
+    of :mod:`spoofscan.vocoder` have their own) and the newest version this code reads.
+    """
     path = Path(path)
     if not path.is_file():
         raise SpoofscanError(f"checkpoint {str(path)!r}: no such file")
@@ -82,16 +93,16 @@ def read_card(path: str | Path) -> dict:
     if CARD_KEY not in meta:
         raise SpoofscanError(f"checkpoint {str(path)!r}: a safetensors file without a spoofscan card")
     card = json.loads(meta[CARD_KEY])
-    if card.get("format") != FORMAT or card.get("format_version", 0) > FORMAT_VERSION:
+    if card.get("format") != fmt or card.get("format_version", 0) > version:
         raise SpoofscanError(
             f"checkpoint {str(path)!r}: format {card.get('format')} v{card.get('format_version')} "
-            f"(this spoofscan reads {FORMAT} up to v{FORMAT_VERSION})")
+            f"(expected {fmt} up to v{version})")
     return card
 
 
-def load_checkpoint(path: str | Path):
-    """Return ``(state_dict, card)``; tensors on the CPU."""
+def load_checkpoint(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_VERSION):
+    """Return ``(state_dict, card)``; tensors on the CPU (``fmt``, ``version``: see :func:`read_card`)."""
     from safetensors.torch import load_file
 
-    card = read_card(path)
+    card = read_card(path, fmt, version)
     return load_file(str(path), device="cpu"), card
