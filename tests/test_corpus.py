@@ -336,3 +336,61 @@ def test_tiny_corpus_from_debian_packages(tmp_path):
     text = (summary.manifest.parent / ATTRIBUTION).read_text()
     assert "Allison Smith" in text and "CC-BY-SA-3.0" in text
     assert (summary.manifest.parent / "licenses" / "asterisk-core-sounds-en-g722.copyright").is_file()
+
+
+# ---------------------------------------------------------------------------- copy-synthesis families
+
+COPY_TRAIN = ("mlsa/m24", "lpc/o16", "hnm/mvf4k", "pvoc/stretch", "vocos/copy", "hifigan/copy")
+COPY_EVAL = ("mlsa/smooth-rapt", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared", "vocos/smooth",
+             "hifigan/smooth")
+NEEDS_COPY = [not get_generator(n).is_available() for n in COPY_TRAIN + COPY_EVAL]
+
+
+def _copy_config(tmp_path, out: str, cache: str, **kw) -> CorpusConfig:
+    real = tmp_path / "real"
+    if not real.exists():
+        make_real_dir(real, clips_per_speaker=5)
+    settings = dict(out=str(tmp_path / out), size="small", sources=(), real_dirs=(str(real),), real_language="en",
+                    train_generators=COPY_TRAIN, eval_generators=COPY_EVAL, max_real=None, jobs=2,
+                    eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / cache),
+                    vocoder_steps=3)
+    settings.update(kw)
+    return CorpusConfig(**settings)
+
+
+@pytest.mark.skipif(any(NEEDS_COPY), reason="needs pysptk, pedalboard and torch (the corpus and torch extras)")
+def test_rebuild_from_scratch_gives_identical_audio_and_reuses_the_vocoders(tmp_path):
+    from spoofscan.corpus.builder import available_generators, plan_pairs, select_clips
+    from spoofscan.corpus.sources import find_real_dir
+
+    logs = []
+    first = build_corpus_summary(_copy_config(tmp_path, "a", "cache-a"), log=logs.append)
+    assert first.failed == 0 and first.built == first.pairs == 20
+    assert set(first.vocoders) == {"vocos", "hifigan"} and all(v["trained"] for v in first.vocoders.values())
+    assert sum("training the" in line for line in logs) == 2
+    rows = _manifest_rows(first.manifest)
+    generators = {r["generator"] for r in rows} - {NO_GENERATOR}
+    assert len({g.split("/")[0] for g in generators}) >= 4  # several families drawn even from 20 clips
+
+    second = build_corpus_summary(_copy_config(tmp_path, "b", "cache-b"))  # a fresh cache: vocoders trained again
+    assert first.manifest.read_bytes() != b"" and first.manifest.read_bytes().replace(b"/a/", b"/b/") == \
+        second.manifest.read_bytes().replace(b"/a/", b"/b/")
+    for r in rows:  # every clip, real and fake, bit for bit
+        assert (tmp_path / "a" / r["path"]).read_bytes() == (tmp_path / "b" / r["path"]).read_bytes(), r["generator"]
+    assert first.vocoders == second.vocoders
+
+    logs.clear()
+    again = build_corpus_summary(_copy_config(tmp_path, "a", "cache-a"), log=logs.append)
+    assert again.built == 0 and again.reused == first.pairs and not any("training the" in line for line in logs)
+    assert again.manifest.read_bytes() == first.manifest.read_bytes()
+
+    changed = build_corpus_summary(_copy_config(tmp_path, "a", "cache-a", vocoder_steps=4), log=logs.append)
+    neural = [r for r in rows if r["generator"].split("/")[0] in ("vocos", "hifigan")]
+    assert changed.built == len(neural) and changed.reused == first.pairs - len(neural)  # only the neural fakes
+
+    cfg = _copy_config(tmp_path, "a", "cache-a")  # the vocoders never vocode a clip they trained on
+    clips = select_clips(find_real_dir(cfg.real_dirs[0], "en"), cfg)
+    plan = plan_pairs(clips, cfg, available_generators(cfg), tmp_path / "cache-a")
+    assert plan.held and all(p.clip.key not in plan.held for p in plan.pairs
+                             if p.generator.split("/")[0] in ("vocos", "hifigan"))
+    assert all(job.clips and {c.key for c in job.clips} == plan.held for job in plan.vocoders.values())

@@ -554,6 +554,8 @@ _WORKER: dict = {}
 
 
 def _init_worker(cfg: CorpusConfig, out: str, table: dict) -> None:
+    if "torch" in sys.modules:  # a forked child of a process whose OpenMP pool ran (vocoder training, a
+        sys.modules["torch"].set_num_threads(1)  # test): a parallel region there would hang, one thread never does
     _WORKER.update(cfg=cfg, out=Path(out), table=table)
 
 

@@ -105,14 +105,14 @@ class NeuralVocoderGenerator(Generator):
 
         from ...vocoder import vocode
 
-        model, card = _load(str(self.checkpoint))
-        rate = int(card["model"]["sample_rate"])
-        frames_per_second = rate / int(card["model"]["hop_length"])
-        smooth = self.config == "smooth"
-        x = resample(np.asarray(request.audio, np.float32), int(request.rate), rate)
         threads = torch.get_num_threads()
-        torch.set_num_threads(SYNTHESIS_THREADS)
+        torch.set_num_threads(SYNTHESIS_THREADS)  # before any torch work: see _init_worker in corpus/builder.py
         try:
+            model, card = _load(str(self.checkpoint))
+            rate = int(card["model"]["sample_rate"])
+            frames_per_second = rate / int(card["model"]["hop_length"])
+            smooth = self.config == "smooth"
+            x = resample(np.asarray(request.audio, np.float32), int(request.rate), rate)
             y = vocode(model, x, smooth_frames=max(1, round(SMOOTH_SECONDS * frames_per_second)) if smooth else 1,
                        detail=SMOOTH_DETAIL if smooth else 1.0)
         finally:
