@@ -213,3 +213,23 @@ def test_neural_generator_vocodes_with_a_trained_vocoder(tmp_path):
         assert rate == RATE and len(y) == len(src) and np.isfinite(y).all() and np.array_equal(y, again)
         outs[config] = y
     assert not np.array_equal(outs["copy"], outs["smooth"])
+
+
+def test_cli_vocoder_train(tmp_path, capsys):
+    import soundfile as sf
+
+    from spoofscan.cli import main
+
+    for name, seed in (("train", 0), ("check", 20)):
+        (tmp_path / name).mkdir()
+        for i, w in enumerate(_waves(3, seed=seed)):
+            sf.write(tmp_path / name / f"{i}.wav", w, RATE)
+    out = tmp_path / "voc"
+    args = ["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--check", str(tmp_path / "check"),
+            "--family", "hifigan", "--steps", "2", "--batch-size", "2", "--threads", "1", "--device", "cpu", "--quiet"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "listen-free check on 3 held-out clips" in printed and str(out / "vocoder.safetensors") in printed
+    card = read_vocoder_card(out)
+    assert card["model"]["arch"] == "upsample" and card["step"] == 2 and card["data"]["clips"] == 3
+    assert main(["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--family", "wavenet"]) == 2

@@ -654,7 +654,7 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
         raise SpoofscanError(
             f"nothing to build: none of the {len(clips)} real clips can be faked by the available generators "
             "(text-to-speech needs a transcript and a language the engine speaks: .txt files beside your "
-            "recordings and --real-language; copy-synthesis needs pyworld: pip install pyworld)")
+            "recordings and --real-language; copy-synthesis needs the corpus extra: pip install 'spoofscan[corpus]')")
     if skipped:
         log(f"{skipped} real clips left out: no available generator can fake them (no transcript, or a "
             "language the engines do not speak, and no copy-synthesis generator)")
