@@ -403,7 +403,8 @@ def _add_vocoder(sub):
     t.add_argument("--steps", type=int, help="training steps (default: the size's corpus budget)")
     t.add_argument("--batch-size", type=int, help="crops per step (default: the size's corpus budget)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2, help="torch threads (fixed: results do not depend on the machine)")
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; the weights depend on the "
+                                                           "count, not on the machine's cores)")
     t.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     t.add_argument("--quiet", action="store_true", help="no per-step lines")

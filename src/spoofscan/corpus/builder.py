@@ -54,7 +54,7 @@ from ..labels import BONAFIDE, SPOOF
 from .generators import CommandGenerator, Generator, NeuralVocoderGenerator, Request, builtin_generators
 from .shortcuts import active_span
 from .sources import SOURCES, RealClip, default_cache_dir, fetch_package, find_real_dir, package_version, read_real
-from .vocoders import describe, is_trained, train_job
+from .vocoders import describe, is_trained, train_jobs
 
 RECIPE_VERSION = 2  # bump when processing changes: every pair is then rebuilt
 MANIFEST = "manifest.csv"
@@ -667,11 +667,9 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
         f"({summary.reused} pairs already built, {len(todo)} to build)")
     table = {g.name: g for role in generators.values() for g in role}
     step = time.perf_counter()
-    for family, job in sorted(plan.vocoders.items()):
-        needed = any(isinstance(table[p.generator], NeuralVocoderGenerator) and table[p.generator].family == family
-                     for p in todo)
-        if needed and not is_trained(job):
-            train_job(job, log)
+    needed = {table[p.generator].family for p in todo if isinstance(table[p.generator], NeuralVocoderGenerator)}
+    train_jobs([job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)],
+               log, processes=config.jobs or os.cpu_count() or 1)
     timings["vocoders"] = round(time.perf_counter() - step, 1)
     step = time.perf_counter()
     if todo:

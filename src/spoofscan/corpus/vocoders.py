@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from .sources import read_real
 
 VOCODER_RECIPE = 1  # bump when the data preparation changes: every cached vocoder is retrained
 CHECK_CLIPS = 16  # dev clips for the listen-free check (mel distance, trained vs untrained)
+TRAIN_THREADS = 1  # torch threads per vocoder: the families train side by side, one process each (see train_jobs)
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, size:
         model = VOCODER_PRESETS[family][size]
         train = VocoderTrainConfig(steps=steps or budget.steps, batch_size=budget.batch_size,
                                    segment_seconds=budget.segment_seconds, seed=stable_seed(seed, "vocoder", family) % 2 ** 31,
-                                   device=device)
+                                   threads=TRAIN_THREADS, device=device)
         key = hashlib.sha256(json.dumps([family, model.to_dict(), train.to_dict(), digests, len(train_clips),
                                          torch.__version__, VOCODER_RECIPE]).encode()).hexdigest()[:20]
         jobs[family] = VocoderJob(family, key, cache / "vocoders" / f"{family}-{key}", train_clips, check, model, train)
@@ -160,6 +162,29 @@ def describe(job: VocoderJob) -> dict:
     return {"key": job.key, "trained": True, "arch": card["model"]["arch"], "steps": card["step"],
             "clips": card["data"].get("clips"), "seconds_of_audio": card["data"].get("seconds"),
             "loss_first": history[0].get("loss"), "loss_last": history[-1].get("loss"), **card.get("metrics", {})}
+
+
+def train_jobs(jobs: list, log: Callable[[str], None], processes: int = 1) -> None:
+    """Train several vocoders, side by side in up to ``processes`` processes (one thread each).
+
+    One thread per vocoder keeps each run independent of how busy the machine is (several
+    threads spin-wait on a shared 2-core machine) and of how many run at once, so the
+    weights are the same whatever ``processes`` is. Child processes are spawned, not forked:
+    a fork of a process that already ran torch with several threads can hang.
+    """
+    if processes <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            train_job(job, log)
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(min(processes, len(jobs))) as pool:
+        for _ in pool.imap_unordered(_train_to_stderr, jobs):
+            pass
+
+
+def _train_to_stderr(job: VocoderJob) -> dict:
+    return train_job(job, lambda msg: print(msg, file=sys.stderr, flush=True))
 
 
 def _budget(size: str) -> VocoderBudget:

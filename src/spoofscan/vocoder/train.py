@@ -72,7 +72,7 @@ class VocoderTrainConfig(Config):
     lr: float = 2e-3
     mel_weight: float = 1.0
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     device: str = "cpu"
     save_every: int = 200
     log_every: int = 25
