@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +120,18 @@ def is_trained(job: VocoderJob) -> bool:
         return False
 
 
-def train_job(job: VocoderJob, log: Callable[[str], None]) -> dict:
-    """Train the job's vocoder into its folder (resuming a stopped run); returns its card's summary."""
+def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict:
+    """Train the job's vocoder into its folder (resuming a stopped run); returns its summary.
+
+    ``log`` gets a line when it starts and one with the loss curve's ends and the
+    listen-free check when it is done.
+    """
     from ..audio import SAMPLE_RATE, resample
     from ..vocoder import train_vocoder
 
     started = time.perf_counter()
+    if log:
+        log(_start_line(job))
     waves, check = [], []
     for target, clips in ((waves, job.clips), (check, job.check)):
         for c in clips:
@@ -136,32 +141,16 @@ def train_job(job: VocoderJob, log: Callable[[str], None]) -> dict:
                 continue  # build_pair reports the clip; the key already names the clip list
             if x.size and rate:
                 target.append(resample(x, rate, SAMPLE_RATE))
-    log(f"training the {job.family} vocoder ({job.train.steps} steps on {len(waves)} real clips, "
-        f"{sum(len(w) for w in waves) / SAMPLE_RATE / 60:.1f} min) -> {job.folder}")
     result = train_vocoder(waves, job.model, job.train, job.folder, check_waves=check, resume=True,
                            data={"key": job.key, "clip_keys_sha256": _clips_hash(job.clips)})
     first, last = result.history[0], result.history[-1]
     summary = {"family": job.family, "key": job.key, "steps": job.train.steps, "clips": len(waves),
-               "loss_first": first["loss"], "loss_last": last["loss"], **result.metrics,
-               "seconds": round(time.perf_counter() - started, 1)}
-    log(f"{job.family} vocoder: training loss {first['loss']:.3f} (mean of steps 1-{first['step']}) -> "
-        f"{last['loss']:.3f} (up to step {last['step']}); mel L1 of copy-synthesis on {result.metrics.get('check_clips', 0)} dev clips: "
-        f"{result.metrics.get('mel_l1', float('nan')):.3f} (untrained {result.metrics.get('mel_l1_untrained', float('nan')):.3f}); "
-        f"{summary['seconds']:.0f} s")
+               "minutes_of_audio": round(sum(len(w) for w in waves) / SAMPLE_RATE / 60, 1),
+               "loss_first": first["loss"], "loss_first_steps": first["step"], "loss_last": last["loss"],
+               **result.metrics, "seconds": round(time.perf_counter() - started, 1)}
+    if log:
+        log(_done_line(summary))
     return summary
-
-
-def describe(job: VocoderJob) -> dict:
-    """A trained vocoder's summary from its card (the same whether trained now or found in the cache)."""
-    if not is_trained(job):
-        return {"key": job.key, "trained": False}
-    from ..vocoder import read_vocoder_card
-
-    card = read_vocoder_card(job.weights)
-    history = card.get("history") or [{}]
-    return {"key": job.key, "trained": True, "arch": card["model"]["arch"], "steps": card["step"],
-            "clips": card["data"].get("clips"), "seconds_of_audio": card["data"].get("seconds"),
-            "loss_first": history[0].get("loss"), "loss_last": history[-1].get("loss"), **card.get("metrics", {})}
 
 
 def train_jobs(jobs: list, log: Callable[[str], None], processes: int = 1) -> None:
@@ -178,13 +167,37 @@ def train_jobs(jobs: list, log: Callable[[str], None], processes: int = 1) -> No
         return
     import multiprocessing
 
+    for job in jobs:
+        log(_start_line(job))
     with multiprocessing.get_context("spawn").Pool(min(processes, len(jobs))) as pool:
-        for _ in pool.imap_unordered(_train_to_stderr, jobs):
-            pass
+        for summary in pool.imap_unordered(train_job, jobs):
+            log(_done_line(summary))
 
 
-def _train_to_stderr(job: VocoderJob) -> dict:
-    return train_job(job, lambda msg: print(msg, file=sys.stderr, flush=True))
+def _start_line(job: VocoderJob) -> str:
+    return (f"training the {job.family} vocoder ({job.train.steps} steps on {len(job.clips)} held-back train "
+            f"clips) -> {job.folder}")
+
+
+def _done_line(s: dict) -> str:
+    return (f"{s['family']} vocoder: {s['clips']} clips ({s['minutes_of_audio']} min); training loss "
+            f"{s['loss_first']:.3f} (mean of steps 1-{s['loss_first_steps']}) -> {s['loss_last']:.3f} (step "
+            f"{s['steps']}); log-mel L1 of copy-synthesis on {s.get('check_clips', 0)} dev clips "
+            f"{s.get('mel_l1', float('nan')):.3f} (untrained {s.get('mel_l1_untrained', float('nan')):.3f}); "
+            f"{s['seconds']:.0f} s")
+
+
+def describe(job: VocoderJob) -> dict:
+    """A trained vocoder's summary from its card (the same whether trained now or found in the cache)."""
+    if not is_trained(job):
+        return {"key": job.key, "trained": False}
+    from ..vocoder import read_vocoder_card
+
+    card = read_vocoder_card(job.weights)
+    history = card.get("history") or [{}]
+    return {"key": job.key, "trained": True, "arch": card["model"]["arch"], "steps": card["step"],
+            "clips": card["data"].get("clips"), "seconds_of_audio": card["data"].get("seconds"),
+            "loss_first": history[0].get("loss"), "loss_last": history[-1].get("loss"), **card.get("metrics", {})}
 
 
 def _budget(size: str) -> VocoderBudget:
