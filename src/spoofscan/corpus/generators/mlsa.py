@@ -23,6 +23,10 @@ from .vocoding import (ANALYSIS_RATE, FRAME_HOP, excitation, finish, fit_length,
 MLSA_ALPHA = 0.42  # all-pass constant that approximates the mel scale at 16 kHz
 MLSA_FRAME = 512  # samples (32 ms) per analysis frame
 MCEP_FLOOR = 1e-8  # SPTK mcep's eps: floor added to the periodogram (keeps silent frames finite)
+MLSA_PADE = 5  # Pade order of the MLSA filter's exponential approximation
+MLSA_B_LIMIT = 6.0  # per frame, sum |b(1..M)| is kept below this: the 5th-order Pade approximation's
+                    # accurate range (about 6.2 in SPTK's documentation); past it the filter diverges
+MLSA_VERSION = 2  # bump when the synthesis changes: the builder's job keys include it
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,9 @@ class MlsaGenerator(Generator):
     def name(self) -> str:  # type: ignore[override]
         return f"mlsa/{self.config}"
 
+    def fingerprint(self) -> str:
+        return f"mlsa-v{MLSA_VERSION}"
+
     def is_available(self) -> bool:
         return load_pysptk() is not None
 
@@ -96,5 +103,7 @@ class MlsaGenerator(Generator):
         n = len(f0) * FRAME_HOP
         source = excitation(f0, FRAME_HOP, n, np.random.default_rng(request.seed), s.noise)
         b = sptk.mc2b(np.ascontiguousarray(mc), MLSA_ALPHA)
-        y = Synthesizer(MLSADF(order=s.order, alpha=MLSA_ALPHA), FRAME_HOP).synthesis(source, b)
+        spread = np.abs(b[:, 1:]).sum(axis=1, keepdims=True)  # bounds the filter's log-amplitude swing
+        b[:, 1:] *= np.minimum(1.0, MLSA_B_LIMIT / np.maximum(spread, 1e-12))  # tames clipped, extreme frames
+        y = Synthesizer(MLSADF(order=s.order, alpha=MLSA_ALPHA, pd=MLSA_PADE), FRAME_HOP).synthesis(source, b)
         return finish(fit_length(y, len(x)), self.name)
