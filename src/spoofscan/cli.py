@@ -459,7 +459,8 @@ def _cmd_vocoder_train(args) -> int:
 
 def _add_quickstart(sub):
     p = sub.add_parser("quickstart", help="build an offline corpus, train, evaluate and predict: a detector in one command")
-    p.add_argument("--size", default="small", help="tiny (CI, under a minute), small (default, 8-13 min on 2 CPU cores) or full")
+    p.add_argument("--size", default="small", help="tiny (CI, under a minute), small (default, about 3,100 clips and "
+                                                   "ResNet-18: minutes on 2 CPU cores, see docs/QUICKSTART.md) or full")
     p.add_argument("--out", default="runs/quickstart", help="folder for the corpus, run, report (default runs/quickstart)")
     p.add_argument("--jobs", type=int, default=0, help="corpus-building processes (default: one per CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
