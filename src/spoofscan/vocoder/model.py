@@ -2,7 +2,7 @@
 
 Two architectures, the two main lines of modern GAN vocoders, cut down to fit a CPU:
 
-- ``istft`` (after Vocos, Siuzdenko 2023): a ConvNeXt backbone at the frame rate predicts the
+- ``istft`` (after Vocos, Siuzdak 2023): a ConvNeXt backbone at the frame rate predicts the
   log-magnitude and the phase of every STFT bin; an inverse STFT makes the waveform. All the
   work happens at the frame rate, so it is cheap.
 - ``upsample`` (after HiFi-GAN, Kong et al. 2020): transposed convolutions upsample the mel

@@ -57,7 +57,8 @@ class LpcGenerator(Generator):
     config: str = "o16"
     engine: str = "lpc"
     needs: str = "audio"
-    licence: str = "LPC analysis with SPTK (modified BSD) via pysptk (MIT); synthesis by spoofscan (Apache-2.0) with SciPy (BSD)"
+    licence: str = ("LPC analysis and all-pole filter of SPTK (modified BSD) via pysptk (MIT); pulse/noise source "
+                    "by spoofscan (Apache-2.0)")
 
     def __post_init__(self):
         if self.config not in LPC_CONFIGS:

@@ -77,7 +77,7 @@ class NeuralVocoderGenerator(Generator):
 
     @property
     def licence(self) -> str:  # type: ignore[override]
-        arch = "Vocos-like (after Siuzdenko 2023, MIT)" if self.family_name == "vocos" else \
+        arch = "Vocos-like (after Siuzdak 2023, MIT)" if self.family_name == "vocos" else \
             "HiFi-GAN-like (after Kong et al. 2020, MIT)"
         return (f"{arch} vocoder written and trained by spoofscan (Apache-2.0) on this corpus's train-split "
                 "real clips; its weights derive from those recordings (see their licences above)")
