@@ -342,7 +342,7 @@ def test_tiny_corpus_from_debian_packages(tmp_path):
 # ---------------------------------------------------------------------------- copy-synthesis families
 
 COPY_TRAIN = ("mlsa/m24", "lpc/o16", "hnm/mvf4k", "pvoc/stretch", "vocos/copy", "hifigan/copy")
-COPY_EVAL = ("mlsa/smooth-rapt", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared", "vocos/smooth",
+COPY_EVAL = ("mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared", "vocos/smooth",
              "hifigan/smooth")
 NEEDS_COPY = [not get_generator(n).is_available() for n in COPY_TRAIN + COPY_EVAL]
 

@@ -77,7 +77,7 @@ def test_dsp_generators_refuse_a_missing_or_silent_source():
 
 
 def test_unknown_configuration_names_the_choices():
-    with pytest.raises(SpoofscanError, match="m24, smooth, smooth-rapt"):
+    with pytest.raises(SpoofscanError, match="m24, smooth, smooth-dio"):
         MlsaGenerator("m99")
     with pytest.raises(SpoofscanError, match="vocos, hifigan"):
         NeuralVocoderGenerator("wavenet", "copy")

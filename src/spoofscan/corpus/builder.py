@@ -83,7 +83,7 @@ TRAIN_GENERATORS = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/k
                     "vocos/copy", "hifigan/copy")
 EVAL_GENERATORS = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4",
                    "flite/slt", "flite/awb", "flite/kal", "world/harvest", "world/dio-shift",
-                   "mlsa/smooth-rapt", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared",
+                   "mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared",
                    "vocos/smooth", "hifigan/smooth")
 
 
@@ -554,9 +554,13 @@ _WORKER: dict = {}
 
 
 def _init_worker(cfg: CorpusConfig, out: str, table: dict) -> None:
+    _WORKER.update(cfg=cfg, out=Path(out), table=table)
+
+
+def _init_forked_worker(cfg: CorpusConfig, out: str, table: dict) -> None:
     if "torch" in sys.modules:  # a forked child of a process whose OpenMP pool ran (vocoder training, a
         sys.modules["torch"].set_num_threads(1)  # test): a parallel region there would hang, one thread never does
-    _WORKER.update(cfg=cfg, out=Path(out), table=table)
+    _init_worker(cfg, out, table)
 
 
 def _work(pair: Pair):
@@ -683,7 +687,7 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
                 pool = None
             else:
                 ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-                pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(config, str(out), table))
+                pool = ctx.Pool(jobs, initializer=_init_forked_worker, initargs=(config, str(out), table))
                 results = pool.imap_unordered(_work, todo, chunksize=4)
             try:
                 for job, rows, error in results:

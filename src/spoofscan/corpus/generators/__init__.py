@@ -15,7 +15,7 @@ manifest's ``generator`` column holds and what the train/eval split keeps apart)
 - ``world/dio``, ``world/harvest``, ``world/dio-shift``, ``world/harvest-shift``: WORLD
   vocoder copy-synthesis of a real clip (pyworld): F0 by DIO + StoneMask or by Harvest,
   CheapTrick envelope, D4C aperiodicity, optionally with the F0 shifted 2-5 semitones;
-- ``mlsa/m24``, ``mlsa/smooth``, ``mlsa/smooth-rapt``: mel-cepstral analysis and MLSA-filter
+- ``mlsa/m24``, ``mlsa/smooth``, ``mlsa/smooth-dio``: mel-cepstral analysis and MLSA-filter
   synthesis (pysptk), the statistical-parametric vocoder; ``smooth*`` over-smooth the
   parameters as HMM-based TTS does;
 - ``lpc/o16``, ``lpc/o10``: linear-prediction vocoder (all-pole envelope, pulse/noise source);

@@ -21,9 +21,10 @@ import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
-from .vocoding import excitation, finish, fit_length, frames, load_pysptk, pysptk_hint, source_wave, track_f0
+from .vocoding import excitation, finish, fit_length, frames, have_f0, load_pysptk, pysptk_hint, source_wave, track_f0
 
 PRE_EMPHASIS = 0.97  # first-order pre-emphasis before analysis, undone after synthesis
+LPC_VERSION = 2  # bump when the synthesis changes: the builder's job keys include it
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class LpcSettings:
     order : prediction order
     frame : analysis frame, samples at 16 kHz (Hamming window)
     hop : frame step (the filter is switched this often), samples
-    f0 : F0 tracker, ``swipe`` or ``rapt``
+    f0 : F0 tracker, ``swipe`` (SPTK) or ``dio`` (WORLD's DIO + StoneMask)
     noise : unvoiced excitation, ``binary`` (+-1) or ``gaussian``
     """
 
@@ -46,7 +47,7 @@ class LpcSettings:
 
 LPC_CONFIGS = {
     "o16": LpcSettings(order=16, frame=320, hop=80),  # 20 ms frames every 5 ms
-    "o10": LpcSettings(order=10, frame=360, hop=180, f0="rapt", noise="gaussian"),  # LPC-10's 22.5 ms frame rate
+    "o10": LpcSettings(order=10, frame=360, hop=180, f0="dio", noise="gaussian"),  # LPC-10's 22.5 ms frame rate
 }
 
 
@@ -68,8 +69,11 @@ class LpcGenerator(Generator):
     def name(self) -> str:  # type: ignore[override]
         return f"lpc/{self.config}"
 
+    def fingerprint(self) -> str:
+        return f"lpc-v{LPC_VERSION}"
+
     def is_available(self) -> bool:
-        return load_pysptk() is not None
+        return load_pysptk() is not None and have_f0(LPC_CONFIGS[self.config].f0)
 
     def missing_hint(self) -> str:
         return pysptk_hint()

@@ -1,6 +1,6 @@
 """Mel-cepstral (MLSA) analysis-synthesis with pysptk: the classic statistical-parametric vocoder.
 
-Analysis: F0 by SPTK's SWIPE' or RAPT, mel-cepstrum (``mcep``) of 32 ms Blackman frames every
+Analysis: F0 by SPTK's SWIPE' or WORLD's DIO, mel-cepstrum (``mcep``) of 32 ms Blackman frames every
 5 ms. Synthesis: a pulse train at F0 in voiced frames and noise in unvoiced ones
 (written in :mod:`.vocoding`) through the MLSA filter of the mel-cepstrum (``MLSADF`` + ``Synthesizer``), as
 in HTS and the HMM-based TTS systems built on it. The ``smooth`` configurations average the
@@ -17,7 +17,7 @@ import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
-from .vocoding import (ANALYSIS_RATE, FRAME_HOP, excitation, finish, fit_length, frames, load_pysptk, moving_average, pysptk_hint,
+from .vocoding import (ANALYSIS_RATE, FRAME_HOP, excitation, finish, fit_length, frames, have_f0, load_pysptk, moving_average, pysptk_hint,
                        smooth_f0, source_wave, track_f0)
 
 MLSA_ALPHA = 0.42  # all-pass constant that approximates the mel scale at 16 kHz
@@ -34,7 +34,7 @@ class MlsaSettings:
     """One MLSA configuration.
 
     order : mel-cepstral order
-    f0 : F0 tracker, ``swipe`` or ``rapt``
+    f0 : F0 tracker, ``swipe`` (SPTK) or ``dio`` (WORLD's DIO + StoneMask)
     smooth_ms : width of the moving average over the parameter trajectories (0: none)
     detail : factor on the mel-cepstrum's deviation from the clip's mean (1: as analysed;
         below 1: the reduced variance of an acoustic model's averaged output)
@@ -51,7 +51,7 @@ class MlsaSettings:
 MLSA_CONFIGS = {
     "m24": MlsaSettings(order=24),
     "smooth": MlsaSettings(order=16, smooth_ms=60.0, detail=0.8),
-    "smooth-rapt": MlsaSettings(order=12, f0="rapt", smooth_ms=100.0, detail=0.7, noise="gaussian"),
+    "smooth-dio": MlsaSettings(order=12, f0="dio", smooth_ms=100.0, detail=0.7, noise="gaussian"),
 }
 
 
@@ -77,7 +77,7 @@ class MlsaGenerator(Generator):
         return f"mlsa-v{MLSA_VERSION}"
 
     def is_available(self) -> bool:
-        return load_pysptk() is not None
+        return load_pysptk() is not None and have_f0(MLSA_CONFIGS[self.config].f0)
 
     def missing_hint(self) -> str:
         return pysptk_hint()

@@ -2,8 +2,9 @@
 
 Every copy-synthesis engine starts the same way: take the request's real clip to 16 kHz,
 track F0 on a 5 ms grid, cut frames centred on that grid. These helpers do it once. F0 comes
-from SPTK's trackers (SWIPE' or RAPT, via pysptk), so these families do not share WORLD's
-DIO/Harvest.
+from SPTK's SWIPE' (via pysptk) or WORLD's DIO + StoneMask (via pyworld). SPTK's RAPT is not
+offered: in a long-running process two calls on the same clip gave different F0 tracks
+(it appears to read memory it did not set), which would break bit-for-bit rebuilds.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from .native import import_optional
 ANALYSIS_RATE = 16_000  # Hz: every DSP vocoder analyses and synthesises at this rate
 FRAME_HOP = 80  # samples: 5 ms analysis grid
 F0_RANGE = (60.0, 400.0)  # Hz searched by the F0 trackers
-F0_METHODS = ("swipe", "rapt")
+F0_METHODS = ("swipe", "dio")
 SWIPE_THRESHOLD = 0.3  # SWIPE' voicing threshold (SPTK's default)
-RAPT_SCALE = 32768.0  # RAPT expects 16-bit-scaled samples
 OUTPUT_PEAK = 0.9  # synthesised clips are scaled to this peak (the builder sets the level later)
 
 
@@ -31,6 +31,11 @@ def load_pysptk():
 
 def pysptk_hint() -> str:
     return "install pysptk (pip install 'spoofscan[corpus]', needs a C compiler)"
+
+
+def have_f0(method: str) -> bool:
+    """Whether the library behind an F0 method is installed."""
+    return import_optional("pysptk" if method == "swipe" else "pyworld") is not None
 
 
 def source_wave(request: Request, name: str) -> np.ndarray:
@@ -48,14 +53,18 @@ def track_f0(x: np.ndarray, method: str, name: str, hop: int = FRAME_HOP) -> np.
 
     Returns float64 (len(x) // hop + 1,). Raises when no frame is voiced (nothing to vocode).
     """
-    sptk = load_pysptk()
-    if sptk is None:
-        raise SpoofscanError(f"generator {name}: pysptk is not installed ({pysptk_hint()})")
     lo, hi = F0_RANGE
     if method == "swipe":
+        sptk = load_pysptk()
+        if sptk is None:
+            raise SpoofscanError(f"generator {name}: pysptk is not installed ({pysptk_hint()})")
         f0 = sptk.swipe(x, ANALYSIS_RATE, hop, min=lo, max=hi, threshold=SWIPE_THRESHOLD, otype="f0")
-    elif method == "rapt":
-        f0 = sptk.rapt((x * RAPT_SCALE).astype(np.float32), ANALYSIS_RATE, hop, min=lo, max=hi, otype="f0")
+    elif method == "dio":
+        pw = import_optional("pyworld")
+        if pw is None:
+            raise SpoofscanError(f"generator {name}: pyworld is not installed (pip install 'spoofscan[corpus]')")
+        f0, t = pw.dio(x, ANALYSIS_RATE, f0_floor=lo, f0_ceil=hi, frame_period=1000.0 * hop / ANALYSIS_RATE)
+        f0 = pw.stonemask(x, f0, t, ANALYSIS_RATE)
     else:
         raise choice_error("F0 method", method, F0_METHODS)
     f0 = np.asarray(f0, np.float64)
