@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install spoofscan and everything it needs into ./.venv on a fresh Debian/Ubuntu machine.
-#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld,
+#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld and pysptk,
 #        chromium and chromium-driver (the web page's test drives a headless browser)
 #   pip: spoofscan with its torch (2.13.0, CPU build), test (which brings serve), corpus and augment extras
 # Safe to run again: it only adds what is missing.

@@ -11,6 +11,7 @@ import csv
 import os
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,11 @@ import pytest
 import soundfile as sf
 
 from spoofscan.corpora import load_records
-from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, CorpusConfig,
+from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES, CorpusConfig,
                               build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
 from spoofscan.errors import SpoofscanError
-from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, Request, WorldGenerator,
-                                  get_generator)
+from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, LpcGenerator, Request,
+                                         WorldGenerator, get_generator)
 from spoofscan.corpus.shortcuts import measure_clip
 
 # A stand-in TTS engine: writes a harmonic tone whose length follows the text and --speed,
@@ -340,10 +341,11 @@ def test_cli_build_with_config_file(tmp_path, scripts):
 
 # ---------------------------------------------------------------------------- Debian packages
 
-NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak-ng")] + [not WorldGenerator().is_available()]
+NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak-ng")] + [
+    not WorldGenerator().is_available(), not LpcGenerator().is_available()]
 
 
-@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng and pyworld (CI installs them)")
+@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
 def test_tiny_corpus_from_debian_packages(tmp_path):
     cache = os.environ.get("SPOOFSCAN_CACHE", "")  # share downloads with other runs when set
     summary = build_corpus_summary(CorpusConfig(out=str(tmp_path / "tiny"), size="tiny", jobs=2, progress=False,
@@ -352,7 +354,67 @@ def test_tiny_corpus_from_debian_packages(tmp_path):
     assert 60 <= len(rows) <= 80 and summary.failed == 0
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "eval")}
     assert not {r["speaker"] for r in splits["eval"]} & {r["speaker"] for r in splits["train"]}
-    assert {r["generator"] for r in splits["eval"]} - {"-"} <= {"espeak-ng/f4", "world/harvest"}
+    assert {r["generator"] for r in splits["eval"]} - {"-"} <= set(SIZES["tiny"].eval_generators)
+    assert {r["generator"] for r in splits["train"]} - {"-"} <= set(SIZES["tiny"].train_generators)
     text = (summary.manifest.parent / ATTRIBUTION).read_text()
     assert "Allison Smith" in text and "CC-BY-SA-3.0" in text
     assert (summary.manifest.parent / "licenses" / "asterisk-core-sounds-en-g722.copyright").is_file()
+
+
+# ---------------------------------------------------------------------------- copy-synthesis families
+
+COPY_TRAIN = ("mlsa/m24", "lpc/o16", "hnm/mvf4k", "pvoc/stretch", "vocos/copy", "hifigan/copy")
+COPY_EVAL = ("mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared", "vocos/smooth",
+             "hifigan/smooth")
+NEEDS_COPY = [not get_generator(n).is_available() for n in COPY_TRAIN + COPY_EVAL]
+
+
+def _copy_config(tmp_path, out: str, cache: str, **kw) -> CorpusConfig:
+    real = tmp_path / "real"
+    if not real.exists():
+        make_real_dir(real, clips_per_speaker=5)
+    settings = dict(out=str(tmp_path / out), size="small", sources=(), real_dirs=(str(real),), real_language="en",
+                    train_generators=COPY_TRAIN, eval_generators=COPY_EVAL, max_real=None, jobs=2,
+                    eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / cache),
+                    vocoder_steps=3)
+    settings.update(kw)
+    return CorpusConfig(**settings)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(any(NEEDS_COPY), reason="needs pysptk, pedalboard and torch (the corpus and torch extras)")
+def test_rebuild_from_scratch_gives_identical_audio_and_reuses_the_vocoders(tmp_path):
+    from spoofscan.corpus.builder import available_generators, plan_pairs, select_clips
+    from spoofscan.corpus.sources import find_real_dir
+
+    logs = []
+    first = build_corpus_summary(_copy_config(tmp_path, "a", "cache-a"), log=logs.append)  # vocoders in 2 processes
+    assert first.failed == 0 and first.built == first.pairs == 20
+    assert set(first.vocoders) == {"vocos", "hifigan"} and all(v["trained"] for v in first.vocoders.values())
+    assert sum(line.startswith("training the") for line in logs) == 2
+    assert sum("log-mel L1 of copy-synthesis" in line for line in logs) == 2
+    rows = _manifest_rows(first.manifest)
+    generators = {r["generator"] for r in rows} - {NO_GENERATOR}
+    assert len({g.split("/")[0] for g in generators}) >= 4  # several families drawn even from 20 clips
+
+    # from scratch again, with a fresh cache (both vocoders retrained) and one process for everything
+    second = build_corpus_summary(_copy_config(tmp_path, "b", "cache-b", jobs=1))
+    assert first.manifest.read_bytes() == second.manifest.read_bytes()
+    for r in rows:  # every clip, real and fake, bit for bit
+        assert (tmp_path / "a" / r["path"]).read_bytes() == (tmp_path / "b" / r["path"]).read_bytes(), r["generator"]
+    assert first.vocoders == second.vocoders
+
+    logs.clear()
+    again = build_corpus_summary(_copy_config(tmp_path, "a", "cache-a"), log=logs.append)
+    assert again.built == 0 and again.reused == first.pairs and not any("training" in line for line in logs)
+    assert again.manifest.read_bytes() == first.manifest.read_bytes()
+
+    cfg = _copy_config(tmp_path, "a", "cache-a")
+    clips = select_clips(find_real_dir(cfg.real_dirs[0], "en"), cfg)
+    plan = plan_pairs(clips, cfg, available_generators(cfg), tmp_path / "cache-a")
+    neural = [p for p in plan.pairs if p.generator.split("/")[0] in ("vocos", "hifigan")]
+    assert neural and plan.held and all(p.clip.key not in plan.held for p in neural)  # never vocode a training clip
+    assert all({c.key for c in job.clips} == plan.held for job in plan.vocoders.values())
+    longer = plan_pairs(clips, replace(cfg, vocoder_steps=4), available_generators(cfg), tmp_path / "cache-a")
+    changed = {p.job for p in plan.pairs} - {p.job for p in longer.pairs}
+    assert changed == {p.job for p in neural}  # another vocoder budget remakes the neural fakes only

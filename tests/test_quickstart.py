@@ -1,6 +1,6 @@
 """The whole quickstart path on the tiny corpus: build, audit, train, evaluate, predict.
 
-Needs apt-get + dpkg-deb (to fetch the Asterisk prompts), espeak-ng and pyworld; CI installs
+Needs apt-get + dpkg-deb (to fetch the Asterisk prompts), espeak-ng, pyworld and pysptk; CI installs
 them. It takes about a minute on 2 cores (marked ``slow``: deselect with ``-m "not slow"``).
 """
 
@@ -12,11 +12,14 @@ import shutil
 
 import pytest
 
-from spoofscan.corpus.generators import WorldGenerator
+from spoofscan.corpus import SIZES
+from spoofscan.corpus.generators import LpcGenerator, WorldGenerator
 
 MISSING = [p for p in ("apt-get", "dpkg-deb", "espeak-ng") if shutil.which(p) is None]
 if not WorldGenerator().is_available():
     MISSING.append("pyworld")
+if not LpcGenerator().is_available():
+    MISSING.append("pysptk")
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)} (CI installs them)")]
@@ -41,7 +44,7 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
         assert (out / "eval" / name).is_file()
     report = json.loads((out / "eval" / "report.json").read_text())
     assert report["counts"]["bonafide"] == report["counts"]["spoof"] > 0
-    assert set(result["per_generator"]) <= {"espeak-ng/f4", "world/harvest"} and result["per_generator"]
+    assert set(result["per_generator"]) <= set(SIZES["tiny"].eval_generators) and result["per_generator"]
     assert 0.0 <= result["eval_eer"] <= 1.0 and 0.0 <= result["dev_eer"] <= 1.0
     assert [p["truth"] for p in result["predictions"]] == ["real", "fake"]
     assert all(p["label"] in ("real", "fake") and 0 <= p["p_fake"] <= 1 for p in result["predictions"])

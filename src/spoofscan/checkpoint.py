@@ -31,14 +31,21 @@ FEATURES_TENSOR = "spoofscan.features"  # uint8: the UTF-8 JSON of the features 
 MAX_ABS_WEIGHT = 1e6  # a trained network has no parameter or statistic near this; 1e30 is a broken file
 
 
+def make_card_base(fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict:
+    """The fields every spoofscan card starts with: format, its version, spoofscan's version, creation time."""
+    return {
+        "format": fmt,
+        "format_version": version,
+        "spoofscan_version": __version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
 def make_card(features: dict, model: dict, calibration: dict, *, threshold: float = 0.5,
               train: dict | None = None, metrics: dict | None = None) -> dict:
     """The checkpoint card: everything needed to rebuild and interpret the model."""
     return {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "spoofscan_version": __version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **make_card_base(),
         "features": features,
         "model": model,
         "label_map": dict(LABEL_INDEX),
@@ -65,9 +72,13 @@ def save_checkpoint(path: str | Path, state_dict: dict, card: dict) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CARD_KEY: json.dumps(card)}))
 
 
-def read_card(path: str | Path) -> dict:
-    """The card of a checkpoint, validated (:func:`spoofscan.card.validate_card`), without
-    loading weights or torch."""
+def read_card(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_VERSION) -> dict:
+    """The card of a checkpoint, without loading weights or torch.
+
+    ``fmt`` and ``version``: the card format expected and the newest version this code reads. A
+    detector's card (the default) is validated whole (:func:`spoofscan.card.validate_card`);
+    other formats (the vocoders of :mod:`spoofscan.vocoder`) are checked for format and version.
+    """
     path = Path(path)
     where = f"checkpoint {str(path)!r}"
     if not path.is_file():
@@ -79,11 +90,19 @@ def read_card(path: str | Path) -> dict:
         raise SpoofscanError(f"{where}: not a safetensors file ({_short(e)})") from None
     if CARD_KEY not in meta:
         raise SpoofscanError(f"{where}: a safetensors file without a spoofscan card")
-    return validate_card(parse_json(meta[CARD_KEY], where), where)
+    card = parse_json(meta[CARD_KEY], where)
+    if fmt == FORMAT:
+        return validate_card(card, where)
+    if not isinstance(card, dict) or card.get("format") != fmt or not isinstance(card.get("format_version"), int) \
+            or not 1 <= card["format_version"] <= version:
+        found = f"{card.get('format')} v{card.get('format_version')}" if isinstance(card, dict) else type(card).__name__
+        raise SpoofscanError(f"{where}: format {found} (expected {fmt} up to v{version})")
+    return card
 
 
-def load_checkpoint(path: str | Path):
-    """Return ``(state_dict, card)``; tensors on the CPU, the card validated.
+def load_checkpoint(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_VERSION):
+    """Return ``(state_dict, card)``; tensors on the CPU, the card read as :func:`read_card` does
+    (``fmt``, ``version``).
 
     Raises :class:`SpoofscanError` for a card that disagrees with the features stored beside
     the weights, and for weights that are NaN, infinite or beyond :data:`MAX_ABS_WEIGHT`.
@@ -91,7 +110,7 @@ def load_checkpoint(path: str | Path):
     import torch
     from safetensors.torch import load_file
 
-    card = read_card(path)
+    card = read_card(path, fmt, version)
     where = f"checkpoint {str(path)!r}"
     try:
         state = load_file(str(path), device="cpu")

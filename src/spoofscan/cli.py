@@ -356,6 +356,12 @@ def _add_corpus(sub):
     c.add_argument("--splits", default="train,dev,eval", help="splits to audit (comma-separated)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_cmd_corpus_check)
+    g = csub.add_parser("generators", help="list the fake-speech generators: name, family, what each needs, "
+                                           "whether it runs here (else what to install), licence")
+    g.add_argument("--size", default="small", help="show which split each generator serves in this size's "
+                                                   "default corpus (tiny, small, full; default small)")
+    g.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    g.set_defaults(func=_cmd_corpus_generators)
 
 
 def _cmd_corpus_build(args) -> int:
@@ -375,8 +381,13 @@ def _cmd_corpus_build(args) -> int:
         gens = ", ".join(f"{g} {n}" for g, n in sorted(c["generators"].items()))
         print(f"{split:<5} {c['bonafide']:>5} real + {c['spoof']:>5} fake, {c['seconds'] / 60:.1f} min, "
               f"{len(c['speakers'])} speakers; fakes: {gens}")
+    for family, v in summary.vocoders.items():
+        if v.get("trained"):
+            print(f"vocoder {family}: {v['steps']} steps on {v['clips']} held-back train clips, loss "
+                  f"{v['loss_first']:.3f} -> {v['loss_last']:.3f}; copy-synthesis log-mel L1 on dev clips "
+                  f"{v.get('mel_l1', float('nan')):.3f} (untrained {v.get('mel_l1_untrained', float('nan')):.3f})")
     print(f"{summary.built} pairs built, {summary.reused} already there, {summary.failed} could not be made; "
-          f"{summary.seconds:.0f} s")
+          f"{summary.seconds:.0f} s ({', '.join(f'{k} {v:.0f} s' for k, v in summary.timings.items())})")
     print(f"manifest: {summary.manifest}  (data specs csv:{summary.manifest}:train | :dev | :eval)")
     return 0
 
@@ -399,11 +410,111 @@ def _cmd_corpus_check(args) -> int:
     return 0
 
 
+def _cmd_corpus_generators(args) -> int:
+    from .corpus import SIZES
+    from .corpus.generators import describe_generators
+    from .errors import choice_error
+
+    if args.size not in SIZES:
+        raise choice_error("corpus size", args.size, SIZES)
+    preset = SIZES[args.size]
+    rows = describe_generators()
+    for r in rows:
+        r["split"] = ("train" if r["name"] in preset.train_generators else
+                      "eval" if r["name"] in preset.eval_generators else "-")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ("name", "family", "split", "needs", "status", "licence")
+    table = [{**r, "status": "available" if r["available"] else r["install"]} for r in rows]
+    widths = {c: max(len(c), *(len(str(r[c])) for r in table)) for c in columns[:-1]}
+    print("  ".join(c.ljust(widths[c]) for c in columns[:-1]) + "  licence")
+    for r in table:
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in columns[:-1]) + "  " + r["licence"])
+    families = sorted({r["family"] for r in rows})
+    print(f"{len(rows)} configurations in {len(families)} families; 'split': the role in the {args.size} corpus "
+          "(train = train and dev, eval = eval only, - = not used by default)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- vocoder
+
+def _add_vocoder(sub):
+    from .corpora import spec_help
+
+    p = sub.add_parser("vocoder", help="train the small neural vocoders behind the corpus's neural fake families")
+    vsub = p.add_subparsers(dest="vocoder_command", required=True)
+    t = vsub.add_parser("train", help="train a vocoder (mel to waveform) on real speech: safetensors + JSON card, "
+                                      "resumable, reproducible", epilog=spec_help(),
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    t.add_argument("out", help="folder for vocoder.safetensors, last.safetensors (resume) and metrics.csv")
+    t.add_argument("--data", action="append", required=True,
+                   help="real speech: a folder of audio files or a data spec (its bona fide clips); repeatable")
+    t.add_argument("--check", action="append", default=[],
+                   help="clips held out of training for the listen-free check (folder or data spec); repeatable")
+    t.add_argument("--family", default="vocos", help="vocos (Vocos-like, iSTFT head) or hifigan (HiFi-GAN-like)")
+    t.add_argument("--size", default="small", help="small (fits a CPU) or full (wider, deeper)")
+    t.add_argument("--steps", type=int, help="training steps (default: the size's corpus budget)")
+    t.add_argument("--batch-size", type=int, help="crops per step (default: the size's corpus budget)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; the weights depend on the "
+                                                           "count, not on the machine's cores)")
+    t.add_argument("--device", default="auto", help="auto (CUDA when there is one), cpu or cuda")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    t.add_argument("--quiet", action="store_true", help="no per-step lines")
+    t.set_defaults(func=_cmd_vocoder_train)
+
+
+def _vocoder_clips(items: list) -> list:
+    from .audio import load_audio
+    from .corpora import load_records
+    from .audio import audio_files
+    from .labels import BONAFIDE
+
+    paths = []
+    for item in items:
+        if Path(item).is_dir():
+            paths += [str(p) for p in audio_files(Path(item))]
+        else:
+            paths += [r.path for r in load_records(item) if r.label == BONAFIDE]
+    if not paths:
+        raise SpoofscanError(f"no audio found in {', '.join(items)}")
+    return [load_audio(p, min_seconds=0.0) for p in paths]
+
+
+def _cmd_vocoder_train(args) -> int:
+    from .corpus.vocoders import VOCODER_BUDGETS
+    from .errors import choice_error
+    from .vocoder import VOCODER_PRESETS, VocoderTrainConfig, train_vocoder
+
+    if args.family not in VOCODER_PRESETS:
+        raise choice_error("vocoder family", args.family, VOCODER_PRESETS)
+    if args.size not in VOCODER_BUDGETS:
+        raise choice_error("vocoder size", args.size, VOCODER_BUDGETS)
+    budget = VOCODER_BUDGETS[args.size]
+    train = VocoderTrainConfig(steps=args.steps or budget.steps, batch_size=args.batch_size or budget.batch_size,
+                               segment_seconds=budget.segment_seconds, seed=args.seed, threads=args.threads,
+                               device=args.device)
+    waves = _vocoder_clips(args.data)
+    check = _vocoder_clips(args.check) if args.check else []
+    result = train_vocoder(waves, VOCODER_PRESETS[args.family][args.size], train, args.out, check_waves=check,
+                           resume=args.resume, log=None if args.quiet else print)
+    first, last = result.history[0], result.history[-1]
+    print(f"loss {first['loss']:.4f} (steps 1-{first['step']}) -> {last['loss']:.4f} (to step {last['step']}); "
+          f"{result.seconds:.0f} s")
+    if result.metrics:
+        print(f"listen-free check on {result.metrics['check_clips']} held-out clips: log-mel L1 of the copy-synthesis "
+              f"{result.metrics['mel_l1']:.3f} (untrained vocoder {result.metrics['mel_l1_untrained']:.3f})")
+    print(f"vocoder: {result.path}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- quickstart
 
 def _add_quickstart(sub):
     p = sub.add_parser("quickstart", help="build an offline corpus, train, evaluate and predict: a detector in one command")
-    p.add_argument("--size", default="small", help="tiny (CI, under a minute), small (default, 8-13 min on 2 CPU cores) or full")
+    p.add_argument("--size", default="small", help="tiny (CI, under a minute), small (default, about 3,100 clips and "
+                                                   "ResNet-18: minutes on 2 CPU cores, see docs/QUICKSTART.md) or full")
     p.add_argument("--out", default="runs/quickstart", help="folder for the corpus, run, report (default runs/quickstart)")
     p.add_argument("--jobs", type=int, default=0, help="corpus-building processes (default: one per CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
@@ -481,8 +592,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoofscan", description="Tell real human speech from fake speech.")
     parser.add_argument("--version", action="version", version=f"spoofscan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_predict, _add_info, _add_train, _add_evaluate, _add_export, _add_corpus, _add_quickstart,
-                _add_serve):
+    for add in (_add_predict, _add_info, _add_train, _add_evaluate, _add_export, _add_corpus, _add_vocoder,
+                _add_quickstart, _add_serve):
         add(sub)
     return parser
 

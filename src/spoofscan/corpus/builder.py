@@ -9,8 +9,10 @@ build``) makes a folder any spoofscan command can train on, in the style of lhot
    Asterisk's telephone prompts in five languages with transcripts (``asterisk``); and/or
    any folder of real recordings (``real_dirs``).
 2. **Fake speech**, one clip per real clip, *content-matched*: text-to-speech engines say the
-   real clip's transcript in its language, copy-synthesis (WORLD) resynthesises the clip
-   itself (:mod:`spoofscan.corpus.generators`).
+   real clip's transcript in its language, copy-synthesis (WORLD, MLSA, LPC, harmonic plus
+   noise, phase vocoder, and neural vocoders trained here on held-back train clips:
+   :mod:`spoofscan.corpus.vocoders`) resynthesises the clip itself
+   (:mod:`spoofscan.corpus.generators`).
 3. **Shortcuts neutralised alike for both classes**: decoded to 16 kHz mono; edge silence
    trimmed the same way and replaced by the same random padding; a low noise floor at a
    random SNR; a share of the pairs band-limited through 8 kHz (telephone band; pairs with a
@@ -50,9 +52,10 @@ from ..checkpoint import atomic_write
 from ..config import Config, load_config
 from ..errors import SpoofscanError, choice_error
 from ..labels import BONAFIDE, SPOOF
-from .generators import CommandGenerator, Generator, Request, builtin_generators
+from .generators import CommandGenerator, Generator, NeuralVocoderGenerator, Request, builtin_generators
 from .shortcuts import active_span
 from .sources import SOURCES, RealClip, default_cache_dir, fetch_package, find_real_dir, package_version, read_real
+from .vocoders import describe, is_trained, train_jobs
 
 RECIPE_VERSION = 3  # bump when processing changes: every pair is then rebuilt (3: the spoofscan.augment chain)
 MANIFEST = "manifest.csv"
@@ -80,9 +83,13 @@ MIN_REAL_SECONDS = 0.25
 SPEED_LIMITS = (0.5, 2.0)  # TTS speaking-rate factors tried when matching durations
 SPEED_TOLERANCE = 0.08  # no second synthesis when the first is within 8 % of the target length
 TRAIN_GENERATORS = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/klatt",
-                    "flite/kal16", "flite/rms", "world/dio", "world/harvest-shift")
+                    "flite/kal16", "flite/rms", "world/dio", "world/harvest-shift",
+                    "mlsa/m24", "mlsa/smooth", "lpc/o16", "hnm/mvf4k", "pvoc/stretch", "pvoc/shift",
+                    "vocos/copy", "hifigan/copy")
 EVAL_GENERATORS = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4",
-                   "flite/slt", "flite/awb", "flite/kal", "world/harvest", "world/dio-shift")
+                   "flite/slt", "flite/awb", "flite/kal", "world/harvest", "world/dio-shift",
+                   "mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared",
+                   "vocos/smooth", "hifigan/smooth")
 
 
 @dataclass(frozen=True)
@@ -94,12 +101,15 @@ class SizePreset:
     max_speakers: Optional[int]  # speakers kept (None: all)
     train_generators: tuple
     eval_generators: tuple
+    vocoder: str = "small"  # the neural vocoders' architecture and budget (:data:`.vocoders.VOCODER_BUDGETS`)
 
 
 SIZES = {
-    "tiny": SizePreset(("asterisk",), 40, None, ("espeak-ng/m3", "world/dio"), ("espeak-ng/f4", "world/harvest")),
+    "tiny": SizePreset(("asterisk",), 40, None, ("espeak-ng/m3", "world/dio", "lpc/o16"),
+                       ("espeak-ng/f4", "world/harvest", "lpc/o10")),
     "small": SizePreset(("tuxpaint", "ktuberling", "asterisk"), 1600, None, TRAIN_GENERATORS, EVAL_GENERATORS),
-    "full": SizePreset(("tuxpaint", "ktuberling", "asterisk"), None, None, TRAIN_GENERATORS, EVAL_GENERATORS),
+    "full": SizePreset(("tuxpaint", "ktuberling", "asterisk"), None, None, TRAIN_GENERATORS, EVAL_GENERATORS,
+                       vocoder="full"),
 }
 
 
@@ -134,6 +144,11 @@ class CorpusConfig(Config):
     noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
+    vocoder_size : architecture and training budget of the neural vocoders (``small`` or
+        ``full``; None: the size's), see :data:`spoofscan.corpus.vocoders.VOCODER_BUDGETS`
+    vocoder_steps : override the budget's training steps (None: the budget's)
+    vocoder_clips : override how many train-split real clips are held back to train them
+    vocoder_device : ``cpu`` (default: bit-for-bit reproducible), ``cuda`` or ``auto``
     seed : every random choice derives from it (and the clip), so builds are reproducible
     heldout_families : families (the part of a generator name before ``/``, e.g. ``world``) to
         leave out of training: for each, ``manifest-heldout-FAMILY.csv`` is written beside
@@ -162,6 +177,10 @@ class CorpusConfig(Config):
     noise_snr_db: tuple = (35.0, 55.0)
     edge_pad_seconds: tuple = (0.1, 0.4)
     duration_jitter: tuple = (0.9, 1.1)
+    vocoder_size: Optional[str] = None
+    vocoder_steps: Optional[int] = None
+    vocoder_clips: Optional[int] = None
+    vocoder_device: str = "cpu"
     seed: int = 0
     heldout_families: tuple = ()
     jobs: int = 0
@@ -173,7 +192,8 @@ class CorpusConfig(Config):
             raise choice_error("corpus size", self.size, SIZES)
         preset = SIZES[self.size]
         fill = {"sources": preset.sources, "max_real": preset.max_real, "max_speakers": preset.max_speakers,
-                "train_generators": preset.train_generators, "eval_generators": preset.eval_generators}
+                "train_generators": preset.train_generators, "eval_generators": preset.eval_generators,
+                "vocoder_size": preset.vocoder}
         for name, default in fill.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
@@ -209,6 +229,12 @@ class CorpusConfig(Config):
         for share in ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share"):
             if not 0 <= getattr(self, share) < 1:
                 raise SpoofscanError(f"{share} must be in [0, 1), got {getattr(self, share)}")
+        from .vocoders import VOCODER_BUDGETS
+
+        if self.vocoder_size not in VOCODER_BUDGETS:
+            raise choice_error("vocoder size", self.vocoder_size, VOCODER_BUDGETS)
+        if self.vocoder_device not in ("cpu", "cuda", "auto"):
+            raise choice_error("vocoder device", self.vocoder_device, ("cpu", "cuda", "auto"))
         if not self.sources and not self.real_dirs:
             raise SpoofscanError("no real speech: give package sources (tuxpaint, ktuberling, asterisk) "
                                  "and/or --real-dir DIR")
@@ -375,25 +401,61 @@ def _processing_key(cfg: CorpusConfig) -> dict:
     return {k: getattr(cfg, k) for k in names} | {"recipe": RECIPE_VERSION}
 
 
-def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict) -> tuple[list, int]:
-    """The pairs to build (in a fixed order) and the number of clips no generator could fake."""
+@dataclass
+class Plan:
+    """What a build makes: the pairs, the clips no generator could fake, the vocoders to train.
+
+    generators : role -> usable generators, neural ones bound to their (cached) vocoder
+    vocoders : family -> :class:`~spoofscan.corpus.vocoders.VocoderJob`
+    held : keys of the train clips the vocoders train on (never vocoded by them)
+    """
+
+    pairs: list
+    skipped: int
+    generators: dict
+    vocoders: dict
+    held: set
+
+
+def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional[Path] = None) -> Plan:
+    """The pairs to build (in a fixed order), the clips no generator could fake, the vocoders needed.
+
+    When a neural-vocoder generator is among ``generators``, a seeded share of the train
+    split is held back to train the vocoders (:func:`spoofscan.corpus.vocoders.held_clips`);
+    those clips get their fakes from the other engines.
+    """
+    from .vocoders import held_clips, plan_vocoders
+
     splits = assign_splits(clips, cfg, generators["eval"])
+    families = sorted({g.family for role in generators.values() for g in role if isinstance(g, NeuralVocoderGenerator)})
+    held: set = set()
+    jobs: dict = {}
+    if families:
+        held = held_clips(clips, splits, cfg.vocoder_size, cfg.seed, cfg.vocoder_clips)
+        jobs = plan_vocoders(families, clips, splits, held, size=cfg.vocoder_size, seed=cfg.seed,
+                             steps=cfg.vocoder_steps, device=cfg.vocoder_device, cache=cache or default_cache_dir())
+        generators = {role: [g.bound(jobs[g.family].weights, jobs[g.family].key)
+                             if isinstance(g, NeuralVocoderGenerator) else g for g in gens]
+                      for role, gens in generators.items()}
     table = {g.name: g for role in generators.values() for g in role}
     processing = json.dumps(_processing_key(cfg), sort_keys=True)
     pairs, skipped = [], 0
     for clip in clips:
         split = splits[clip.key]
-        g = pick_generator(clip, generators["eval" if split == "eval" else "train"], cfg.seed)
+        candidates = generators["eval" if split == "eval" else "train"]
+        if clip.key in held:
+            candidates = [g for g in candidates if not isinstance(g, NeuralVocoderGenerator)]
+        g = pick_generator(clip, candidates, cfg.seed)
         if g is None:
             skipped += 1
             continue
-        spec = table[g.name].command if isinstance(g, CommandGenerator) else ""
+        spec = table[g.name].fingerprint()
         job = hashlib.sha256(json.dumps([clip.key, clip.text, clip.language, clip.speaker, split, g.name, spec,
                                          processing]).encode()).hexdigest()[:20]
         real_trial = "clip_" + hashlib.sha256(f"real|{clip.key}".encode()).hexdigest()[:12]
         fake_trial = "clip_" + hashlib.sha256(f"fake|{clip.key}|{g.name}".encode()).hexdigest()[:12]
         pairs.append(Pair(job, clip, split, g.name, real_trial, fake_trial))
-    return pairs, skipped
+    return Plan(pairs, skipped, generators, jobs, held)
 
 
 # ---------------------------------------------------------------------------- neutralising
@@ -491,9 +553,18 @@ def _init_worker(cfg: CorpusConfig, out: str, table: dict) -> None:
     _WORKER.update(cfg=cfg, out=Path(out), table=table)
 
 
+def _init_forked_worker(cfg: CorpusConfig, out: str, table: dict) -> None:
+    if "torch" in sys.modules:  # a forked child of a process whose OpenMP pool ran (vocoder training, a
+        sys.modules["torch"].set_num_threads(1)  # test): a parallel region there would hang, one thread never does
+    _init_worker(cfg, out, table)
+
+
 def _work(pair: Pair):
+    from threadpoolctl import threadpool_limits
+
     try:
-        rows = build_pair(pair, _WORKER["cfg"], _WORKER["table"][pair.generator], _WORKER["out"])
+        with threadpool_limits(1):  # one pair per process: BLAS threads only contend (and may change results)
+            rows = build_pair(pair, _WORKER["cfg"], _WORKER["table"][pair.generator], _WORKER["out"])
         return pair.job, rows, None
     except SpoofscanError as e:
         text = str(e)
@@ -540,6 +611,9 @@ class BuildSummary:
     skipped_no_generator: int = 0
     seconds: float = 0.0
     counts: dict = field(default_factory=dict)
+    vocoders: dict = field(default_factory=dict)  # family -> its training summary (loss curve ends, mel check)
+    held_for_vocoders: int = 0  # train clips the vocoders trained on (their fakes come from other engines)
+    timings: dict = field(default_factory=dict)  # seconds: prepare, vocoders (training), synthesis, total
 
 
 def build_corpus(config: CorpusConfig, log: Callable[[str], None] | None = None) -> Path:
@@ -573,12 +647,14 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
     clips = _dedupe(clips)
     clips = select_clips(clips, config)
     generators = available_generators(config, log)
-    pairs, skipped = plan_pairs(clips, config, generators)
+    plan = plan_pairs(clips, config, generators, cache)
+    pairs, skipped, generators = plan.pairs, plan.skipped, plan.generators
+    timings = {"prepare": round(time.perf_counter() - start, 1)}
     if not pairs:
         raise SpoofscanError(
             f"nothing to build: none of the {len(clips)} real clips can be faked by the available generators "
             "(text-to-speech needs a transcript and a language the engine speaks: .txt files beside your "
-            "recordings and --real-language; copy-synthesis needs pyworld: pip install pyworld)")
+            "recordings and --real-language; copy-synthesis needs the corpus extra: pip install 'spoofscan[corpus]')")
     planned = sorted({family_of(p.generator) for p in pairs})
     for family in config.heldout_families:
         if family not in planned:
@@ -593,8 +669,14 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
                            skipped_no_generator=skipped)
     log(f"corpus {config.size}: {len(pairs)} real clips + {len(pairs)} fakes "
         f"({summary.reused} pairs already built, {len(todo)} to build)")
+    table = {g.name: g for role in generators.values() for g in role}
+    step = time.perf_counter()
+    needed = {table[p.generator].family for p in todo if isinstance(table[p.generator], NeuralVocoderGenerator)}
+    train_jobs([job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)],
+               log, processes=config.jobs or os.cpu_count() or 1)
+    timings["vocoders"] = round(time.perf_counter() - step, 1)
+    step = time.perf_counter()
     if todo:
-        table = {g.name: g for role in generators.values() for g in role}
         jobs = config.jobs or os.cpu_count() or 1
         bar = tqdm(total=len(todo), unit="pair", desc=f"corpus {config.size}", disable=not config.progress,
                    file=sys.stderr)
@@ -605,7 +687,7 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
                 pool = None
             else:
                 ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-                pool = ctx.Pool(jobs, initializer=_init_worker, initargs=(config, str(out), table))
+                pool = ctx.Pool(jobs, initializer=_init_forked_worker, initargs=(config, str(out), table))
                 results = pool.imap_unordered(_work, todo, chunksize=4)
             try:
                 for job, rows, error in results:
@@ -627,13 +709,17 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
     elif (out / FAILURES).exists():
         (out / FAILURES).unlink()
 
+    timings["synthesis"] = round(time.perf_counter() - step, 1)
     rows = [row for p in pairs if p.job in done for row in done[p.job]["rows"]]
     _write_manifest(out / MANIFEST, rows)
     for family in config.heldout_families:
         path = write_heldout_manifest(out, family)
         log(f"family {family} left out of train and dev: {path} (data specs csv:{path}:train | :dev | :eval)")
     summary.counts = corpus_counts(rows)
+    summary.vocoders = {family: describe(job) for family, job in sorted(plan.vocoders.items())}
+    summary.held_for_vocoders = len(plan.held)
     summary.seconds = time.perf_counter() - start
+    summary.timings = {**timings, "total": round(summary.seconds, 1)}
     _write_info(out, config, summary, roots, generators)
     write_attribution(out, config, roots, generators)
     return summary
@@ -722,6 +808,7 @@ def _write_info(out: Path, cfg: CorpusConfig, summary: BuildSummary, roots: dict
         "packages": {name: package_version(root) for name, root in sorted(roots.items())},
         "generators": {role: [g.name for g in gens] for role, gens in generators.items()},
         "pairs": summary.pairs, "failed": summary.failed, "skipped_no_generator": summary.skipped_no_generator,
+        "vocoders": summary.vocoders, "held_for_vocoders": summary.held_for_vocoders,
         "counts": summary.counts, "manifest": MANIFEST,
         "data_specs": {s: f"csv:{out / MANIFEST}:{s}" for s in summary.counts},
     }

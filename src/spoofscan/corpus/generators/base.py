@@ -57,6 +57,16 @@ class Generator:
     needs: str = "text"
     licence: str = ""  # one line for ATTRIBUTION.md
 
+    @property
+    def family(self) -> str:
+        """The family the configuration belongs to: the part of its name before ``/`` (its engine)."""
+        return self.name.split("/")[0]
+
+    def fingerprint(self) -> str:
+        """Everything the output depends on besides the name, request and seed (part of the corpus
+        builder's job keys): a command template, a trained model's key... ``""`` for none."""
+        return ""
+
     def is_available(self) -> bool:
         """Whether the engine can run on this machine (program or module installed)."""
         raise NotImplementedError

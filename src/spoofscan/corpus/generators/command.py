@@ -47,6 +47,9 @@ class CommandGenerator(Generator):
             raise SpoofscanError(f"command generator {self.name} needs audio: its template must contain {{source}}")
         object.__setattr__(self, "languages", tuple(self.languages or ()))
 
+    def fingerprint(self) -> str:
+        return self.command
+
     def program(self) -> str:
         words = shlex.split(self.command)
         return words[0] if words else ""

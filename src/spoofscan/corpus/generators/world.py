@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-import functools
-import glob
-import importlib.util
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
+from .native import import_optional
 
 WORLD_RATE = 16_000  # Hz, the rate WORLD analyses and synthesises at
 WORLD_SHIFT_SEMITONES = (2.0, 5.0)  # range of the |F0 shift| of the *-shift configurations
 
 
 def load_pyworld():
-    """Import pyworld, or return None when it is not installed.
-
-    pyworld 0.3.5's ``__init__`` imports ``pkg_resources`` only to read its own version;
-    setuptools 81+ no longer ships that module. When that import fails, the compiled
-    extension (which holds every function) is loaded directly.
-    """
-    try:
-        import pyworld
-
-        return pyworld
-    except ModuleNotFoundError as e:
-        if e.name != "pkg_resources":
-            return None
-    spec = importlib.util.find_spec("pyworld")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    libs = [f for d in folders for f in glob.glob(os.path.join(d, "pyworld*.so")) + glob.glob(os.path.join(d, "pyworld*.pyd"))]
-    if not libs:
-        return None
-    ext_spec = importlib.util.spec_from_file_location("pyworld", libs[0])
-    module = importlib.util.module_from_spec(ext_spec)
-    ext_spec.loader.exec_module(module)
-    return module
-
-
-@functools.lru_cache(maxsize=1)
-def _pyworld():
-    return load_pyworld()
+    """pyworld, or None when it is not installed (see :mod:`.native` for how it is imported)."""
+    return import_optional("pyworld")
 
 
 @dataclass(frozen=True, repr=False)
@@ -70,13 +42,13 @@ class WorldGenerator(Generator):
         return f"world/{self.method}{'-shift' if self.shift else ''}"
 
     def is_available(self) -> bool:
-        return _pyworld() is not None
+        return load_pyworld() is not None
 
     def missing_hint(self) -> str:
         return "install pyworld (pip install 'spoofscan[corpus]', needs a C compiler)"
 
     def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        pw = _pyworld()
+        pw = load_pyworld()
         if pw is None:
             raise SpoofscanError(f"generator {self.name}: pyworld is not installed ({self.missing_hint()})")
         if request.audio is None or len(request.audio) == 0:
