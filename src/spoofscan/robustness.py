@@ -204,28 +204,31 @@ def stratified_subset(records: Sequence, n: int, seed: int = DEFAULT_SEED) -> li
 class ConditionScores:
     """What scoring one condition gave: ``scores`` ``{trial: score}``; trials with no score
     (``no_score``) and trials the detector failed on (``failed``: ``{trial: reason}``); wall
-    ``seconds`` and the ``degrade_seconds`` spent decoding and degrading (summed over processes)."""
+    ``seconds``; ``cpu_seconds`` of this process (model, and degrading when it does that too);
+    ``degrade_seconds``, the CPU time spent decoding and degrading (in whichever process)."""
 
     scores: dict = field(default_factory=dict)
     no_score: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     degrade_seconds: float = 0.0
 
 
 def _decode_and_degrade(job: tuple) -> tuple:
     """Worker task: ``(index, trial, path, condition | None, seed, min_s, max_s)`` ->
-    ``(index, waveform or sample count, error or None, seconds)``. With no condition, only decode."""
+    ``(index, waveform or sample count, error or None, CPU seconds of this thread)``. With no
+    condition, only decode."""
     index, trial, path, condition, seed, min_s, max_s = job
-    start = time.perf_counter()
+    start = time.thread_time()
     try:
         x = load_audio(path, min_seconds=min_s, max_seconds=max_s, name=path)
     except SpoofscanError as e:
-        return index, None, str(getattr(e, "reason", e)), time.perf_counter() - start
+        return index, None, str(getattr(e, "reason", e)), time.thread_time() - start
     if condition is None:
-        return index, len(x), None, time.perf_counter() - start
+        return index, len(x), None, time.thread_time() - start
     y = degrade(x, condition, seed=seed, trial=trial)
-    return index, y, None, time.perf_counter() - start
+    return index, y, None, time.thread_time() - start
 
 
 def _init_worker(delays: dict, rirs: dict) -> None:
@@ -262,12 +265,16 @@ def _prepare_effects(conditions: Sequence[Condition], rooms: bool) -> tuple[dict
     simulate every room impulse response the conditions may use (once, before workers start;
     in a single process they are simulated on first use). Returns ``(delays, rirs)`` for
     :func:`_init_worker`."""
+    from .augment.chain import _require
     from .augment.codecs import codec_delays, require_codec
     from .augment.reverb import rir_bank
 
     codecs = [(c.setting, c.value) for c in conditions if c.effect == "codec"]
     for name, _ in codecs:
         require_codec(name)
+    if any(c.effect == "reverb" for c in conditions):
+        _require("pyroomacoustics", "the room conditions")
+        _require("scipy", "the room conditions")
     kinds = sorted({c.setting for c in conditions if c.effect == "reverb"}) if rooms else []
     return codec_delays(codecs), rir_bank(kinds)
 
@@ -343,7 +350,7 @@ def _score_condition(detector, records: Sequence, condition: Condition, seed: in
                      ahead: int, bar) -> ConditionScores:
     """Decode, degrade and score every record under one condition (see :func:`score_conditions`)."""
     out = ConditionScores()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     jobs = ((i, r.trial, r.path, condition, seed, *limits) for i, r in enumerate(records))
 
     def degraded():
@@ -364,7 +371,7 @@ def _score_condition(detector, records: Sequence, condition: Condition, seed: in
         else:
             out.scores[result.source] = float(result.score)
         bar.update(1)
-    out.seconds = time.perf_counter() - start
+    out.seconds, out.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
     return out
 
 
@@ -519,7 +526,9 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
       {"eer": {condition: eer}, "mean_degraded_eer"}}}``
     - ``timing`` (the one part that differs between runs): ``setup_seconds``,
       ``decode_seconds``, ``audio_seconds`` (of the readable clips), ``jobs``, ``total_seconds``
-      (before writing), and ``conditions``: ``{name: {"seconds", "degrade_seconds"}}``
+      (before writing), and ``conditions``: ``{name: {"seconds", "cpu_seconds", "degrade_seconds"}}``:
+      wall time, CPU time of the scoring process (the model's threads included), and CPU time
+      spent decoding and degrading (in whichever process did it)
 
     EERs are fractions. Unreadable files are left out of every condition; a clip the detector
     fails on or gives no score under a condition is left out of that condition only.
@@ -551,8 +560,8 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
         threshold=getattr(detector, "threshold", 0.5), seed=seed, data=data, max_trials=max_trials,
         model={"path": model, **{k: card[k] for k in ("created", "model", "features", "train") if k in card}})
     report["timing"] = {**timing, "jobs": jobs, "total_seconds": time.perf_counter() - start,
-                        "conditions": {name: {"seconds": r.seconds, "degrade_seconds": r.degrade_seconds}
-                                       for name, r in results.items()}}
+                        "conditions": {name: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+                                              "degrade_seconds": r.degrade_seconds} for name, r in results.items()}}
     write_robustness(report, results, out_dir)
     return report
 
