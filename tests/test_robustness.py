@@ -272,3 +272,6 @@ def test_cli_writes_the_three_files_and_prints_a_summary(tiny_checkpoint, tmp_pa
     assert main(["robustness", "--model", str(tiny_checkpoint), "--data", f"csv:{tmp_path / 'manifest.csv'}:eval",
                  "--out", str(out), "--conditions", "mp3-64", "--quiet"]) == 2
     assert "unknown condition 'mp3-64'" in capsys.readouterr().err
+    assert main(["robustness", "--model", str(tiny_checkpoint), "--data", f"csv:{tmp_path / 'manifest.csv'}:eval",
+                 "--out", str(out), "--by", "codec", "--quiet"]) == 2  # refused before any scoring
+    assert "unknown grouping column 'codec' (choose from: speaker, generator, family)" in capsys.readouterr().err

@@ -378,6 +378,18 @@ def _score_condition(detector, records: Sequence, condition: Condition, seed: in
 # ---------------------------------------------------------------------------- the report
 
 
+def group_columns(records: Sequence, by: Sequence[str] | None = None) -> list[str]:
+    """The grouping columns to break the EER down by: ``by`` checked against the records'
+    columns (SpoofscanError naming them), or by default those of :data:`GROUP_COLUMNS` they have."""
+    columns = list(dict.fromkeys(c for r in records for c in r.groups))
+    if by is None:
+        return [c for c in GROUP_COLUMNS if c in columns]
+    for column in by:
+        if column not in columns:
+            raise choice_error("grouping column", column, columns or ["(the records have none)"])
+    return list(dict.fromkeys(by))
+
+
 def build_robustness_report(records: Sequence, results: dict, conditions: Sequence[Condition], *,
                             unreadable: Sequence = (), by: Sequence[str] | None = None, calibration=None,
                             threshold: float = 0.5, seed: int = DEFAULT_SEED, data: str | None = None,
@@ -401,9 +413,7 @@ def build_robustness_report(records: Sequence, results: dict, conditions: Sequen
     See :func:`robustness`.
     """
     records = list(records)
-    if by is None:
-        by = [c for c in GROUP_COLUMNS if any(c in r.groups for r in records)]
-    by = list(by)
+    by = group_columns(records, by)
     grouped = [replace(r, groups={c: r.groups.get(c, "-") for c in by}) for r in records]
     entries = {}
     for condition in conditions:
@@ -537,6 +547,7 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
     records = list(records)
     check_trial_names(records)
     selected = select_conditions(conditions)
+    by = group_columns(records, by)
     if max_trials is not None:
         if max_trials < 1:
             raise SpoofscanError(f"max_trials must be >= 1, got {max_trials}")
