@@ -72,10 +72,44 @@ def random_checkpoint(path: Path) -> Path:
     return path
 
 
+def count_windows(records, features, max_trials: int | None) -> int:
+    """Windows the detector scores per condition: those of every readable clip the report keeps."""
+    from spoofscan.audio import load_audio
+    from spoofscan.dsp import window_starts
+    from spoofscan.errors import SpoofscanError
+    from spoofscan.robustness import DEFAULT_SEED, stratified_subset
+
+    if max_trials is not None:
+        records = stratified_subset(records, max_trials, DEFAULT_SEED)
+    total = 0
+    for r in records:
+        try:
+            total += len(window_starts(len(load_audio(r.path)), features.window_samples, features.hop_samples))
+        except SpoofscanError:
+            pass
+    return total
+
+
 def cpu_seconds() -> float:
     """CPU time of this process and its finished children (the pool's workers once joined)."""
     return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def reference_forward(detector, repeats: int = 3) -> tuple[float, float]:
+    """Wall and CPU milliseconds per window of the detector's network on a batch of 32 windows
+    (the median of ``repeats``): the yardstick that makes runs on a busy machine comparable with
+    the idle figures of the core benchmark."""
+    rng = np.random.default_rng(0)
+    batch = (0.1 * rng.standard_normal((32, detector.features.window_samples))).astype(np.float32)
+    detector.window_scores(batch)
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        detector.window_scores(batch)
+        wall.append((time.perf_counter() - w0) / 32 * 1000)
+        cpu.append((time.process_time() - c0) / 32 * 1000)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def strip(report: dict) -> dict:
@@ -108,18 +142,23 @@ def main() -> int:
         model = args.model or str(random_checkpoint(tmp / "resnet18.safetensors"))
         records = load_records(spec)
         detector = spoofscan.load_detector(model, device="cpu")
+        windows = count_windows(records, detector.features, args.max_trials)
         rooms_start = time.perf_counter()
         rir_bank(ROOMS)  # simulated once per process: not charged to whichever run comes first
         rooms_seconds = time.perf_counter() - rooms_start
         runs = {}
         for jobs in [int(j) for j in args.jobs.split(",")]:
+            before = reference_forward(detector)
             cpu0 = cpu_seconds()
             with OtherLoad() as load:
                 t0 = time.perf_counter()
                 report = robustness(detector, records, tmp / f"out-{jobs}", conditions=args.conditions,
                                     max_trials=args.max_trials, jobs=jobs, progress=False)
                 wall = time.perf_counter() - t0
-            runs[jobs] = {"report": report, "wall": wall, "cpu": cpu_seconds() - cpu0, "other": load.cores}
+            cpu = cpu_seconds() - cpu0
+            after = reference_forward(detector)
+            runs[jobs] = {"report": report, "wall": wall, "cpu": cpu, "other": load.cores,
+                          "reference": (before[0] + after[0]) / 2, "reference_cpu": (before[1] + after[1]) / 2}
             print(f"--jobs {jobs}: {wall:.0f} s, other processes used {load.cores:.1f} cores", file=sys.stderr)
 
     base_jobs = next(iter(runs))
@@ -144,6 +183,12 @@ def main() -> int:
     print("| **total** | | |" + "".join(f" **{r['wall']:.0f}** |" for r in runs.values()))
     print("| CPU seconds, all processes | | |" + "".join(f" {r['cpu']:.0f} |" for r in runs.values()))
     print("| other processes' load (cores) | | |" + "".join(f" {r['other']:.1f} |" for r in runs.values()))
+    print("| reference: network, ms per window (wall) | | |" + "".join(f" {r['reference']:.1f} |" for r in runs.values()))
+    print("| reference: network, ms per window (CPU) | | |"
+          + "".join(f" {r['reference_cpu']:.1f} |" for r in runs.values()))
+    print(f"\nWindows scored per condition: {windows}. The reference rows time the network alone on a batch of "
+          f"32 windows, before and after each run: divide a run's times by it to compare with another machine "
+          f"or a quieter hour.")
     for jobs, r in list(runs.items())[1:]:
         print(f"\n--jobs {jobs} took {r['wall'] / runs[base_jobs]['wall']:.2f}x the wall time of --jobs {base_jobs}.")
     same = all(strip(r["report"]) == strip(base) for r in runs.values())
