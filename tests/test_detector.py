@@ -174,6 +174,24 @@ def test_batching_across_files_gives_the_scores_of_batch_size_one(tiny_features,
         np.testing.assert_allclose(window_scores(a), window_scores(b), rtol=1e-5, atol=1e-6)
 
 
+def test_predict_arrays_batches_across_arrays_like_predict_many(tiny_detector, tmp_path):
+    paths, _ = _clips(tmp_path)
+    waves = [speech(s, seed=i) for i, s in enumerate((0.4, 2.6, 1.0, 3.1, 1.7))]  # what _clips wrote
+    bad = np.full(RATE, np.nan, dtype=np.float32)
+    names = [f"a{i}" for i in range(len(waves))]
+    items = list(zip(names, waves))
+    det = TorchDetector(tiny_detector.model, tiny_detector.calibration, batch_size=3)
+    calls = []
+    scores = det.window_scores
+    det.window_scores = lambda w: calls.append(len(w)) or scores(w)
+    results = list(det.predict_arrays(iter(items[:2] + [("bad", bad)] + items[2:]), RATE))
+    assert [r.source for r in results] == names[:2] + ["bad"] + names[2:]
+    assert not results[2].ok and "NaN" in results[2].error
+    assert max(calls) == 3 and len(calls) < sum(len(r.timeline) for r in results if r.ok)  # batched across clips
+    for a, b in zip([r for r in results if r.ok], tiny_detector.predict_many(paths), strict=True):
+        np.testing.assert_allclose(window_scores(a), window_scores(b), rtol=1e-5, atol=1e-6)
+
+
 def test_expand_inputs_folders_globs_and_missing(tmp_path):
     (tmp_path / "sub").mkdir()
     for name in ("b.wav", "a.flac", "sub/c.mp3", "notes.txt"):

@@ -33,7 +33,7 @@ def _add_predict(sub):
 
 
 def _add_detector_args(p) -> None:
-    """The flags that choose how a model runs (predict and evaluate)."""
+    """The flags that choose how a model runs (predict, evaluate, robustness, serve)."""
     from . import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -283,6 +283,65 @@ def _cmd_evaluate(args) -> int:
               if c.get("no_speech") else "")
     print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}{silent}")
     print(f"report: {Path(args.out) / 'report.md'} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- robustness
+
+def _add_robustness(sub):
+    from .corpora import spec_help
+    from .robustness import CONDITIONS, DEFAULT_JOBS, DEFAULT_SEED
+
+    conditions = "\n".join(f"  {c.name:<12} {c.description}" for c in CONDITIONS)
+    p = sub.add_parser("robustness", help="EER and minDCF under codecs, phone lines, noise and rooms (table, JSON, plot)",
+                       description="Score labelled data under a fixed list of channel conditions, each clip degraded "
+                                   "with a seed of (--seed, condition, trial), and report the EER and minDCF per "
+                                   "condition, pooled and per generator and family.",
+                       epilog=f"conditions (in report order):\n{conditions}\n\n{spec_help()}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", "-m", required=True, help="checkpoint (.safetensors) or exported model (.onnx)")
+    p.add_argument("--data", "-d", required=True,
+                   help="labelled data spec CORPUS:PATH[:SUBSET], e.g. csv:runs/quickstart/corpus/manifest.csv:eval")
+    p.add_argument("--out", "-o", required=True,
+                   help="folder for robustness.md, robustness.json, robustness.png and scores/CONDITION.txt")
+    p.add_argument("--conditions", help="comma-separated subset of the conditions (default: all; run in the list's order)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"the noise and rooms each clip gets (default {DEFAULT_SEED})")
+    p.add_argument("--max-trials", type=int, help="score a seeded subset of this many trials, stratified by label and generator")
+    p.add_argument("--by", action="append", metavar="COLUMN",
+                   help="grouping column for per-group EERs (repeatable; default: generator or attack, and family)")
+    p.add_argument("--jobs", type=int, default=DEFAULT_JOBS,
+                   help=f"processes decoding and degrading audio beside the model (0: all in one process; "
+                        f"default {DEFAULT_JOBS})")
+    _add_detector_args(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_robustness)
+
+
+def _cmd_robustness(args) -> int:
+    from .corpora import load_records
+    from .robustness import ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG, SCORES_DIR, robustness
+
+    records = load_records(args.data)
+    detector = _load_detector(args)
+    report = robustness(detector, records, args.out, conditions=args.conditions, seed=args.seed,
+                        max_trials=args.max_trials, by=args.by, jobs=args.jobs, progress=not args.quiet,
+                        data=args.data, model=args.model)
+    c, s, t = report["counts"], report["summary"], report["timing"]
+    print(f"{'condition':<12} {'EER %':>7} {'minDCF':>7} {'scored':>7} {'seconds':>8}")
+    for name, e in report["conditions"].items():
+        m = e["metrics"]
+        eer, dcf = (f"{100 * m['eer']:.2f}", f"{m['min_dcf']:.4f}") if m else ("-", "-")
+        lost = e["counts"]["no_score"] + e["counts"]["failed"]
+        print(f"{name:<12} {eer:>7} {dcf:>7} {e['counts']['scored']:>7} {t['conditions'][name]['seconds']:>8.1f}"
+              + (f"  ({lost} not scored)" if lost else ""))
+    if s["mean_degraded_eer"] is not None:
+        print(f"mean EER of the {len(s['degraded_conditions'])} degraded conditions: {100 * s['mean_degraded_eer']:.2f} %"
+              f" (worst: {s['worst_condition']})")
+    unreadable = f"; {c['unreadable']} unreadable file(s) left out" if c["unreadable"] else ""
+    print(f"{c['readable']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){unreadable}; "
+          f"{t['total_seconds']:.0f} s in all")
+    out = Path(args.out)
+    print(f"report: {out / ROBUSTNESS_MD} (+ {ROBUSTNESS_JSON}, {ROBUSTNESS_PNG}); scores: {out / SCORES_DIR}/")
     return 0
 
 
@@ -592,8 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spoofscan", description="Tell real human speech from fake speech.")
     parser.add_argument("--version", action="version", version=f"spoofscan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_predict, _add_info, _add_train, _add_evaluate, _add_export, _add_corpus, _add_vocoder,
-                _add_quickstart, _add_serve):
+    for add in (_add_predict, _add_info, _add_train, _add_evaluate, _add_robustness, _add_export, _add_corpus,
+                _add_vocoder, _add_quickstart, _add_serve):
         add(sub)
     return parser
 

@@ -175,6 +175,19 @@ class Detector:
         """
         return self._run(((s, None, None) for s in sources), raise_errors=False, score_no_speech=score_no_speech)
 
+    def predict_arrays(self, arrays: Iterable[tuple[str, np.ndarray]], sample_rate: int, *,
+                       score_no_speech: bool = False) -> Iterator[Union[Prediction, Failure]]:
+        """Score many in-memory waveforms, in order, batching windows across them.
+
+        The array twin of :meth:`predict_many` (same windowing, batching, calibration and
+        aggregation): ``arrays`` yields ``(name, waveform)`` pairs, each waveform of shape
+        (samples,) or (samples, channels) at ``sample_rate`` Hz, consumed lazily. Yields a
+        :class:`Prediction` (``source`` = the name) or a :class:`Failure` per waveform.
+        ``score_no_speech``: see :meth:`finish`.
+        """
+        return self._run(((x, sample_rate, name) for name, x in arrays), raise_errors=False,
+                         score_no_speech=score_no_speech)
+
     # ------------------------------------------------------------------ the clip seam
     # ``open_clip`` + ``finish`` are what every way of scoring shares (``predict_many`` here, the
     # web service's cross-request batcher): decoding, windowing, voice activity and aggregation exist once.

@@ -190,6 +190,19 @@ def join_scores(records: Sequence, scores: dict[str, float], source: str = "the 
     return labels, values, len(scores) - len(trials)
 
 
+def check_trial_names(records: Sequence) -> None:
+    """Raise :class:`SpoofscanError` when a trial name is empty, holds whitespace (score files are
+    ``trial score`` lines) or appears twice; call it before scoring anything."""
+    spaced = [r.trial for r in records if not r.trial or any(ch.isspace() for ch in r.trial)]
+    if spaced:
+        raise SpoofscanError(f"{len(spaced)} trial name(s) are empty or contain whitespace, which a score file "
+                             f"cannot hold: {_examples(spaced)} (give the protocol a trial column without spaces)")
+    seen: set = set()
+    twice = [r.trial for r in records if r.trial in seen or seen.add(r.trial)]
+    if twice:
+        raise SpoofscanError(f"{len(twice)} trial(s) appear more than once in the protocol: {_examples(twice)}")
+
+
 def build_report(records: Sequence, scores: dict[str, float], calibration: Calibration | None = None, *,
                  threshold: float = 0.5, source: str = "the scores", asv_scores: dict | None = None) -> dict:
     """Compute every metric for ``records`` (:class:`spoofscan.corpora.Record`) scored by ``scores``.
@@ -574,10 +587,7 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     from .labels import NO_SPEECH
 
     records = list(records)
-    spaced = [r.trial for r in records if not r.trial or any(ch.isspace() for ch in r.trial)]
-    if spaced:  # found now, not after scoring every file: score files are 'trial score' lines
-        raise SpoofscanError(f"{len(spaced)} trial name(s) are empty or contain whitespace, which a score file "
-                             f"cannot hold: {_examples(spaced)} (give the protocol a trial column without spaces)")
+    check_trial_names(records)  # now, not after scoring every file
     outputs = output_files(out_dir)
     names = {p.name for p in outputs}  # audio named like a report file is rare: compare only those (a stat each)
     refuse_overwrite(outputs, [r.path for r in records if Path(r.path).name in names], "a report file")
