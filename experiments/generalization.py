@@ -14,6 +14,7 @@ recipes into the markdown tables of docs/GENERALIZATION.md.
 
     python experiments/generalization.py run --corpus data/corpus-small --name baseline \\
         --config experiments/configs/baseline.yaml --seeds 0 1
+    python experiments/generalization.py robustness --corpus data/corpus-small --names baseline augment
     python experiments/generalization.py table --names baseline augment ... > tables.md
 
 The corpus must have been built first (``spoofscan corpus build DIR --size small``); the held-out
@@ -88,16 +89,42 @@ def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Pa
         "train_steps": sum(row["steps"] for row in trained.history),
     }
     if fold == ALL and robustness_trials:
-        from spoofscan.robustness import robustness_report
-
-        rob = robustness_report(detector, records, run_dir / "robustness", max_trials=robustness_trials, seed=0,
-                                progress=False)
-        result["robustness"] = {c["name"]: {"eer": c["eer"], "min_dcf": c["min_dcf"]} for c in rob["conditions"]}
+        result["robustness"] = robustness_eers(detector, records, run_dir, robustness_trials)
     for stale in ("state.pt", "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
     result["seconds"] = round(time.perf_counter() - started, 1)
     done.write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def robustness_eers(detector, records, run_dir: Path, max_trials: int) -> dict:
+    """Run the robustness report on a stratified subset of the eval split; condition -> EER, minDCF."""
+    from spoofscan.robustness import robustness
+
+    report = robustness(detector, records, run_dir / "robustness", max_trials=max_trials, seed=0, jobs=0,
+                        progress=False)
+    return {name: {"eer": c["metrics"]["eer"], "min_dcf": c["metrics"]["min_dcf"]}
+            for name, c in report["conditions"].items()}
+
+
+def cmd_robustness(args) -> None:
+    """Add the robustness report to finished ``all`` runs that lack it (trained with --robustness-trials 0)."""
+    from spoofscan import load_detector
+    from spoofscan.corpora import load_records
+
+    records = load_records(f"csv:{Path(args.corpus) / 'manifest.csv'}:eval")
+    for name in args.names:
+        for path in sorted((Path(args.out) / name).glob(f"seed*/{ALL}/{RESULT}")):
+            result = json.loads(path.read_text())
+            if "robustness" in result:
+                continue
+            detector = load_detector(path.parent / "train" / "best.safetensors", device="cpu")
+            started = time.perf_counter()
+            result["robustness"] = robustness_eers(detector, records, path.parent, args.trials)
+            path.write_text(json.dumps(result, indent=2) + "\n")
+            degraded = [c["eer"] for k, c in result["robustness"].items() if k != "clean"]
+            print(f"{name} seed {result['seed']}: mean degraded EER {100 * np.mean(degraded):.2f} % "
+                  f"({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def cmd_run(args) -> None:
@@ -218,6 +245,12 @@ def main(argv=None) -> None:
     r.add_argument("--out", default="runs/generalization")
     r.add_argument("--robustness-trials", type=int, default=400, help="eval clips for the robustness report (0: none)")
     r.set_defaults(func=cmd_run)
+    b = sub.add_parser("robustness", help="add the robustness report to finished 'all' runs that lack it")
+    b.add_argument("--corpus", required=True)
+    b.add_argument("--names", nargs="+", required=True)
+    b.add_argument("--trials", type=int, default=400, help="eval clips (a stratified subset)")
+    b.add_argument("--out", default="runs/generalization")
+    b.set_defaults(func=cmd_robustness)
     t = sub.add_parser("table", help="markdown tables of the results")
     t.add_argument("--names", nargs="+", required=True)
     t.add_argument("--effects", nargs="*", help="recipes for which to print the family-by-family table")
