@@ -54,8 +54,10 @@ def heldout_manifests(corpus: Path, families: list[str]) -> None:
         write_heldout_manifest(corpus, family)
 
 
-def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Path, robustness_trials: int) -> dict:
-    """Train one fold with one seed, evaluate it (and for ``all`` run the robustness report)."""
+def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Path, robustness_trials: int,
+            eval_corpus: Path | None = None) -> dict:
+    """Train one fold with one seed, evaluate it on ``eval_corpus``'s eval split (default: the
+    training corpus's), and for ``all`` run the robustness report."""
     from spoofscan import load_detector
     from spoofscan.corpora import load_records
     from spoofscan.corpus.builder import family_of
@@ -74,7 +76,7 @@ def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Pa
     trained = fit(cfg)
     train_seconds = time.perf_counter() - started
     detector = load_detector(trained.checkpoint, device="cpu")
-    records = load_records(f"csv:{corpus / 'manifest.csv'}:eval")
+    records = load_records(f"csv:{(eval_corpus or corpus) / 'manifest.csv'}:eval")
     for r in records:  # manifests written before the family column: derive it
         r.groups.setdefault("family", family_of(r.groups.get("generator", "-")))
     report = evaluate(detector, records, run_dir / "eval", progress=False)
@@ -137,7 +139,8 @@ def cmd_run(args) -> None:
     heldout_manifests(corpus, [f for f in folds if f != ALL])
     for seed in args.seeds:
         for fold in folds:
-            r = run_one(corpus, args.name, Path(args.config), seed, fold, Path(args.out), args.robustness_trials)
+            r = run_one(corpus, args.name, Path(args.config), seed, fold, Path(args.out), args.robustness_trials,
+                        Path(args.eval_corpus) if args.eval_corpus else None)
             held = f", EER on the held-out family {100 * r['family_eer'].get(fold, float('nan')):.2f} %" if fold != ALL else ""
             print(f"{args.name} seed {seed} fold {fold}: eval EER {100 * r['eval_eer']:.2f} %{held} "
                   f"({r['seconds']:.0f} s)", flush=True)
@@ -243,6 +246,8 @@ def main(argv=None) -> None:
     r.add_argument("--seeds", type=int, nargs="+", default=[0])
     r.add_argument("--folds", nargs="+", help="families and/or 'all' (default: every family, then all)")
     r.add_argument("--out", default="runs/generalization")
+    r.add_argument("--eval-corpus", help="evaluate on this corpus's eval split instead (a model trained on "
+                   "another corpus, such as one with fewer fake families, scored on the same trials)")
     r.add_argument("--robustness-trials", type=int, default=400, help="eval clips for the robustness report (0: none)")
     r.set_defaults(func=cmd_run)
     b = sub.add_parser("robustness", help="add the robustness report to finished 'all' runs that lack it")

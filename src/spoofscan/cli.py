@@ -577,8 +577,9 @@ def _add_quickstart(sub):
     p.add_argument("--out", default="runs/quickstart", help="folder for the corpus, run, report (default runs/quickstart)")
     p.add_argument("--jobs", type=int, default=0, help="corpus-building processes (default: one per CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--model", help="override the size's model preset (tiny, small, resnet10, resnet18)")
+    p.add_argument("--model", help="override the size's model preset (tiny, small, resnet10, resnet18, resnet18-hybrid...)")
     p.add_argument("--epochs", type=int, help="override the size's epochs")
+    p.add_argument("--augment", help="override the size's augmentation preset (off, rawboost, channel, full...)")
     p.add_argument("--cache", dest="cache_dir", default="", help="download cache (default ~/.cache/spoofscan)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_quickstart)
@@ -588,7 +589,7 @@ def _cmd_quickstart(args) -> int:
     from .quickstart import run_quickstart
 
     run_quickstart(args.size, args.out, jobs=args.jobs, device=args.device, model=args.model, epochs=args.epochs,
-                   cache_dir=args.cache_dir, progress=not args.quiet)
+                   augment=args.augment, cache_dir=args.cache_dir, progress=not args.quiet)
     return 0
 
 

@@ -33,12 +33,14 @@ RESULT_FILE = "quickstart.json"
 
 @dataclass(frozen=True)
 class Preset:
-    """Training settings of one quickstart size."""
+    """Training settings of one quickstart size. ``augment`` is a preset name of
+    :data:`spoofscan.augment.AUGMENT_PRESETS` (``off``: none)."""
 
     model: str
     epochs: int
     batch_size: int
     lr: float
+    augment: str = "off"
 
 
 PRESETS = {
@@ -77,6 +79,7 @@ class QuickstartResult:
 
 def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, jobs: int = 0,
                    device: str = "auto", model: Optional[str] = None, epochs: Optional[int] = None,
+                   augment: Optional[str] = None,
                    cache_dir: str = "", seed: int = 0,
                    progress: bool = True, log: Callable[[str], None] | None = None) -> QuickstartResult:
     """Build, audit, train, evaluate and predict (see the module docstring).
@@ -88,7 +91,8 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         ``metrics.csv``...), ``eval/``, ``quickstart.json``
     jobs : corpus-building processes (0: one per CPU)
     device : training and scoring device (``auto``, ``cpu``, ``cuda``...)
-    model, epochs : override the size's training preset
+    model, epochs, augment : override the size's training preset (``augment``: a preset name
+        of :data:`spoofscan.augment.AUGMENT_PRESETS`)
     cache_dir : where Debian packages are downloaded (default ``~/.cache/spoofscan``)
     progress : progress bars; ``log`` receives the step headers and the summary (default: print)
 
@@ -96,6 +100,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     in ``out`` are replaced).
     """
     from . import load_detector
+    from .augment import augment_config
     from .corpora import load_records
     from .corpus import CorpusConfig, build_corpus
     from .dsp import FeatureConfig
@@ -108,6 +113,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         raise choice_error("quickstart size", size, PRESETS)
     log = log or (lambda msg: print(msg, flush=True))
     preset = PRESETS[size]
+    augment_settings = augment_config(augment or preset.augment)  # a bad name fails now, not after the corpus
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
@@ -135,7 +141,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         (run_dir / stale).unlink(missing_ok=True)
     cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
                       model=model or preset.model, epochs=epochs or preset.epochs, batch_size=preset.batch_size,
-                      lr=preset.lr, num_workers=1, seed=seed, device=device,
+                      lr=preset.lr, augment=augment_settings, num_workers=1, seed=seed, device=device,
                       features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
                       progress=progress)
     trained = fit(cfg)
