@@ -496,6 +496,9 @@ def test_config_from_nested_mappings_strict_and_round_trips():
     assert A.AugmentConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert not A.AugmentConfig().active
     assert A.augment_config("full").rawboost.p > 0 and A.augment_config(None) == A.AugmentConfig()
+    standard = A.augment_config("standard")  # the measured chain leaves these out, for the robustness report
+    assert "gsm" not in standard.codec.choices and "mulaw" not in standard.codec.choices
+    assert "babble" not in standard.noise.kinds and "large" not in standard.reverb.rooms
     for bad, message in (({"noise": {"snr": [1, 2]}}, "unknown NoiseAugment field.*snr_db"),
                          ({"nose": {}}, "unknown AugmentConfig field"),
                          ({"codec": {"p": 1.5}}, r"codec.p must be a probability"),
@@ -508,7 +511,7 @@ def test_config_from_nested_mappings_strict_and_round_trips():
                          ({"noise": 0.5}, "mapping")):
         with pytest.raises(SpoofscanError, match=message):
             A.AugmentConfig.from_dict(bad)
-    with pytest.raises(SpoofscanError, match="choose from: off, rawboost, channel, full"):
+    with pytest.raises(SpoofscanError, match="choose from: off, standard, rawboost, channel, full"):
         A.augment_config("heavy")
 
 

@@ -237,7 +237,7 @@ def test_model_config_round_trip_and_presets():
     with pytest.raises(SpoofscanError, match=r"unknown ModelConfig field\(s\) \['depth'\]"):
         ModelConfig.from_dict({"depth": 18})
     with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, small, tiny, "
-                                             r"resnet18-hybrid, tiny-hybrid\)"):
+                                             r"resnet18-hybrid, small-hybrid, tiny-hybrid\)"):
         model_preset("resnet50")
     assert model_preset("resnet18") == ModelConfig()
     assert create_model(model_preset("tiny")).cfg == model_preset("tiny")

@@ -191,7 +191,7 @@ def _add_train(sub):
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
-    p.add_argument("--augment", help="augmentation preset: off (default), rawboost, channel or full (replaces "
+    p.add_argument("--augment", help="augmentation preset: off (default), standard (the measured chain), rawboost, channel or full (replaces "
                                      "the config file's augment: mapping, where each effect can be set)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")

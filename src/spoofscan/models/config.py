@@ -60,6 +60,7 @@ MODEL_PRESETS = {
     "small": ModelConfig(width=32),
     "tiny": ModelConfig(layers=(1, 1, 1, 1), width=8),  # for tests: trains in seconds on a CPU
     "resnet18-hybrid": ModelConfig(arch="hybrid"),
+    "small-hybrid": ModelConfig(arch="hybrid", width=32, wave_width=16),
     "tiny-hybrid": ModelConfig(arch="hybrid", layers=(1, 1, 1, 1), width=8, wave_width=4),  # for tests
 }
 
