@@ -189,6 +189,11 @@ def summary(results: dict) -> dict:
     return out
 
 
+def all_families(results: dict, names: list[str]) -> list[str]:
+    """The eval families of the 'all' runs of these recipes, sorted."""
+    return sorted({f for n in names for folds in results[n].values() for f in folds.get(ALL, {}).get("family_eer", {})})
+
+
 def cmd_table(args) -> None:
     results = load_results(Path(args.out), args.names)
     names = [n for n in args.names if n in results]
@@ -201,12 +206,23 @@ def cmd_table(args) -> None:
         lines.append(f"| {name} | {len(s[name])} | {_cell([r['lfo_mean'] for r in rows])} | "
                      f"{_cell([r['clean'] for r in rows])} | {_cell([r['degraded_mean'] for r in rows])} |")
     families = sorted({f for n in names for folds in results[n].values() for f in folds if f != ALL})
+    unseen = [n for n in args.unseen or [] if n in results]
     lines += ["", "## Leave-family-out: EER % on the family left out of training", "",
-              "| family left out | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+              "| family left out | " + " | ".join(names + [f"{n} (never saw it)" for n in unseen]) + " |",
+              "|---" * (len(names) + len(unseen) + 1) + "|"]
     for family in families:
         cells = [_cell([folds.get(family, {}).get("family_eer", {}).get(family) for folds in results[n].values()])
                  for n in names]
+        cells += [_cell([folds.get(ALL, {}).get("family_eer", {}).get(family) for folds in results[n].values()])
+                  for n in unseen]
         lines.append(f"| {family} | " + " | ".join(cells) + " |")
+    lines += ["", "## EER % per eval family, trained on every family of its corpus (fold 'all')", "",
+              "| recipe | " + " | ".join(all_families(results, names)) + " |",
+              "|---" * (len(all_families(results, names)) + 1) + "|"]
+    for name in names:
+        cells = [_cell([folds.get(ALL, {}).get("family_eer", {}).get(f) for folds in results[name].values()])
+                 for f in all_families(results, names)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     conditions = []
     for n in names:
         for folds in results[n].values():
@@ -259,6 +275,8 @@ def main(argv=None) -> None:
     t = sub.add_parser("table", help="markdown tables of the results")
     t.add_argument("--names", nargs="+", required=True)
     t.add_argument("--effects", nargs="*", help="recipes for which to print the family-by-family table")
+    t.add_argument("--unseen", nargs="*", help="recipes whose corpus lacked some families: their 'all' run's EER on "
+                   "those families, beside the leave-family-out columns")
     t.add_argument("--out", default="runs/generalization")
     t.set_defaults(func=cmd_table)
     args = ap.parse_args(argv)

@@ -180,7 +180,8 @@ def _add_train(sub):
     p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
     p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), e.g. asvspoof2019la:/data/LA:dev")
     p.add_argument("--out", help="run folder (default runs/default)")
-    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, small, tiny, resnet18-hybrid, tiny-hybrid")
+    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, small, tiny, resnet18-hybrid, small-hybrid, "
+                                    "tiny-hybrid")
     p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc")
     p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
     p.add_argument("--epochs", type=int)
@@ -573,7 +574,7 @@ def _cmd_vocoder_train(args) -> int:
 def _add_quickstart(sub):
     p = sub.add_parser("quickstart", help="build an offline corpus, train, evaluate and predict: a detector in one command")
     p.add_argument("--size", default="small", help="tiny (CI, under a minute), small (default, about 3,100 clips and "
-                                                   "ResNet-18: minutes on 2 CPU cores, see docs/QUICKSTART.md) or full")
+                                                   "the small model: minutes on 2 CPU cores, see docs/QUICKSTART.md) or full (ResNet-18)")
     p.add_argument("--out", default="runs/quickstart", help="folder for the corpus, run, report (default runs/quickstart)")
     p.add_argument("--jobs", type=int, default=0, help="corpus-building processes (default: one per CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
