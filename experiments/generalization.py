@@ -173,13 +173,29 @@ def lfo_eer(seed_results: dict) -> dict:
     return {fold: r["family_eer"].get(fold) for fold, r in seed_results.items() if fold != ALL}
 
 
-def summary(results: dict) -> dict:
-    """Per recipe and seed: mean leave-family-out EER, clean eval EER, mean degraded EER."""
+def summary(results: dict, lfo_families: list[str] | None = None, unseen: list[str] = ()) -> dict:
+    """Per recipe and seed: mean leave-family-out EER, clean eval EER, mean degraded EER.
+
+    The leave-family-out mean of a recipe is taken over the same families for every seed: the
+    folds all its seeds with leave-family-out runs have (or ``lfo_families``), so that seeds with more folds do not shift
+    it. For a recipe in ``unseen`` (its corpus lacked those families) it is the mean EER of its
+    'all' run on ``lfo_families``.
+    """
     out = {}
     for name, seeds in results.items():
+        if name in unseen:
+            families = list(lfo_families or [])
+        else:
+            with_lfo = [set(lfo_eer(folds)) for folds in seeds.values() if lfo_eer(folds)]
+            common = set.intersection(*with_lfo) if with_lfo else set()
+            families = sorted(common & set(lfo_families) if lfo_families else common)
         rows = {}
         for seed, folds in seeds.items():
-            lfo = [v for v in lfo_eer(folds).values() if v is not None]
+            if name in unseen:
+                lfo = [folds.get(ALL, {}).get("family_eer", {}).get(f) for f in families]
+            else:
+                lfo = [lfo_eer(folds).get(f) for f in families]
+            lfo = [v for v in lfo if v is not None]
             rob = folds.get(ALL, {}).get("robustness", {})
             degraded = [c["eer"] for k, c in rob.items() if k != "clean"]
             rows[seed] = {"lfo_mean": float(np.mean(lfo)) if lfo else None, "lfo_folds": len(lfo),
@@ -197,16 +213,19 @@ def all_families(results: dict, names: list[str]) -> list[str]:
 def cmd_table(args) -> None:
     results = load_results(Path(args.out), args.names)
     names = [n for n in args.names if n in results]
+    unseen = [n for n in args.unseen or [] if n in results]
     lines = ["## Summary (EER %, mean ± half the range over seeds)", "",
-             "| recipe | seeds | mean leave-family-out EER | eval EER (all families seen) | mean EER, degraded channels |",
-             "|---|---|---|---|---|"]
-    s = summary(results)
+             "| recipe | seeds | mean leave-family-out EER (families) | eval EER (all families seen) "
+             "| mean EER, degraded channels |", "|---|---|---|---|---|"]
+    s = summary(results, args.lfo_families, unseen)
     for name in names:
-        rows = s[name].values()
-        lines.append(f"| {name} | {len(s[name])} | {_cell([r['lfo_mean'] for r in rows])} | "
+        rows = list(s[name].values())
+        lfo = _cell([r["lfo_mean"] for r in rows])
+        if lfo != "-":
+            lfo += f" ({rows[0]['lfo_folds']}{', never seen' if name in unseen else ''})"
+        lines.append(f"| {name} | {len(rows)} | {lfo} | "
                      f"{_cell([r['clean'] for r in rows])} | {_cell([r['degraded_mean'] for r in rows])} |")
     families = sorted({f for n in names for folds in results[n].values() for f in folds if f != ALL})
-    unseen = [n for n in args.unseen or [] if n in results]
     lines += ["", "## Leave-family-out: EER % on the family left out of training", "",
               "| family left out | " + " | ".join(names + [f"{n} (never saw it)" for n in unseen]) + " |",
               "|---" * (len(names) + len(unseen) + 1) + "|"]
@@ -239,15 +258,16 @@ def cmd_table(args) -> None:
     for name in args.effects or []:
         if name not in results:
             continue
-        lines += ["", f"## What each family adds ({name}): EER % on each eval family, trained with every family "
-                      "(row 'all') or with one left out", "",
-                  "| trained without | " + " | ".join(families) + " |", "|---" * (len(families) + 1) + "|"]
-        for fold in [ALL] + families:
-            cells = []
-            for family in families:
-                values = [folds.get(fold, {}).get("family_eer", {}).get(family) for folds in results[name].values()]
-                cell = _cell(values)
-                cells.append(f"**{cell}**" if fold == family else cell)
+        folds_of = sorted({f for folds in results[name].values() for f in folds if f != ALL})
+        columns = all_families(results, [name])
+        lines += ["", f"## What each family adds ({name}): EER % on each eval family and pooled, trained with "
+                      "every family (row 'all') or with one left out (bold: the family left out)", "",
+                  "| trained without | " + " | ".join(columns) + " | pooled eval |", "|---" * (len(columns) + 2) + "|"]
+        for fold in [ALL] + folds_of:
+            runs = [folds[fold] for folds in results[name].values() if fold in folds]
+            cells = [_cell([r["family_eer"].get(f) for r in runs]) for f in columns]
+            cells = [f"**{c}**" if f == fold else c for f, c in zip(columns, cells)]
+            cells.append(_cell([r["eval_eer"] for r in runs]))
             lines.append(f"| {'nothing (all)' if fold == ALL else fold} | " + " | ".join(cells) + " |")
     print("\n".join(lines))
 
@@ -277,6 +297,8 @@ def main(argv=None) -> None:
     t.add_argument("--effects", nargs="*", help="recipes for which to print the family-by-family table")
     t.add_argument("--unseen", nargs="*", help="recipes whose corpus lacked some families: their 'all' run's EER on "
                    "those families, beside the leave-family-out columns")
+    t.add_argument("--lfo-families", nargs="*", help="take the summary's leave-family-out mean over these families "
+                   "only (default: the folds every seed of a recipe has); an --unseen recipe is averaged over them")
     t.add_argument("--out", default="runs/generalization")
     t.set_defaults(func=cmd_table)
     args = ap.parse_args(argv)
