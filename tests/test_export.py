@@ -204,3 +204,13 @@ def test_every_architecture_and_front_end_exports_and_runs_torch_free(exported, 
     assert np.abs(a - b).max() < 2e-3 and np.ptp(a) > 1e-3  # torch front end vs numpy twin, then the same graph
     q = spoofscan.load_detector(tmp_path / "m8.onnx").window_scores(windows)
     assert np.isfinite(q).all() and int8.int8_correlation > 0.9
+    if "wave" in model.inputs:  # the waveform branch stays FP32, the spectrogram branch is quantised
+        import onnx
+
+        graph = onnx.load(str(tmp_path / "m8.onnx")).graph
+        made_by = {out: node.op_type for node in graph.node for out in node.output}
+        ranks = {t.name: len(t.dims) for t in graph.initializer}
+        convs = [n for n in graph.node if n.op_type == "Conv"]
+        one_d = [n for n in convs if ranks.get(n.input[1]) == 3]
+        assert one_d and all(made_by.get(n.input[0]) != "DequantizeLinear" for n in one_d)
+        assert all(made_by.get(n.input[1]) == "DequantizeLinear" for n in convs if n not in one_d)
