@@ -14,7 +14,7 @@ CHECK_SPOOF = [0.1, 0.4, 0.7]
 
 
 def reference_eer(bona, spoof):
-    """A straightforward pure-Python reading of the official rule (DESIGN.md section 4).
+    """A straightforward pure-Python reading of the official ASVspoof scorers' EER rule.
 
     Reject the k lowest trials for k = 0..N in score order, bona fide before spoof on equal
     scores; keep the first k where |FRR - FAR| is smallest.
@@ -37,7 +37,7 @@ def reference_eer(bona, spoof):
     return (best[0] + best[1]) / 2, best[2]
 
 
-def test_design_check_values():
+def test_official_check_values():
     eer, threshold = compute_eer(CHECK_BONA, CHECK_SPOOF)
     assert round(eer * 100, 4) == 29.1667
     assert threshold == 0.4

@@ -3,8 +3,7 @@
 The clip is re-timed and/or re-pitched by the Rubber Band library's phase vocoder (through
 pedalboard's ``time_stretch``): the short-time spectrum is resynthesised frame by frame with
 phases advanced for the new timing, as in the voice-modification tools behind many
-manipulated recordings. No iterative phase reconstruction is involved (this is not
-Griffin-Lim). Factors are drawn per clip from the request's seed.
+manipulated recordings. No iterative phase reconstruction is involved. Factors are drawn per clip from the request's seed.
 """
 
 from __future__ import annotations
