@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import OtherLoad, cpu_model, peak_rss_mib, write_long_file
 
 CLIP_SECONDS = 4.0
@@ -71,9 +70,9 @@ def child_predict(path: str, warmup: str, threads: int, batch_size: int) -> None
     """
     import torch
 
+    from spoofscan.backends.torch import TorchDetector
     from spoofscan.calibration import Calibration
-    from spoofscan.dsp import FeatureConfig
-    from spoofscan.inference import TorchDetector
+    from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
 
     torch.set_num_threads(threads)
@@ -127,7 +126,8 @@ def main() -> None:
 
     import torch
 
-    from spoofscan.dsp import FeatureConfig, frontend
+    from spoofscan.frontend.config import FeatureConfig
+    from spoofscan.frontend.numpy import frontend
     from spoofscan.models import create_model, model_preset
 
     load_start = os.getloadavg()[0]

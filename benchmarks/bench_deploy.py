@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import OtherLoad, cpu_model, peak_rss_mib, speech_like, write_long_file
 
 THROUGHPUT_BATCH = 32
@@ -67,7 +66,7 @@ def child_row(backend: str, threads: int, model: str, waves: str, repeats: int, 
     if backend == "pytorch-fp32":
         import torch
 
-        from spoofscan.inference import TorchDetector
+        from spoofscan.backends.torch import TorchDetector
 
         torch.set_num_threads(threads)
         det = TorchDetector.from_checkpoint(model, device="cpu", batch_size=THROUGHPUT_BATCH)
@@ -75,7 +74,7 @@ def child_row(backend: str, threads: int, model: str, waves: str, repeats: int, 
         mode = torch.inference_mode()
         features = lambda: det.model.frontend(x)  # noqa: E731
     else:
-        from spoofscan.runtime import OnnxDetector
+        from spoofscan.backends.onnx import OnnxDetector
 
         det = OnnxDetector.from_file(model, threads=threads, batch_size=THROUGHPUT_BATCH)
         mode = contextlib.nullcontext()
@@ -148,7 +147,7 @@ def eer_of(model: str, records: list, threads: int) -> tuple[float, int, np.ndar
     """EER (percent) of a model on labelled records, how many files failed, and the clip scores
     (NaN where a file failed)."""
     import spoofscan
-    from spoofscan.metrics import compute_eer
+    from spoofscan.evaluation.metrics import compute_eer
 
     extra = {"threads": threads} if model.endswith(".onnx") else {"device": "cpu"}
     if not model.endswith(".onnx"):
@@ -181,8 +180,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from spoofscan.checkpoint import read_card
-    from spoofscan.dsp import FeatureConfig
     from spoofscan.export import export_onnx
+    from spoofscan.frontend.config import FeatureConfig
 
     repeats, batch_repeats = (15, 2) if args.quick else (60, 6)
     long_seconds = args.long_seconds or (360 if args.quick else 3600)
@@ -237,7 +236,7 @@ def main() -> None:
             report["long"].append(dict(row, backend=backend, seconds=seconds))
 
         if args.manifest:
-            from spoofscan.corpora import load_records
+            from spoofscan.datasets import load_records
 
             records = load_records(args.manifest)
             report["eer"], scores = {}, {}

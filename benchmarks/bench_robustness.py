@@ -1,6 +1,6 @@
 """What the robustness report costs: seconds per condition, and whether degrading in worker processes pays.
 
-The real path (:func:`spoofscan.robustness.robustness`): every clip decoded, degraded under
+The real path (:func:`spoofscan.evaluation.robustness.robustness`): every clip decoded, degraded under
 each of the 13 conditions and scored by a ResNet-18 with the quickstart's features (2-s
 windows, 1-s hop), once with the audio degraded in the model's process (``--jobs 0``) and once
 per number of worker processes asked for. Clips are generated speech-like audio of 1-3 s (the
@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import RATE, OtherLoad, cpu_model, speech_like
 
 GENERATORS = {"espeak/en": "espeak", "flite/kal": "flite", "world/dio": "world", "world/harvest": "world"}
@@ -59,7 +58,7 @@ def random_checkpoint(path: Path) -> Path:
 
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.dsp import FeatureConfig
+    from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
     from spoofscan.quickstart import HOP_SECONDS, WINDOW_SECONDS
 
@@ -75,9 +74,9 @@ def random_checkpoint(path: Path) -> Path:
 def count_windows(records, features, max_trials: int | None) -> int:
     """Windows the detector scores per condition: those of every readable clip the report keeps."""
     from spoofscan.audio import load_audio
-    from spoofscan.dsp import window_starts
     from spoofscan.errors import SpoofscanError
-    from spoofscan.robustness import DEFAULT_SEED, stratified_subset
+    from spoofscan.evaluation.robustness import DEFAULT_SEED, stratified_subset
+    from spoofscan.frontend.windows import window_starts
 
     if max_trials is not None:
         records = stratified_subset(records, max_trials, DEFAULT_SEED)
@@ -132,8 +131,8 @@ def main() -> int:
 
     import spoofscan
     from spoofscan.augment.reverb import ROOMS, rir_bank
-    from spoofscan.corpora import load_records
-    from spoofscan.robustness import robustness
+    from spoofscan.datasets import load_records
+    from spoofscan.evaluation.robustness import robustness
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:

@@ -56,7 +56,6 @@ from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from common import cpu_model, speech_like, write_long_file  # noqa: E402
 
 RATE = 16_000
@@ -96,8 +95,8 @@ def build_model(work: Path, precision: str) -> Path:
 
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.dsp import FeatureConfig
     from spoofscan.export import export_onnx
+    from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
 
     ckpt = work / "resnet18.safetensors"

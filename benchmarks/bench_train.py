@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import OtherLoad, cpu_model, speech_like
 
 CLIPS = 64  # generated training clips
@@ -68,7 +67,7 @@ def cpu_seconds(who: int) -> float:
 def make_records(folder: Path) -> list:
     import soundfile as sf
 
-    from spoofscan.corpora import Record
+    from spoofscan.datasets import Record
 
     rng = np.random.default_rng(0)
     records = []
@@ -85,12 +84,12 @@ def loader_row(records, features, augment) -> tuple[float, float, float]:
     The set-up is ``Augmenter.prepare()``: simulating the rooms and measuring the codec delays,
     once per training run, before the workers start."""
     from spoofscan.augment import codecs, reverb
-    from spoofscan.data import CropDataset
+    from spoofscan.training.data import CropDataset
 
     reverb._BANK.clear()  # time the set-up from scratch, not from an earlier row's cache
     codecs._DELAYS.clear()
     t0 = time.perf_counter()
-    dataset = CropDataset(records, features, train=True, seed=0, augment=augment)  # simulates rooms if needed
+    dataset = CropDataset(records, features, seed=0, augment=augment)  # simulates rooms if needed
     prepare = time.perf_counter() - t0
     dataset[(0, 0)]  # warm-up: imports
     with OtherLoad() as load:
@@ -107,13 +106,13 @@ def train_row(records, features, augment, workers: int, warmup: int, steps: int)
     import torch.nn.functional as F
 
     from spoofscan.augment.specaugment import step_generator
-    from spoofscan.data import CropDataset
     from spoofscan.models import create_model, model_preset
+    from spoofscan.training.data import CropDataset
 
     torch.manual_seed(0)
     model = create_model(model_preset("resnet18"), features)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    dataset = CropDataset(records, features, train=True, seed=0, augment=augment)
+    dataset = CropDataset(records, features, seed=0, augment=augment)
     children = cpu_seconds(resource.RUSAGE_CHILDREN)
     total = (warmup + steps) * BATCH
     keys = [(k // len(records), int(i)) for k in range(0, total, len(records))
@@ -166,7 +165,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from spoofscan.augment import augment_config
-    from spoofscan.dsp import FeatureConfig
+    from spoofscan.frontend.config import FeatureConfig
 
     steps = args.steps or (2 if args.quick else 4)
     warmup = 2

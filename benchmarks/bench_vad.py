@@ -30,11 +30,12 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from spoofscan.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from spoofscan.dsp import FeatureConfig, log_mel, window_starts  # noqa: E402
-from spoofscan.vad import SpeechActivity  # noqa: E402
 from synth import speechlike  # noqa: E402
 from test_vad import not_speech  # noqa: E402
+
+from spoofscan.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from spoofscan.frontend import FeatureConfig, frontend, window_starts  # noqa: E402
+from spoofscan.vad import SpeechActivity  # noqa: E402
 
 ESPEAK = [("en", "Hello, this is a test of the speech detector."), ("fr", "Bonjour, je suis une voix de synthèse."),
           ("de", "Guten Tag, wie geht es Ihnen heute?"), ("es", "Buenos días, ¿cómo está usted?")]
@@ -164,10 +165,10 @@ def main() -> None:
     vad_seconds = time.process_time() - t
     cfg = FeatureConfig()
     starts = window_starts(len(hour), cfg.window_samples, cfg.hop_samples)
-    with threadpool_limits(limits=1, user_api="blas"):  # as the runtime computes it (spoofscan.runtime)
+    with threadpool_limits(limits=1, user_api="blas"):  # as the runtime computes it (spoofscan.backends.onnx)
         t = time.process_time()
         for s in starts:
-            log_mel(hour[None, s:s + cfg.window_samples], cfg)
+            frontend(hour[None, s:s + cfg.window_samples], cfg)
         mel_seconds = time.process_time() - t
     print(f"\n| one hour of 16 kHz audio, one thread | CPU seconds |\n|---|---:|\n| voice activity | {vad_seconds:.2f} |"
           f"\n| numpy log-mel, 4-s windows every 2 s | {mel_seconds:.2f} |\n| ratio | {vad_seconds / mel_seconds:.2f} |")

@@ -59,10 +59,10 @@ def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Pa
     """Train one fold with one seed, evaluate it on ``eval_corpus``'s eval split (default: the
     training corpus's), and for ``all`` run the robustness report."""
     from spoofscan import load_detector
-    from spoofscan.corpora import load_records
     from spoofscan.corpus.builder import family_of
-    from spoofscan.evaluate import evaluate
-    from spoofscan.train import fit, load_train_config
+    from spoofscan.datasets import load_records
+    from spoofscan.evaluation.evaluate import evaluate
+    from spoofscan.training.loop import fit, load_train_config
 
     run_dir = out / name / f"seed{seed}" / fold
     done = run_dir / RESULT
@@ -101,7 +101,7 @@ def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Pa
 
 def robustness_eers(detector, records, run_dir: Path, max_trials: int) -> dict:
     """Run the robustness report on a stratified subset of the eval split; condition -> EER, minDCF."""
-    from spoofscan.robustness import robustness
+    from spoofscan.evaluation.robustness import robustness
 
     report = robustness(detector, records, run_dir / "robustness", max_trials=max_trials, seed=0, jobs=0,
                         progress=False)
@@ -112,7 +112,7 @@ def robustness_eers(detector, records, run_dir: Path, max_trials: int) -> dict:
 def cmd_robustness(args) -> None:
     """Add the robustness report to finished ``all`` runs that lack it (trained with --robustness-trials 0)."""
     from spoofscan import load_detector
-    from spoofscan.corpora import load_records
+    from spoofscan.datasets import load_records
 
     records = load_records(f"csv:{Path(args.corpus) / 'manifest.csv'}:eval")
     for name in args.names:

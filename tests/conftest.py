@@ -26,7 +26,7 @@ def tone():
 @pytest.fixture
 def tiny_features():
     """Default log-mel settings with 1-s windows every 0.5 s, so tests need little audio."""
-    from spoofscan.dsp import FeatureConfig
+    from spoofscan.frontend.config import FeatureConfig
 
     return FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
 
@@ -36,8 +36,8 @@ def tiny_detector(tiny_features):
     """A :class:`TorchDetector` on the ``tiny`` preset with seeded random weights, CPU."""
     import torch
 
+    from spoofscan.backends.torch import TorchDetector
     from spoofscan.calibration import Calibration
-    from spoofscan.inference import TorchDetector
     from spoofscan.models import create_model, model_preset
 
     torch.manual_seed(0)
@@ -64,13 +64,13 @@ def tiny_onnx(tmp_path_factory):
     (export takes seconds), and a 3.7-s test clip: ``{"root", "onnx", "ckpt", "clip"}``."""
     import soundfile as sf
     import torch
+    from synth import synth_clip
 
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.dsp import FeatureConfig
     from spoofscan.export import export_onnx
+    from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
-    from synth import synth_clip
 
     root = tmp_path_factory.mktemp("runtime")
     torch.manual_seed(1)

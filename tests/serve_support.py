@@ -7,49 +7,26 @@ import io
 import socket
 import struct
 import threading
-from dataclasses import dataclass, fields
 
 import numpy as np
 import soundfile as sf
+from synth import synth_clip
 
 from spoofscan.calibration import Calibration
-from spoofscan.detector import Detector, WindowResult
-from spoofscan.dsp import FeatureConfig
-from synth import synth_clip
+from spoofscan.detector import Detector
+from spoofscan.frontend.config import FeatureConfig
 
 RATE = 16_000
 FEATURES = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)  # 1-s windows: little audio per test
 HIGH_BAND_HZ = 3200.0
-SILENT_ENERGY = 1e-6  # a window below this total energy holds no speech
-# Before the input hardening, detectors have no speech gate: BandDetector emulates one (a
-# silent clip is "no speech"). Once WindowResult carries ``speech``, the detector's own gate rules.
-EMULATE_NO_SPEECH = "speech" not in {f.name for f in fields(WindowResult)}
-
-
-@dataclass(frozen=True)
-class NoSpeech:
-    """What the input hardening will answer for a clip without speech (emulated here):
-    label ``no speech``, no score and no p_fake, the clip's speech fraction."""
-
-    source: str
-    duration: float
-    timeline: tuple
-    speech: float = 0.0
-    padded: bool = False
-    score: None = None
-    p_fake: None = None
-    label: str = "no speech"
-    ok: bool = True
 
 
 class BandDetector(Detector):
     """Scores a window by the share of its energy above 3.2 kHz (the "spoof" clips of
     tests/synth.py have their noise low-passed at 3 kHz): real -> about +1.8, fake -> about -2.4.
 
-    It goes through the whole Detector machinery (decoding, windows, calibration, finish);
-    only the network is replaced. Until the detector gates speech itself
-    (:data:`EMULATE_NO_SPEECH`), silent windows score NaN and a clip whose windows are all
-    silent is answered as :class:`NoSpeech`, as the input hardening does.
+    It goes through the whole Detector machinery (decoding, windows, speech gate, calibration,
+    finish); only the network is replaced.
     """
 
     def __init__(self, **kwargs):
@@ -65,17 +42,8 @@ class BandDetector(Detector):
         total = spec.sum(axis=1)
         ratio = spec[:, freqs >= HIGH_BAND_HZ].sum(axis=1) / np.maximum(total, 1e-30)
         scores = np.log10(ratio + 1e-9) + 3.0
-        if EMULATE_NO_SPEECH:
-            scores[total < SILENT_ENERGY] = np.nan
         return scores.astype(np.float32)
 
-    def finish(self, clip):
-        if EMULATE_NO_SPEECH and clip.failure is None and clip.scores and all(np.isnan(s) for s in clip.scores):
-            win = self.features.window_samples
-            timeline = tuple(WindowResult(round(s / RATE, 3), round(min(s + win, clip.samples) / RATE, 3),
-                                          float("nan"), float("nan")) for s in clip.starts)
-            return NoSpeech(clip.source, round(clip.samples / RATE, 3), timeline)
-        return super().finish(clip)
 
 
 class GatedDetector(BandDetector):

@@ -538,9 +538,9 @@ def test_augmenter_is_deterministic_uses_every_effect_and_survives_pickling(spee
 def test_augmentation_in_the_loader_does_not_depend_on_the_number_of_workers(tmp_path):
     import torch
 
-    from spoofscan.corpora import Record
-    from spoofscan.data import CropDataset, EpochSampler
-    from spoofscan.dsp import FeatureConfig
+    from spoofscan.datasets import Record
+    from spoofscan.frontend.config import FeatureConfig
+    from spoofscan.training.data import CropDataset, EpochSampler
 
     rng = np.random.default_rng(0)
     records = []
@@ -551,8 +551,8 @@ def test_augmentation_in_the_loader_does_not_depend_on_the_number_of_workers(tmp
     features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
     cfg = A.AugmentConfig.from_dict({"noise": {"p": 0.5}, "rawboost": {"p": 0.5}, "codec": {"p": 0.5},
                                      "reverb": {"p": 0.5, "rooms": ["small"]}})
-    dataset = CropDataset(records, features, train=True, seed=3, augment=cfg)
-    plain = CropDataset(records, features, train=True, seed=3)
+    dataset = CropDataset(records, features, seed=3, augment=cfg)
+    plain = CropDataset(records, features, seed=3)
 
     def epoch(ds, workers, number=1):
         sampler = EpochSampler([r.label for r in records], seed=3)

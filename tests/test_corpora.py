@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spoofscan.corpora import (
-    CORPORA, MAX_LISTED_VALUES, Record, load_asvspoof2019_la, load_asvspoof2021, load_asvspoof5,
-    load_csv_manifest, load_folder, load_in_the_wild, load_records, missing_audio, parse_spec,
-    spec_help, summarize,
-)
+from spoofscan.datasets import (CORPORA, Record, load_asvspoof5, load_asvspoof2019_la, load_asvspoof2021,
+                                load_csv_manifest, load_folder, load_in_the_wild, load_records, missing_audio, parse_spec,
+                                spec_help, summarize)
+from spoofscan.datasets.records import MAX_LISTED_VALUES
 from spoofscan.errors import SpoofscanError
 
 

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from spoofscan.corpora import load_records
-from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES, CorpusConfig,
-                              build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
-from spoofscan.errors import SpoofscanError
+from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES,
+                              CorpusConfig, build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
+from spoofscan.corpus.audit import measure_clip
 from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, LpcGenerator, Request,
                                          WorldGenerator, get_generator)
-from spoofscan.corpus.shortcuts import measure_clip
+from spoofscan.datasets import load_records
+from spoofscan.errors import SpoofscanError
 
 # A stand-in TTS engine: writes a harmonic tone whose length follows the text and --speed,
 # and echoes the text it received (to check quoting).

@@ -13,17 +13,17 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import speechlike
 
 import spoofscan
-from spoofscan import audio
+from spoofscan.audio import decode as audio
+from spoofscan.audio import expand_inputs
+from spoofscan.backends.torch import TorchDetector
 from spoofscan.calibration import Calibration, fit_calibration
 from spoofscan.checkpoint import load_checkpoint, read_card, save_checkpoint
 from spoofscan.cli import main
-from spoofscan.audio import expand_inputs
 from spoofscan.detector import Failure, Prediction
 from spoofscan.errors import AudioError, SpoofscanError
-from spoofscan.inference import TorchDetector
-from synth import speechlike
 
 RATE = 16_000
 
@@ -337,7 +337,7 @@ def test_cli_info(tiny_checkpoint, capsys):
 def test_resolve_device(monkeypatch):
     import torch
 
-    from spoofscan.inference import resolve_device
+    from spoofscan.devices import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     for bad in ("tpu", "cpu:0", "cuda:x", "gpu"):

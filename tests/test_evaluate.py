@@ -6,15 +6,15 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import synth_clip
 
 from spoofscan.calibration import Calibration
-from spoofscan.corpora import Record
+from spoofscan.datasets import Record
 from spoofscan.errors import SpoofscanError
-from spoofscan.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, evaluate, evaluate_scores,
-                                read_asv_scores, read_scores, write_report, write_scores)
-from spoofscan.metrics import (asv_error_rates, compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf,
-                               compute_tdcf)
-from synth import synth_clip
+from spoofscan.evaluation.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, evaluate, evaluate_scores,
+                                           read_asv_scores, read_scores, write_report, write_scores)
+from spoofscan.evaluation.metrics import (asv_error_rates, compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf,
+                                          compute_tdcf)
 
 
 def _records_and_scores(seed=0, n=300):

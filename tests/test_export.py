@@ -14,16 +14,17 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from synth import make_corpus, synth_clip
 
 import spoofscan
+from spoofscan.backends.onnx import FEATURES_INPUT, OUTPUT_NAME, OnnxDetector, read_metadata
+from spoofscan.backends.torch import TorchDetector
 from spoofscan.checkpoint import read_card
 from spoofscan.cli import main
-from spoofscan.dsp import FeatureConfig, frontend
 from spoofscan.errors import SpoofscanError
 from spoofscan.export import export_onnx
-from spoofscan.inference import TorchDetector
-from spoofscan.runtime import FEATURES_INPUT, OUTPUT_NAME, OnnxDetector, read_metadata
-from synth import make_corpus, synth_clip
+from spoofscan.frontend.config import FeatureConfig
+from spoofscan.frontend.numpy import frontend
 
 
 def _noisy_windows(n: int, samples: int, seed: int = 0) -> np.ndarray:
@@ -36,7 +37,7 @@ def exported(tmp_path_factory):
     """A tiny checkpoint (random weights, BN statistics made non-trivial) and its FP32 and INT8 exports."""
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.dsp import FeatureConfig
+    from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
 
     root = tmp_path_factory.mktemp("export")

@@ -10,12 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_tone
-from spoofscan.dsp import (FRONTENDS, NORMALIZATIONS, FeatureConfig, dct_matrix, deltas, frontend, hz_to_mel,
-                           linear_filterbank, mel_filterbank, mel_to_hz, repeat_pad, window_starts)
+
 from spoofscan.errors import SpoofscanError
-from spoofscan.features import Frontend
+from spoofscan.frontend.config import (FRONTENDS, NORMALIZATIONS, FeatureConfig, dct_matrix, hz_to_mel,
+                                       linear_filterbank, mel_filterbank, mel_to_hz)
+from spoofscan.frontend.numpy import deltas, frontend
+from spoofscan.frontend.torch import Frontend
+from spoofscan.frontend.windows import repeat_pad, window_starts
 
 log_mel = frontend  # the default FeatureConfig is log-mel
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from spoofscan.errors import SpoofscanError
-from spoofscan.metrics import (accuracy_at, bayes_threshold, compute_act_dcf, compute_cllr, compute_eer,
-                               compute_min_dcf, det_curve)
+from spoofscan.evaluation.metrics import (accuracy_at, bayes_threshold, compute_act_dcf, compute_cllr, compute_eer,
+                                          compute_min_dcf, det_curve)
 
 CHECK_BONA = [0.9, 0.8, 0.3, 0.6]
 CHECK_SPOOF = [0.1, 0.4, 0.7]
@@ -141,7 +141,7 @@ def test_bad_inputs_raise(bona, spoof):
 
 
 def test_asv_error_rates_and_min_tdcf_hand_computed():
-    from spoofscan.metrics import TDCFCostModel, asv_error_rates, compute_tdcf
+    from spoofscan.evaluation.metrics import TDCFCostModel, asv_error_rates, compute_tdcf
 
     # ASV EER point: target [1,2,3,4] vs non-target [0,0.5,1.5,2.5] -> EER 25 % at threshold 1.5
     asv = asv_error_rates([1.0, 2.0, 3.0, 4.0], [0.0, 0.5, 1.5, 2.5], [0.0, 1.0, 2.0, 3.0])

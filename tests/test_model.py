@@ -10,8 +10,8 @@ import urllib.error
 import pytest
 import torch
 
-from spoofscan.dsp import FRONTENDS, FeatureConfig
 from spoofscan.errors import SpoofscanError
+from spoofscan.frontend.config import FRONTENDS, FeatureConfig
 from spoofscan.models import ARCHITECTURES, MODEL_PRESETS, ModelConfig, create_model, load_pretrained, model_preset
 
 SMALL = FeatureConfig(n_mels=32, n_fft=256, win_length=256, window_seconds=0.5, hop_seconds=0.25)

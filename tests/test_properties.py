@@ -20,10 +20,10 @@ import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from synth import speechlike
 
 from spoofscan.audio import load_audio
 from spoofscan.errors import AudioError, SpoofscanError
-from synth import speechlike
 
 RATE = 16_000
 EXAMPLE_SECONDS = 20  # hard limit per example: a hang fails the test instead of stalling CI
@@ -160,8 +160,8 @@ def checkpoint_parts(tiny_onnx):
     import onnx
     from safetensors.numpy import load_file
 
+    from spoofscan.backends.onnx import read_metadata
     from spoofscan.checkpoint import read_card
-    from spoofscan.runtime import read_metadata
 
     return {"tensors": load_file(str(tiny_onnx["ckpt"])), "card": read_card(tiny_onnx["ckpt"]),
             "onnx": onnx.load(str(tiny_onnx["onnx"])), "meta": read_metadata(tiny_onnx["onnx"])}
@@ -203,7 +203,7 @@ def test_onnx_loader_with_random_metadata(checkpoint_parts, tmp_path_factory, da
     import onnx
 
     import spoofscan
-    from spoofscan.runtime import METADATA_KEY
+    from spoofscan.backends.onnx import METADATA_KEY
 
     text = data.draw(mutated(checkpoint_parts["meta"]))
     graph = onnx.ModelProto()

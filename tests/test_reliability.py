@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import speechlike
 
 from spoofscan.audio import SAMPLE_RATE, audio_files, expand_inputs, load_audio, prepare_waveform, stream_audio
 from spoofscan.errors import AudioError, SpoofscanError
-from synth import speechlike
 
 RATE = SAMPLE_RATE
 
@@ -58,7 +58,7 @@ def test_1_a_wav_ffmpeg_cannot_decode_is_an_audio_error(tmp_path, tag, bits):
 
 
 def test_1_any_decoder_exception_becomes_that_files_audio_error(tmp_path, monkeypatch):
-    import spoofscan.audio as audio
+    import spoofscan.audio.decode as audio
 
     def broken(*args, **kwargs):
         raise KeyError("a bug deep inside a decoder")
@@ -93,7 +93,7 @@ def test_3_existing_paths_with_glob_characters_are_paths_and_empty_patterns_are_
 
 
 def test_6_a_symlink_loop_spoils_nothing_else(tmp_path):
-    from spoofscan.corpora import Record, check_audio, missing_audio
+    from spoofscan.datasets import Record, check_audio, missing_audio
 
     good = [write_speech(tmp_path / f"{i}.wav", seed=i) for i in range(3)]
     os.symlink(tmp_path / "loop.wav", tmp_path / "loop.wav")  # a link to itself
@@ -242,8 +242,8 @@ def onnx_model(tiny_onnx):
 def test_1_one_undecodable_file_never_kills_the_batch(tiny_checkpoint, tmp_path, capsys):
     import spoofscan
     from spoofscan.cli import main
-    from spoofscan.corpora import Record
-    from spoofscan.evaluate import evaluate
+    from spoofscan.datasets import Record
+    from spoofscan.evaluation.evaluate import evaluate
 
     good = [write_speech(tmp_path / f"good{i}.wav", seconds=1.2, seed=i) for i in range(3)]
     bad = tmp_path / "tag1234.wav"
@@ -251,7 +251,8 @@ def test_1_one_undecodable_file_never_kills_the_batch(tiny_checkpoint, tmp_path,
     det = spoofscan.load_detector(tiny_checkpoint, device="cpu")
     results = list(det.predict_many([good[0], str(bad), good[1], good[2]]))
     assert [r.ok for r in results] == [True, False, True, True]
-    assert results[2].score == det.predict(good[1]).score
+    # scored in a batch with other clips' windows and alone: float sums differ in the last digits
+    assert results[2].score == pytest.approx(det.predict(good[1]).score, rel=1e-5, abs=1e-6)
 
     assert main(["predict", good[0], str(bad), good[1], "--model", str(tiny_checkpoint), "--format", "csv"]) == 1
     rows = capsys.readouterr().out.splitlines()
@@ -300,6 +301,7 @@ def test_2_output_never_destroys_an_input_or_the_model(tiny_checkpoint, tmp_path
 
 def test_2_output_appears_whole_or_not_at_all(tiny_checkpoint, tmp_path, monkeypatch):
     import spoofscan.cli as cli
+    import spoofscan.cli.predict as predict_cli
 
     clip = write_speech(tmp_path / "a.wav")
     out = tmp_path / "results.csv"
@@ -309,7 +311,7 @@ def test_2_output_appears_whole_or_not_at_all(tiny_checkpoint, tmp_path, monkeyp
         handle.write("half a row")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_write_predictions", dies)
+    monkeypatch.setattr(predict_cli, "_write_predictions", dies)
     assert cli.main(["predict", clip, "--model", str(tiny_checkpoint), "-o", str(out)]) == 130
     assert out.read_text() == "the previous results\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left behind
@@ -387,8 +389,9 @@ def test_4_nan_or_huge_weights_are_refused_by_both_backends(onnx_model, tmp_path
     tensors = load_file(str(onnx_model["ckpt"]))
     tensors["fc.weight"] = tensors["fc.weight"].copy()
     tensors["fc.weight"][0, 0] = value
-    from spoofscan.checkpoint import CARD_KEY
     from safetensors import safe_open
+
+    from spoofscan.checkpoint import CARD_KEY
 
     with safe_open(str(onnx_model["ckpt"]), framework="numpy") as f:
         card_text = f.metadata()[CARD_KEY]
@@ -478,7 +481,7 @@ def test_5_onnx_metadata_is_validated_by_the_same_schema(onnx_model, tmp_path, c
     import onnx
 
     import spoofscan
-    from spoofscan.runtime import METADATA_KEY, read_metadata
+    from spoofscan.backends.onnx import METADATA_KEY, read_metadata
 
     meta = read_metadata(onnx_model["onnx"])
     graph = onnx.load(str(onnx_model["onnx"]))
@@ -550,7 +553,7 @@ def test_8_extreme_scores_are_refused_when_read_and_large_ones_reported(tmp_path
 
 
 def test_8_a_report_never_holds_a_non_finite_number(tmp_path):
-    from spoofscan.evaluate import write_report
+    from spoofscan.evaluation.evaluate import write_report
 
     with pytest.raises(SpoofscanError, match=r"non-finite number at report\['metrics'\]\['cllr'\]"):
         write_report({"metrics": {"eer": 0.1, "cllr": float("inf")}}, tmp_path)
@@ -561,8 +564,8 @@ def test_8_a_report_never_holds_a_non_finite_number(tmp_path):
 
 
 def test_a_bom_is_read_and_a_short_csv_row_says_what_it_lacks(tmp_path):
-    from spoofscan.corpora import load_csv_manifest, load_records
-    from spoofscan.evaluate import read_asv_scores, read_scores
+    from spoofscan.datasets import load_csv_manifest, load_records
+    from spoofscan.evaluation.evaluate import read_asv_scores, read_scores
 
     (tmp_path / "s.txt").write_bytes("\ufefft1 0.5\nt2 -0.5\n".encode())
     assert read_scores(tmp_path / "s.txt") == {"t1": 0.5, "t2": -0.5}

@@ -14,12 +14,12 @@ import pytest
 import soundfile as sf
 from synth import RATE, synth_clip
 
-from spoofscan.corpora import Record, load_records
+from spoofscan.datasets import Record, load_records
 from spoofscan.detector import Failure
 from spoofscan.errors import SpoofscanError
-from spoofscan.evaluate import read_scores
-from spoofscan.robustness import (CONDITION_NAMES, CONDITIONS, ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG,
-                                  degrade, robustness, select_conditions, stratified_subset)
+from spoofscan.evaluation.evaluate import read_scores
+from spoofscan.evaluation.robustness import (CONDITION_NAMES, CONDITIONS, ROBUSTNESS_JSON, ROBUSTNESS_MD,
+                                             ROBUSTNESS_PNG, degrade, robustness, select_conditions, stratified_subset)
 
 EXPECTED = ("clean", "mp3-32", "mp3-128", "aac-64", "opus-12", "phone-mulaw", "gsm", "white-20dB", "white-5dB",
             "babble-20dB", "babble-5dB", "room-small", "room-large")

@@ -13,16 +13,17 @@ import numpy as np
 import onnx
 import pytest
 import soundfile as sf
-
-import spoofscan
-from spoofscan.detector import Failure, Prediction
-from spoofscan.dsp import frontend, window_starts
-from spoofscan.errors import SpoofscanError
-from spoofscan.runtime import METADATA_KEY, OnnxDetector, providers_for, read_metadata
 from synth import synth_clip
 
-TORCH_FREE_MODULES = ("spoofscan", "spoofscan.runtime", "spoofscan.detector", "spoofscan.audio", "spoofscan.dsp",
-                      "spoofscan.calibration", "spoofscan.checkpoint", "spoofscan.cli", "spoofscan.corpora",
+import spoofscan
+from spoofscan.backends.onnx import METADATA_KEY, OnnxDetector, providers_for, read_metadata
+from spoofscan.detector import Failure, Prediction
+from spoofscan.errors import SpoofscanError
+from spoofscan.frontend.numpy import frontend
+from spoofscan.frontend.windows import window_starts
+
+TORCH_FREE_MODULES = ("spoofscan", "spoofscan.backends.onnx", "spoofscan.detector", "spoofscan.audio", "spoofscan.frontend",
+                      "spoofscan.calibration", "spoofscan.checkpoint", "spoofscan.cli", "spoofscan.datasets",
                       "spoofscan.labels", "spoofscan.errors")
 
 BLOCK_TORCH = '''
@@ -186,6 +187,6 @@ def test_devices_and_threads():
         with pytest.raises(SpoofscanError, match="CUDAExecutionProvider"):
             providers_for("cuda:0")
     with pytest.raises(SpoofscanError, match="threads"):
-        from spoofscan.runtime import session_options
+        from spoofscan.backends.onnx import session_options
 
         session_options(0)

@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
+from serve_support import clip_bytes, free_port  # noqa: E402
 
 import spoofscan  # noqa: E402
-from serve_support import clip_bytes, free_port  # noqa: E402
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
 
 START_SECONDS = 90  # a cold start on a busy 2-core machine (imports, model load, warm-up)
@@ -43,8 +43,8 @@ def onnx_model(tmp_path_factory):
 
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.dsp import FeatureConfig
     from spoofscan.export import export_onnx
+    from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
 
     root = tmp_path_factory.mktemp("serve-onnx")

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from spoofscan.corpus.audit import (AUDIT_JSON, AUDIT_MD, MEASURES, audit_corpus, audit_records, measure_clip,
+                                    single_number_eer)
 from spoofscan.errors import SpoofscanError
-from spoofscan.corpus.shortcuts import (AUDIT_JSON, AUDIT_MD, MEASURES, audit_corpus, audit_records, measure_clip,
-                                 single_number_eer)
 
 RATE = 16_000
 
@@ -107,7 +107,7 @@ def test_too_few_clips_are_reported_not_judged(tmp_path):
 
 
 def test_audit_needs_both_classes(tmp_path):
-    from spoofscan.corpora import Record
+    from spoofscan.datasets import Record
 
     x = _burst(0.5, np.random.default_rng(0))
     with pytest.raises(SpoofscanError, match="needs real and fake"):

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
+from synth import make_corpus
 
 import spoofscan
 from spoofscan.checkpoint import read_card
 from spoofscan.cli import main
-from spoofscan.corpora import load_records
-from spoofscan.dsp import FeatureConfig
-from spoofscan.evaluate import evaluate, read_scores
-from spoofscan.train import TrainConfig, fit, load_train_config
-from synth import make_corpus
+from spoofscan.datasets import load_records
+from spoofscan.evaluation.evaluate import evaluate, read_scores
+from spoofscan.frontend.config import FeatureConfig
+from spoofscan.training.loop import TrainConfig, fit, load_train_config
 
 SMALL_FEATURES = FeatureConfig(n_mels=40, n_fft=512, window_seconds=1.0, hop_seconds=0.5)
 SRC = str(Path(spoofscan.__file__).resolve().parents[1])
@@ -111,7 +111,7 @@ def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path, augment):
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_train import tiny_config
-        from spoofscan.train import fit
+        from spoofscan.training.loop import fit
         from pathlib import Path
         def die(row):
             if row["epoch"] == 1:
@@ -220,7 +220,7 @@ def test_torchrun_resume_matches_an_uninterrupted_run(corpus, ddp_run, tmp_path)
     script = tmp_path / "die_after_epoch_1.py"
     script.write_text(textwrap.dedent(f"""
         import os
-        from spoofscan.train import fit, load_train_config
+        from spoofscan.training.loop import fit, load_train_config
 
         def die(row):  # on rank 0, after the epoch's state is saved: as abrupt as SIGKILL
             if row["epoch"] == 1:

@@ -17,11 +17,11 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import speechlike
 
 from spoofscan.audio import SAMPLE_RATE, load_audio
 from spoofscan.labels import NO_SPEECH
 from spoofscan.vad import FRAME, SpeechActivity
-from synth import speechlike
 
 RATE = SAMPLE_RATE
 
@@ -164,8 +164,8 @@ def test_no_speech_in_the_cli_table_csv_and_json(tiny_checkpoint, tmp_path, caps
 
 
 def test_evaluate_scores_clips_without_speech_and_lists_them(tiny_detector, tmp_path):
-    from spoofscan.corpora import Record
-    from spoofscan.evaluate import evaluate, read_scores
+    from spoofscan.datasets import Record
+    from spoofscan.evaluation.evaluate import evaluate, read_scores
 
     records = []
     for i in range(4):

@@ -12,7 +12,6 @@ __version__ = "0.1.0"
 
 from .errors import AudioError, SpoofscanError, choice_error, missing_extra  # noqa: E402
 
-
 BACKENDS = ("auto", "torch", "onnx")
 
 
@@ -35,7 +34,7 @@ def load_detector(path, device: str = "auto", backend: str = "auto", **kwargs):
     :class:`spoofscan.detector.Detector` with ``predict`` and ``predict_many``. Keyword
     arguments go to the detector: ``batch_size``, ``max_seconds``, ``threshold``, and
     ``threads`` for both backends (ONNX Runtime's threads and the log-mel's; torch's threads
-    around each forward pass, restored after it, see :mod:`spoofscan.inference`).
+    around each forward pass, restored after it, see :mod:`spoofscan.backends.torch`).
     """
     from pathlib import Path
 
@@ -45,14 +44,14 @@ def load_detector(path, device: str = "auto", backend: str = "auto", **kwargs):
         if suffix in (".safetensors", ".pt", ".pth"):
             raise SpoofscanError(f"{str(path)!r} is a PyTorch checkpoint; the onnx backend runs exported models "
                                  f"(make one with: spoofscan export {path} --format onnx [--int8] MODEL.onnx)")
-        from .runtime import OnnxDetector
+        from .backends.onnx import OnnxDetector
 
         return OnnxDetector.from_file(path, device=device, **kwargs)
     if suffix == ".onnx":
         raise SpoofscanError(f"{str(path)!r} is an exported ONNX model; the torch backend runs .safetensors "
                              f"checkpoints (use --backend onnx or auto)")
     try:
-        from .inference import TorchDetector
+        from .backends.torch import TorchDetector
     except ModuleNotFoundError as e:
         raise (missing_extra(e) or e) from None
     return TorchDetector.from_checkpoint(path, device=device, **kwargs)

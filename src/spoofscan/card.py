@@ -8,7 +8,7 @@ a JSON *metadata* description that holds, among the rest, the original card. Bot
 - :func:`validate_card` / :func:`validate_onnx_metadata` check the envelope with pydantic
   (format and version, label map, finite calibration, threshold in [0, 1], types), then
   build the ``features`` section with :meth:`FeatureConfig.from_dict
-  <spoofscan.dsp.FeatureConfig.from_dict>`, which is strict and carries the size limits;
+  <spoofscan.frontend.config.FeatureConfig.from_dict>`, which is strict and carries the size limits;
 - :func:`model_config` builds the ``model`` section with ``ModelConfig.from_dict`` (it needs
   torch, so the torch backend and export call it; ``info`` and the ONNX runtime check only
   that the section is a mapping).
@@ -137,8 +137,8 @@ def validate_onnx_metadata(meta: Any, where: str) -> dict:
 
 
 def feature_config(card: dict, where: str):
-    """The :class:`~spoofscan.dsp.FeatureConfig` of a card's ``features`` section, strictly built."""
-    from .dsp import FeatureConfig
+    """The :class:`~spoofscan.frontend.config.FeatureConfig` of a card's ``features`` section, strictly built."""
+    from .frontend.config import FeatureConfig
 
     return _build(FeatureConfig, card.get("features"), where, "features")
 

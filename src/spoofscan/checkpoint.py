@@ -22,12 +22,12 @@ from safetensors import safe_open
 
 from . import __version__
 from .card import FORMAT, FORMAT_VERSION, feature_config, parse_json, validate_card
-from .errors import SpoofscanError
-from .fileio import atomic_write  # noqa: F401  (corpus/ imports it from here)
+from .errors import SpoofscanError, first_line
+from .fileio import atomic_write
 from .labels import LABEL_INDEX
 
 CARD_KEY = "spoofscan"
-FEATURES_TENSOR = "spoofscan.features"  # uint8: the UTF-8 JSON of the features the weights were trained with
+FEATURES_TENSOR = "spoofscan.frontend.torch"  # uint8: the UTF-8 JSON of the features the weights were trained with
 MAX_ABS_WEIGHT = 1e6  # a trained network has no parameter or statistic near this; 1e30 is a broken file
 
 
@@ -87,7 +87,7 @@ def read_card(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_VERSION
         with safe_open(str(path), framework="numpy") as f:
             meta = f.metadata() or {}
     except Exception as e:
-        raise SpoofscanError(f"{where}: not a safetensors file ({_short(e)})") from None
+        raise SpoofscanError(f"{where}: not a safetensors file ({first_line(e)})") from None
     if CARD_KEY not in meta:
         raise SpoofscanError(f"{where}: a safetensors file without a spoofscan card")
     card = parse_json(meta[CARD_KEY], where)
@@ -115,7 +115,7 @@ def load_checkpoint(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_V
     try:
         state = load_file(str(path), device="cpu")
     except Exception as e:
-        raise SpoofscanError(f"{where}: cannot read its weights ({_short(e)})") from None
+        raise SpoofscanError(f"{where}: cannot read its weights ({first_line(e)})") from None
     trained = state.pop(FEATURES_TENSOR, None)
     if trained is not None:
         text = bytes(trained.to(torch.uint8).numpy().tobytes())
@@ -135,7 +135,3 @@ def load_checkpoint(path: str | Path, fmt: str = FORMAT, version: int = FORMAT_V
                                      f"±{MAX_ABS_WEIGHT:g}): the file is broken")
     return state, card
 
-
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]

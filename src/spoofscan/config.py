@@ -12,7 +12,11 @@ CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 
 class Config:
     """Base of the frozen dataclass configs that travel in checkpoints and run folders:
-    ``to_dict()`` for JSON, and a strict ``from_dict()`` (see :func:`config_from_dict`)."""
+    ``to_dict()`` for JSON, and a strict ``from_dict()`` (see :func:`config_from_dict`).
+
+    What a file or a caller writes (lists, preset names, nested mappings) becomes field values in
+    :meth:`field_values`, which ``from_dict`` calls; the constructor's ``__post_init__`` only checks.
+    """
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -21,17 +25,27 @@ class Config:
     def from_dict(cls, d: dict):
         return config_from_dict(cls, d)
 
+    @classmethod
+    def field_values(cls, d: dict) -> dict:
+        """The field values for the mapping ``d`` (known keys only). Lists are already tuples;
+        subclasses turn preset names and nested mappings into configs here."""
+        return d
+
 
 def config_from_dict(cls, d: dict):
     """Build a frozen dataclass from a dict, refusing unknown keys (names them and the valid ones).
 
-    Lists become tuples so configs read back from JSON compare equal to the originals.
+    Lists become tuples so configs read back from JSON compare equal to the originals; then the
+    class's :meth:`Config.field_values` turns the rest into field values.
     """
     names = [f.name for f in fields(cls)]
     unknown = sorted(set(d) - set(names))
     if unknown:
         raise SpoofscanError(f"unknown {cls.__name__} field(s) {unknown} (valid: {', '.join(names)})")
-    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    if hasattr(cls, "field_values"):
+        values = cls.field_values(values)
+    return cls(**values)
 
 
 def load_config(cls, path: str | Path | None = None, **overrides):

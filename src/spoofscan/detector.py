@@ -4,7 +4,7 @@ This file is torch-free. :class:`Detector` does everything that does not depend 
 backend: decoding (streamed, so a one-hour file keeps memory flat), cutting the clip into
 windows that cover every sample, finding speech (:mod:`spoofscan.vad`), batching windows
 (across files too), calibration and aggregation. A backend only implements
-:meth:`Detector.window_scores`: :class:`spoofscan.inference.TorchDetector` (PyTorch
+:meth:`Detector.window_scores`: :class:`spoofscan.backends.torch.TorchDetector` (PyTorch
 checkpoints) and the ONNX runtime.
 
 Clip verdict, with evidence only: a window *has speech* when the voice-activity detector
@@ -28,8 +28,9 @@ import numpy as np
 
 from .audio import MIN_SECONDS, AudioSource, check_limits, prepare_waveform, source_name, stream_audio
 from .calibration import Calibration
-from .dsp import FeatureConfig, repeat_pad
-from .errors import AudioError, SpoofscanError
+from .errors import AudioError, SpoofscanError, first_line
+from .frontend.config import FeatureConfig
+from .frontend.windows import repeat_pad
 from .labels import BONAFIDE, HUMAN_LABEL, NO_SPEECH, SPOOF
 from .vad import MIN_SPEECH_SECONDS, SpeechActivity
 
@@ -295,7 +296,7 @@ class Detector:
             return self._checked_scores(np.stack(windows)), [None] * len(windows)
         except Exception as e:
             if len(windows) == 1:
-                return np.full(1, np.nan), [f"{type(e).__name__}: {_first_line(e)}"]
+                return np.full(1, np.nan), [f"{type(e).__name__}: {first_line(e)}"]
         scores, errors = [], []
         for window in windows:
             s, err = self._score([window])
@@ -361,7 +362,7 @@ class Detector:
                 if raise_errors:
                     raise
                 clip.failure = Failure(clip.source, f"unexpected error, please report it ({type(e).__name__}: "
-                                                    f"{_first_line(e)})")
+                                                    f"{first_line(e)})")
                 drop(clip)
             yield from ready()
         flush()
@@ -391,13 +392,9 @@ class Clip:
         return self.done and None not in self.scores
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0][:200] if text else type(e).__name__
-
 
 def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: "Clip") -> Iterator[tuple[int, np.ndarray]]:
-    """Cut a stream of blocks into windows at the positions :func:`spoofscan.dsp.window_starts` gives.
+    """Cut a stream of blocks into windows at the positions :func:`spoofscan.frontend.windows.window_starts` gives.
 
     Keeps at most one block plus one window in memory. A stream shorter than one window
     yields a single repeat-padded window. Sets ``clip.samples`` to the stream length.

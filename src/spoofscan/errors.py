@@ -34,3 +34,10 @@ def missing_extra(e: ModuleNotFoundError) -> SpoofscanError | None:
 def choice_error(what: str, value: object, choices) -> SpoofscanError:
     """Error for a value outside a closed set: ``unknown corpus 'x' (choose from: a, b)``."""
     return SpoofscanError(f"unknown {what} {value!r} (choose from: {', '.join(map(str, choices))})")
+
+
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message, at most ``limit`` characters (its type's name
+    when the message is empty): what an error of ours quotes of a third-party one."""
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__

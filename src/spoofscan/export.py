@@ -4,7 +4,7 @@ The graph holds the network only (``model.forward_inputs``), its inputs named as
 declares them (``model.inputs``: ``features``, the front end's output (batch, 1, rows,
 frames), and for the hybrid model ``wave``, the window (batch, samples)), output ``logit``
 (batch,), with dynamic batch and time axes. The front end stays outside the graph and is
-computed by :func:`spoofscan.dsp.frontend` in the runtime: log-mel costs about 1.4 ms per 4-s
+computed by :func:`spoofscan.frontend.numpy.frontend` in the runtime: log-mel costs about 1.4 ms per 4-s
 window on one core (against 2.4 ms for the INT8 network on two), needs no ONNX STFT op
 (``torch.stft`` with complex output does not export), and keeps quantisation to the network.
 
@@ -20,7 +20,7 @@ them. Dynamic quantisation is not offered: its ConvInteger kernels are slower th
 
 The file carries a JSON description under the ONNX metadata key ``spoofscan`` (feature
 config, calibration, threshold, label map, precision, quantisation details, export check,
-original card), see :mod:`spoofscan.runtime`.
+original card), see :mod:`spoofscan.backends.onnx`.
 """
 
 from __future__ import annotations
@@ -34,15 +34,18 @@ import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
 import numpy as np
 
 from . import __version__
 from .audio import SAMPLE_RATE, load_audio
-from .dsp import FeatureConfig, frontend, repeat_pad, window_starts
+from .backends.onnx import FEATURES_INPUT, METADATA_KEY, OUTPUT_NAME, WAVE_INPUT, session_options
+from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION
+from .errors import SpoofscanError, first_line
 from .fileio import atomic_write
-from .errors import SpoofscanError
-from .runtime import (FEATURES_INPUT, METADATA_KEY, ONNX_FORMAT, ONNX_FORMAT_VERSION, OUTPUT_NAME, WAVE_INPUT,
-                      session_options)
+from .frontend.config import FeatureConfig
+from .frontend.numpy import frontend
+from .frontend.windows import repeat_pad, window_starts
 
 OPSET = 18
 TOLERANCE = 1e-4  # max |logit difference| FP32 ONNX vs PyTorch, plus RELATIVE_TOLERANCE * |logit|
@@ -92,7 +95,7 @@ class ExportResult:
 def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = False, calibration=None,
                 calibration_windows: int = CALIBRATION_WINDOWS, tolerance: float = TOLERANCE,
                 seed: int = 0) -> ExportResult:
-    """Export a checkpoint to an ONNX file that :class:`spoofscan.runtime.OnnxDetector` runs.
+    """Export a checkpoint to an ONNX file that :class:`spoofscan.backends.onnx.OnnxDetector` runs.
 
     Parameters
     ----------
@@ -100,7 +103,7 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     out_path : the ``.onnx`` file to write (atomically; nothing is written when a check fails)
     int8 : quantise statically to INT8 (QDQ, per-channel weights); needs ``calibration``
     calibration : audio to calibrate activation ranges on: a data spec for
-        :func:`spoofscan.corpora.load_records` (``csv:manifest.csv:dev``), or a sequence of
+        :func:`spoofscan.datasets.load_records` (``csv:manifest.csv:dev``), or a sequence of
         records, paths, or 16 kHz float32 waveforms (numpy arrays). Use data like what the model
         will see (the dev split), both classes.
     calibration_windows : how many windows (of ``window_seconds``) to calibrate on
@@ -114,7 +117,7 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     """
     import torch
 
-    from .inference import TorchDetector
+    from .backends.torch import TorchDetector
 
     start = time.perf_counter()
     if int8 and calibration is None:
@@ -209,7 +212,7 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
     except SpoofscanError:
         raise
     except Exception as e:
-        raise SpoofscanError(f"ONNX export failed ({e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
+        raise SpoofscanError(f"ONNX export failed ({e.__class__.__name__}: {first_line(e)})") from e
     finally:
         quiet.setLevel(level)
 
@@ -261,7 +264,7 @@ def calibration_windows_from(calibration, features: FeatureConfig, n_windows: in
     -------
     (windows (n, window_samples) float32, clips used, clips skipped as unreadable, source description)
     """
-    from .corpora import load_records
+    from .datasets import load_records
 
     if isinstance(calibration, str):
         source = str(calibration)
@@ -302,7 +305,8 @@ def calibration_windows_from(calibration, features: FeatureConfig, n_windows: in
 
 def _quantize(fp32_path: str, out_path: str, feats: dict, tmp: str) -> None:
     """Static QDQ quantisation of ``fp32_path`` with activation ranges from the graph inputs ``feats``."""
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -354,7 +358,7 @@ def _metadata(card: dict, features: FeatureConfig, det, *, precision: str, expor
     for name in det.model.inputs:
         if name == FEATURES_INPUT:
             inputs.append({"name": name, "shape": ["batch", 1, features.rows, "frames"],
-                           "content": f"spoofscan.dsp.frontend ({features.frontend}) of {SAMPLE_RATE} Hz windows "
+                           "content": f"spoofscan.frontend.numpy.frontend ({features.frontend}) of {SAMPLE_RATE} Hz windows "
                                       "with the features below"})
         else:
             inputs.append({"name": name, "shape": ["batch", "samples"], "content": f"the {SAMPLE_RATE} Hz window"})

@@ -62,6 +62,11 @@ def atomic_write(path: str | Path, write) -> None:
             os.unlink(tmp)
 
 
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_write`."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator:
     """``open()`` a temporary file beside ``path``; it replaces ``path`` when the block ends

@@ -5,10 +5,10 @@ progress output, and writes ``quickstart.json`` (paths, figures, the wall time o
 into its folder:
 
 1. build the offline corpus (:func:`spoofscan.corpus.build_corpus`) in ``OUT/corpus``;
-2. audit it for shortcuts (:func:`spoofscan.corpus.shortcuts.audit_corpus`);
-3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.train.fit`);
+2. audit it for shortcuts (:func:`spoofscan.corpus.audit.audit_corpus`);
+3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.loop.fit`);
 4. evaluate the best checkpoint on ``eval`` (speakers and generators unseen in training):
-   EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluate.evaluate`);
+   EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluation.evaluate.evaluate`);
 5. predict one real and one fake eval clip with the public API (:func:`spoofscan.load_detector`).
 
 Training settings per size (:data:`PRESETS`) are chosen to fit a 2-core CPU: ``tiny`` (CI)
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from .errors import SpoofscanError, choice_error
+from .fileio import atomic_write_text
 
 WINDOW_SECONDS = 2.0  # training crop / inference window of the quickstart models
 HOP_SECONDS = 1.0
@@ -59,7 +60,7 @@ class QuickstartResult:
 
     timings : seconds per step (``corpus``, ``audit``, ``train``, ``evaluate``, ``predict``, ``total``)
     eval_eer, dev_eer : fractions; per_generator : generator -> eval EER (fraction)
-    audit : the :class:`~spoofscan.corpus.shortcuts.AuditReport`; predictions : one dict per clip
+    audit : the :class:`~spoofscan.corpus.audit.AuditReport`; predictions : one dict per clip
     """
 
     out: Path
@@ -104,13 +105,13 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     """
     from . import load_detector
     from .augment import augment_config
-    from .corpora import load_records
     from .corpus import CorpusConfig, build_corpus
-    from .dsp import FeatureConfig
-    from .evaluate import evaluate
+    from .corpus.audit import audit_corpus
+    from .datasets import load_records
+    from .evaluation.evaluate import evaluate
+    from .frontend.config import FeatureConfig
     from .labels import BONAFIDE, HUMAN_LABEL
-    from .corpus.shortcuts import audit_corpus
-    from .train import TrainConfig, fit
+    from .training.loop import TrainConfig, fit
 
     if size not in PRESETS:
         raise choice_error("quickstart size", size, PRESETS)
@@ -181,7 +182,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
 
     result = QuickstartResult(out, manifest, trained.checkpoint, out / "eval", eval_eer, dev_eer, per_generator,
                               audit, predictions, {k: round(v, 1) for k, v in timings.items()})
-    (out / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    atomic_write_text(out / RESULT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
     log(summary_text(result))
     return result
 

@@ -12,11 +12,8 @@ the paper and costs the most).
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import SpoofscanError
-
-SPECAUGMENT_SALT = 77_003  # keeps SpecAugment's seeds apart from other streams with the same keys
+from ..seeding import SPECAUGMENT_SALT, item_rng
 
 
 def step_generator(seed: int, epoch: int, step: int, rank: int = 0):
@@ -24,7 +21,7 @@ def step_generator(seed: int, epoch: int, step: int, rank: int = 0):
     step are the same in a resumed run, and different on each DistributedDataParallel process."""
     import torch
 
-    key = np.random.default_rng([seed, epoch, step, rank, SPECAUGMENT_SALT]).integers(2 ** 63)
+    key = item_rng(seed, epoch, step, rank, SPECAUGMENT_SALT).integers(2 ** 63)
     return torch.Generator().manual_seed(int(key))
 
 

@@ -11,7 +11,7 @@ build``) makes a folder any spoofscan command can train on, in the style of lhot
 2. **Fake speech**, one clip per real clip, *content-matched*: text-to-speech engines say the
    real clip's transcript in its language, copy-synthesis (WORLD, MLSA, LPC, harmonic plus
    noise, phase vocoder, and neural vocoders trained here on held-back train clips:
-   :mod:`spoofscan.corpus.vocoders`) resynthesises the clip itself
+   :mod:`spoofscan.corpus.vocoder_jobs`) resynthesises the clip itself
    (:mod:`spoofscan.corpus.generators`).
 3. **Shortcuts neutralised alike for both classes**: decoded to 16 kHz mono; edge silence
    trimmed the same way and replaced by the same random padding; a low noise floor at a
@@ -48,14 +48,16 @@ import soundfile as sf
 
 from ..audio import SAMPLE_RATE, resample
 from ..augment import add_noise, band_limit, codec_roundtrip, parse_codec, set_level
-from ..checkpoint import atomic_write
 from ..config import Config, load_config
+from ..devices import CUDA_DEVICES, parse_device
 from ..errors import SpoofscanError, choice_error
+from ..fileio import atomic_write, atomic_write_text
 from ..labels import BONAFIDE, SPOOF
+from ..seeding import stable_seed
+from .audit import active_span
 from .generators import CommandGenerator, Generator, NeuralVocoderGenerator, Request, builtin_generators
-from .shortcuts import active_span
 from .sources import SOURCES, RealClip, default_cache_dir, fetch_package, find_real_dir, package_version, read_real
-from .vocoders import describe, is_trained, train_jobs
+from .vocoder_jobs import describe, is_trained, train_jobs
 
 RECIPE_VERSION = 3  # bump when processing changes: every pair is then rebuilt (3: the spoofscan.augment chain)
 MANIFEST = "manifest.csv"
@@ -145,7 +147,7 @@ class CorpusConfig(Config):
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
     vocoder_size : architecture and training budget of the neural vocoders (``small`` or
-        ``full``; None: the size's), see :data:`spoofscan.corpus.vocoders.VOCODER_BUDGETS`
+        ``full``; None: the size's), see :data:`spoofscan.corpus.vocoder_jobs.VOCODER_BUDGETS`
     vocoder_steps : override the budget's training steps (None: the budget's)
     vocoder_clips : override how many train-split real clips are held back to train them
     vocoder_device : ``cpu`` (default: bit-for-bit reproducible), ``cuda`` or ``auto``
@@ -229,12 +231,11 @@ class CorpusConfig(Config):
         for share in ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share"):
             if not 0 <= getattr(self, share) < 1:
                 raise SpoofscanError(f"{share} must be in [0, 1), got {getattr(self, share)}")
-        from .vocoders import VOCODER_BUDGETS
+        from .vocoder_jobs import VOCODER_BUDGETS
 
         if self.vocoder_size not in VOCODER_BUDGETS:
             raise choice_error("vocoder size", self.vocoder_size, VOCODER_BUDGETS)
-        if self.vocoder_device not in ("cpu", "cuda", "auto"):
-            raise choice_error("vocoder device", self.vocoder_device, ("cpu", "cuda", "auto"))
+        parse_device(self.vocoder_device, CUDA_DEVICES, "vocoder device")
         if not self.sources and not self.real_dirs:
             raise SpoofscanError("no real speech: give package sources (tuxpaint, ktuberling, asterisk) "
                                  "and/or --real-dir DIR")
@@ -252,12 +253,6 @@ def load_corpus_config(path: str | Path | None = None, **overrides) -> CorpusCon
 
 
 # ---------------------------------------------------------------------------- planning
-
-
-def stable_seed(*parts) -> int:
-    """A 63-bit seed from any strings/ints (same inputs, same seed, on every machine and run)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass(frozen=True)
@@ -406,7 +401,7 @@ class Plan:
     """What a build makes: the pairs, the clips no generator could fake, the vocoders to train.
 
     generators : role -> usable generators, neural ones bound to their (cached) vocoder
-    vocoders : family -> :class:`~spoofscan.corpus.vocoders.VocoderJob`
+    vocoders : family -> :class:`~spoofscan.corpus.vocoder_jobs.VocoderJob`
     held : keys of the train clips the vocoders train on (never vocoded by them)
     """
 
@@ -421,10 +416,10 @@ def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional
     """The pairs to build (in a fixed order), the clips no generator could fake, the vocoders needed.
 
     When a neural-vocoder generator is among ``generators``, a seeded share of the train
-    split is held back to train the vocoders (:func:`spoofscan.corpus.vocoders.held_clips`);
+    split is held back to train the vocoders (:func:`spoofscan.corpus.vocoder_jobs.held_clips`);
     those clips get their fakes from the other engines.
     """
-    from .vocoders import held_clips, plan_vocoders
+    from .vocoder_jobs import held_clips, plan_vocoders
 
     splits = assign_splits(clips, cfg, generators["eval"])
     families = sorted({g.family for role in generators.values() for g in role if isinstance(g, NeuralVocoderGenerator)})
@@ -704,7 +699,7 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
     summary.built = sum(1 for p in todo if p.job in done and not done[p.job]["error"])
     summary.failed = len(failures)
     if failures:
-        (out / FAILURES).write_text("".join(f + "\n" for f in failures), encoding="utf-8")
+        atomic_write_text(out / FAILURES, "".join(f + "\n" for f in failures))
         log(f"{len(failures)} of {len(pairs)} pairs could not be made and are left out (reasons in {out / FAILURES})")
     elif (out / FAILURES).exists():
         (out / FAILURES).unlink()
@@ -813,7 +808,7 @@ def _write_info(out: Path, cfg: CorpusConfig, summary: BuildSummary, roots: dict
         "data_specs": {s: f"csv:{out / MANIFEST}:{s}" for s in summary.counts},
     }
     text = json.dumps(info, indent=2, ensure_ascii=False) + "\n"
-    atomic_write(out / INFO, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write_text(out / INFO, text)
 
 
 ATTRIBUTION_HEAD = """# Attribution and licences
@@ -851,4 +846,4 @@ def write_attribution(out: Path, cfg: CorpusConfig, roots: dict, generators: dic
     engines = {g.engine: g.licence for gens in generators.values() for g in gens}
     lines += [f"- {engine}: {licence}" for engine, licence in sorted(engines.items())]
     lines += ["", "The texts the engines say are the transcripts of the real clips (same licences as above).", ""]
-    (out / ATTRIBUTION).write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(out / ATTRIBUTION, "\n".join(lines))

@@ -16,7 +16,7 @@ arch        network                                         graph inputs
 
 from __future__ import annotations
 
-from ..dsp import FeatureConfig
+from ..frontend.config import FeatureConfig
 from .config import ARCHS, MODEL_PRESETS, ModelConfig, model_preset
 from .hybrid import HybridResNet
 from .resnet import DetectorNet, ResNet, load_pretrained
@@ -27,7 +27,7 @@ assert tuple(ARCHITECTURES) == ARCHS
 
 def create_model(cfg: ModelConfig, features: FeatureConfig | None = None) -> DetectorNet:
     """The one way to make a network: from its config and its front end's config
-    (default: the default :class:`~spoofscan.dsp.FeatureConfig`)."""
+    (default: the default :class:`~spoofscan.frontend.config.FeatureConfig`)."""
     return ARCHITECTURES[cfg.arch](cfg, features or FeatureConfig())
 
 

@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..dsp import FeatureConfig, hz_to_mel, mel_to_hz
+from ..audio import SAMPLE_RATE
+from ..frontend.config import FeatureConfig, hz_to_mel, mel_to_hz
 from .config import ModelConfig
 from .resnet import ResNet
 
@@ -46,7 +47,7 @@ class SincConv(nn.Module):
     """
 
     def __init__(self, channels: int, kernel: int = SINC_KERNEL, stride: int = SINC_STRIDE,
-                 sample_rate: int = 16_000):
+                 sample_rate: int = SAMPLE_RATE):
         super().__init__()
         self.kernel, self.stride, self.sample_rate = kernel, stride, sample_rate
         edges = mel_to_hz(torch.linspace(float(hz_to_mel(SINC_MIN_LOW_HZ)),
@@ -121,7 +122,7 @@ class WaveBranch(nn.Module):
     The window is divided by its RMS first, so the branch does not see the recording level.
     """
 
-    def __init__(self, width: int, sample_rate: int = 16_000):
+    def __init__(self, width: int, sample_rate: int = SAMPLE_RATE):
         super().__init__()
         self.sinc = SincConv(width, sample_rate=sample_rate)
         self.pool = MaxPoolTime(FIRST_POOL)

@@ -2,7 +2,7 @@
 
 One parametrised network: ResNet-18 by default, narrower or shallower variants through
 :class:`~spoofscan.models.config.ModelConfig`. The model owns its front end
-(:class:`spoofscan.features.Frontend`): ``model(waves)`` goes from waveform to logit.
+(:class:`spoofscan.frontend.torch.Frontend`): ``model(waves)`` goes from waveform to logit.
 Parameter names follow torchvision's ``resnet18`` so its ImageNet state dict loads
 (:func:`load_pretrained`): the RGB stem is summed to one input channel and the 1000-class
 ``fc`` is replaced by one output, the bona fide logit.
@@ -16,9 +16,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..dsp import FeatureConfig
-from ..errors import SpoofscanError
-from ..features import Frontend
+from ..errors import SpoofscanError, first_line
+from ..frontend.config import FeatureConfig
+from ..frontend.torch import Frontend
 from .config import ModelConfig
 
 # torchvision's public ResNet-18 ImageNet weights (IMAGENET1K_V1)
@@ -27,8 +27,6 @@ OWN_PARTS = ("fc.", "frontend.", "wave.")  # what ImageNet weights do not hold: 
 
 
 class BasicBlock(nn.Module):
-    expansion = 1
-
     def __init__(self, in_ch: int, out_ch: int, stride: int = 1):
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False)
@@ -149,7 +147,7 @@ def load_pretrained(model: ResNet, source: str | Path) -> None:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # not a torch file, or one that needs unpickling code (refused)
-            raise SpoofscanError(f"init weights {str(source)!r}: cannot read as a torch state dict ({_short(e)})") from None
+            raise SpoofscanError(f"init weights {str(source)!r}: cannot read as a torch state dict ({first_line(e)})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise SpoofscanError(f"init weights {str(source)!r}: not a state dict of tensors (a torchvision resnet18 .pth)")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
@@ -165,7 +163,3 @@ def load_pretrained(model: ResNet, source: str | Path) -> None:
     if bad_missing or unexpected:
         raise SpoofscanError(f"{source}: not a torchvision resnet18 state dict (missing {bad_missing[:5]}, unexpected {unexpected[:5]})")
 
-
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]

@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from .batcher import Batcher
 from .errors import ServeError
-from .metrics import Metrics
+from .prometheus import Metrics
 from .results import error_json, model_info, prediction_json, short_model
 from .settings import API_KEY_ENV, ServeSettings
 from .uploads import read_uploads

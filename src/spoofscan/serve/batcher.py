@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import SpoofscanError
 from .errors import ServeError, audio_error
-from .metrics import Metrics
+from .prometheus import Metrics
 
 log = logging.getLogger("spoofscan.serve")
 

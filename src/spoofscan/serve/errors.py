@@ -36,17 +36,12 @@ AUDIO_REASONS = (
     ("sample rate", 422, "bad_sample_rate"),
     ("contains NaN", 422, "not_finite"),
 )
-# AudioError.kind, for decoders that name their error kinds
-AUDIO_KINDS = {"too_long": 413, "not_audio": 415, "unsupported": 415}
 DEFAULT_AUDIO = (422, "bad_audio")
 
 
 def audio_error(e: SpoofscanError) -> ServeError:
     """The HTTP answer to a decoding error: status and kind from the decoder's reason, which is kept."""
     reason = e.reason if isinstance(e, AudioError) else str(e)
-    kind = getattr(e, "kind", None)
-    if kind:
-        return ServeError(AUDIO_KINDS.get(kind, 422), str(kind), str(e))
     for prefix, status, kind in AUDIO_REASONS:
         if reason.startswith(prefix):
             return ServeError(status, kind, str(e))

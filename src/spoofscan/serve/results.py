@@ -15,8 +15,8 @@ A verdict (``POST /v1/detect``)::
      "processing_ms": 38.1,
      "timeline": [{"start": 0.0, "end": 4.0, "score": 3.0, "p_fake": 0.05, "speech": 0.9}, ...]}
 
-Fields the detector does not give (``speech``, ``padded`` before the input hardening lands)
-are ``null``; non-finite numbers are ``null`` too, so the JSON is always valid.
+``score`` and ``p_fake`` are ``null`` for a clip without speech; non-finite numbers are ``null``
+too, so the JSON is always valid.
 """
 
 from __future__ import annotations
@@ -40,14 +40,13 @@ def _number(x):
 
 def window_json(w) -> dict:
     return {"start": w.start, "end": w.end, "score": _number(w.score), "p_fake": _number(w.p_fake),
-            "speech": _number(getattr(w, "speech", None))}
+            "speech": _number(w.speech)}
 
 
 def prediction_json(p, *, file: str, threshold: float, timeline: bool = True) -> dict:
     """A :class:`~spoofscan.detector.Prediction` as the service's JSON (without request fields)."""
-    padded = getattr(p, "padded", None)
     d = {"ok": True, "file": file, "label": p.label, "p_fake": _number(p.p_fake), "score": _number(p.score),
-         "speech": _number(getattr(p, "speech", None)), "padded": None if padded is None else bool(padded),
+         "speech": _number(p.speech), "padded": bool(p.padded),
          "duration": _number(p.duration), "threshold": _number(threshold), "windows": len(p.timeline)}
     if timeline:
         d["timeline"] = [window_json(w) for w in p.timeline]

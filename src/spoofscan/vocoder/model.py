@@ -9,7 +9,7 @@ Two architectures, the two main lines of modern GAN vocoders, cut down to fit a 
   frames to the sample rate, each stage followed by a multi-receptive-field block of dilated
   residual convolutions; a convolution and tanh make the waveform.
 
-The mel front end is the project's :class:`~spoofscan.features.Frontend` (log-mel) with the vocoder's
+The mel front end is the project's :class:`~spoofscan.frontend.torch.Frontend` (log-mel) with the vocoder's
 own settings (no normalisation), so training targets and synthesis inputs are computed alike.
 
     >>> model = build_vocoder(VOCODER_PRESETS["vocos"]["small"])
@@ -24,9 +24,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..audio import SAMPLE_RATE
 from ..config import Config
 from ..errors import SpoofscanError, choice_error
-from ..features import FeatureConfig, Frontend
+from ..frontend.torch import FeatureConfig, Frontend
 
 ARCHS = ("istft", "upsample")
 LOG_FLOOR = 1e-5  # power floor of the vocoder's log-mel
@@ -50,7 +51,7 @@ class VocoderConfig(Config):
     """
 
     arch: str = "istft"
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     n_mels: int = 80
     n_fft: int = 640
     hop_length: int = 160

@@ -31,9 +31,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ..checkpoint import atomic_write, load_checkpoint, make_card_base, read_card, save_checkpoint
+from ..checkpoint import load_checkpoint, make_card_base, read_card, save_checkpoint
 from ..config import Config
-from ..errors import SpoofscanError, choice_error
+from ..devices import CUDA_DEVICES, parse_device, resolve_device
+from ..errors import SpoofscanError
+from ..fileio import atomic_write
 from .model import Vocoder, VocoderConfig, build_vocoder
 
 FORMAT = "spoofscan-vocoder"
@@ -45,7 +47,6 @@ PEAK = 0.8  # every clip is scaled to this peak before training and before vocod
 STFT_RESOLUTIONS = ((256, 64), (512, 128), (1024, 256))  # (n_fft, hop) of the multi-resolution STFT loss
 MAG_FLOOR = 1e-5  # magnitude floor of the STFT loss's log
 WARMUP_STEPS = 20
-DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,7 @@ class VocoderTrainConfig(Config):
     log_every: int = 25
 
     def __post_init__(self):
-        if self.device not in DEVICES:
-            raise choice_error("vocoder training device", self.device, DEVICES)
+        parse_device(self.device, CUDA_DEVICES, "vocoder training device")
         for name in ("steps", "batch_size", "threads", "save_every", "log_every"):
             if int(getattr(self, name)) < 1:
                 raise SpoofscanError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
@@ -258,13 +258,10 @@ def _reproducible(threads: int, device: torch.device):
 
 
 def _device(name: str) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise SpoofscanError("vocoder training device 'cuda': no CUDA device here (use cpu or auto)")
+    device = resolve_device(name, CUDA_DEVICES, "vocoder training device")
+    if device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS (set before its first use)
-    return torch.device(name)
+    return device
 
 
 # ---------------------------------------------------------------------------- training

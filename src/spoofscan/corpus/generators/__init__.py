@@ -44,7 +44,7 @@ from .flite import FLITE_VOICES, FliteGenerator
 from .hnm import HNM_CONFIGS, HnmGenerator
 from .lpc import LPC_CONFIGS, LpcGenerator
 from .mlsa import MLSA_CONFIGS, MlsaGenerator
-from .neural import NEURAL_CONFIGS, NEURAL_FAMILIES, NeuralVocoderGenerator
+from .neural_vocoder import NEURAL_CONFIGS, NEURAL_FAMILIES, NeuralVocoderGenerator
 from .pvoc import PVOC_CONFIGS, PvocGenerator
 from .world import WorldGenerator, load_pyworld
 

@@ -17,11 +17,11 @@ from typing import Callable
 import numpy as np
 import soundfile as sf
 
+from ...audio import SAMPLE_RATE
 from ...errors import SpoofscanError
 
 NEEDS = ("text", "audio")  # what a generator synthesises from
 COMMAND_TIMEOUT = 120  # seconds one external synthesis may take
-DEFAULT_RATE = 16_000  # Hz, the default rate of a Request's source audio
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Request:
     text: str | None = None
     language: str = ""
     audio: np.ndarray | None = None
-    rate: int = DEFAULT_RATE
+    rate: int = SAMPLE_RATE
     speed: float = 1.0
     seed: int = 0
 

@@ -20,8 +20,8 @@ import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
-from .vocoding import (ANALYSIS_RATE, F0_RANGE, FRAME_HOP, finish, fit_length, istft, load_pysptk, moving_average,
-                       pysptk_hint, source_wave, stft, track_f0)
+from .parametric import (ANALYSIS_RATE, F0_RANGE, FRAME_HOP, finish, fit_length, istft, load_pysptk, moving_average,
+                         pysptk_hint, source_wave, stft, track_f0)
 
 HNM_PERIODS = 3  # analysis window, in pitch periods
 HNM_NFFT = 512  # STFT size of the noise part (32 ms)

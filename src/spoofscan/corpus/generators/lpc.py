@@ -21,7 +21,7 @@ import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
-from .vocoding import excitation, finish, fit_length, frames, have_f0, load_pysptk, pysptk_hint, source_wave, track_f0
+from .parametric import excitation, finish, fit_length, frames, have_f0, load_pysptk, pysptk_hint, source_wave, track_f0
 
 PRE_EMPHASIS = 0.97  # first-order pre-emphasis before analysis, undone after synthesis
 LPC_VERSION = 2  # bump when the synthesis changes: the builder's job keys include it

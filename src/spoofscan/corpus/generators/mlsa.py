@@ -17,8 +17,8 @@ import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
-from .vocoding import (ANALYSIS_RATE, FRAME_HOP, excitation, finish, fit_length, frames, have_f0, load_pysptk, moving_average, pysptk_hint,
-                       smooth_f0, source_wave, track_f0)
+from .parametric import (ANALYSIS_RATE, FRAME_HOP, excitation, finish, fit_length, frames, have_f0, load_pysptk,
+                         moving_average, pysptk_hint, smooth_f0, source_wave, track_f0)
 
 MLSA_ALPHA = 0.42  # all-pass constant that approximates the mel scale at 16 kHz
 MLSA_FRAME = 512  # samples (32 ms) per analysis frame

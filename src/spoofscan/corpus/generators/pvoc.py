@@ -16,7 +16,7 @@ import numpy as np
 from ...audio import resample
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
-from .vocoding import ANALYSIS_RATE, finish, signed_uniform
+from .parametric import ANALYSIS_RATE, finish, signed_uniform
 
 PVOC_STRETCH_RANGE = (0.1, 0.25)  # |log2 of the speed factor|: 1.07-1.19 times faster or slower
 PVOC_SHIFT_SEMITONES = (2.0, 5.0)  # |pitch shift| range

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...audio import SAMPLE_RATE
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request
 from .native import import_optional
 
-WORLD_RATE = 16_000  # Hz, the rate WORLD analyses and synthesises at
+WORLD_RATE = SAMPLE_RATE  # Hz, the rate WORLD analyses and synthesises at
 WORLD_SHIFT_SEMITONES = (2.0, 5.0)  # range of the |F0 shift| of the *-shift configurations
 
 

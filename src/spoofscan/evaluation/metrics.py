@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SpoofscanError
+from ..errors import SpoofscanError
 
 # ASVspoof 5 track 1 cost model (evaluation plan, and calculate_metrics.py of its package)
 P_SPOOF = 0.05  # prior probability of a spoofing attack

@@ -32,13 +32,13 @@ from typing import Sequence
 
 import numpy as np
 
-from . import __version__
-from .calibration import Calibration
-from .fileio import atomic_write, refuse_overwrite
-from .errors import SpoofscanError
-from .labels import BONAFIDE, SPOOF
-from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr,
-                      compute_eer, compute_min_dcf, compute_tdcf, det_curve)
+from .. import __version__
+from ..calibration import Calibration
+from ..errors import SpoofscanError
+from ..fileio import atomic_write, atomic_write_text, refuse_overwrite
+from ..labels import BONAFIDE, SPOOF
+from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr, compute_eer,
+                      compute_min_dcf, compute_tdcf, det_curve)
 
 SCORES_FILE = "scores.txt"
 FAILURES_FILE = "failures.txt"
@@ -205,7 +205,7 @@ def check_trial_names(records: Sequence) -> None:
 
 def build_report(records: Sequence, scores: dict[str, float], calibration: Calibration | None = None, *,
                  threshold: float = 0.5, source: str = "the scores", asv_scores: dict | None = None) -> dict:
-    """Compute every metric for ``records`` (:class:`spoofscan.corpora.Record`) scored by ``scores``.
+    """Compute every metric for ``records`` (:class:`spoofscan.datasets.Record`) scored by ``scores``.
 
     Parameters
     ----------
@@ -232,8 +232,8 @@ def build_report(records: Sequence, scores: dict[str, float], calibration: Calib
     - ``metrics``: ``eer`` (fraction), ``eer_percent``, ``eer_threshold``, ``min_dcf``,
       ``min_dcf_threshold``, ``act_dcf``, ``act_dcf_threshold`` (LLR units), ``cllr`` (bits),
       and with ``asv_scores`` ``min_tdcf``, ``min_tdcf_threshold``
-    - ``asv``: :func:`spoofscan.metrics.asv_error_rates`, or None without ``asv_scores``
-    - ``accuracy``: :func:`spoofscan.metrics.accuracy_at` of the calibrated decision, or None
+    - ``asv``: :func:`spoofscan.evaluation.metrics.asv_error_rates`, or None without ``asv_scores``
+    - ``accuracy``: :func:`spoofscan.evaluation.metrics.accuracy_at` of the calibrated decision, or None
     - ``llr``: ``"calibrated"`` or ``"raw"``; ``calibration``: ``{"a", "b"}`` or None
     - ``cost_model``: ``p_spoof``, ``c_miss``, ``c_fa``
     - ``score_summary``: per class ``mean``, ``std``, ``min``, ``max`` of the raw scores
@@ -365,9 +365,9 @@ def write_report(report: dict, out_dir: str | Path, bona_scores=None, spoof_scor
         text = json.dumps(report, indent=2, allow_nan=False) + "\n"
     except ValueError:  # a NaN or Inf somewhere: never write one into a report
         raise SpoofscanError(f"the report holds a non-finite number at {_non_finite(report)}; nothing written") from None
-    atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(paths["json"], text)
     md = report_markdown(report)
-    atomic_write(paths["markdown"], lambda tmp: Path(tmp).write_text(md))
+    atomic_write_text(paths["markdown"], md)
     if bona_scores is not None and spoof_scores is not None:
         bona = np.asarray(bona_scores, dtype=np.float64)
         spoof = np.asarray(spoof_scores, dtype=np.float64)
@@ -566,7 +566,7 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     ----------
     detector : a :class:`spoofscan.detector.Detector` (its ``predict_many`` streams the
         files; its calibration and threshold give actDCF, Cllr and the accuracy)
-    records : the protocol (:class:`spoofscan.corpora.Record` list)
+    records : the protocol (:class:`spoofscan.datasets.Record` list)
     out_dir : receives ``scores.txt``, ``failures.txt`` (only if some file could not be
         scored), ``no_speech.txt`` (only if some clip has no speech), ``report.json``,
         ``report.md``, ``det.png``, ``hist.png``
@@ -584,7 +584,7 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     """
     from tqdm import tqdm
 
-    from .labels import NO_SPEECH
+    from ..labels import NO_SPEECH
 
     records = list(records)
     check_trial_names(records)  # now, not after scoring every file
@@ -614,7 +614,7 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
         path = out_dir / name
         if rows:
             text = "".join(f"{r.trial}\t{r.path}\t{what}\n" for r, what in rows)
-            atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+            atomic_write_text(path, text)
         elif path.is_file():  # from an earlier run into the same folder: it would mislead
             path.unlink()
     if failures:

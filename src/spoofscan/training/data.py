@@ -12,34 +12,33 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from .augment import AugmentConfig, Augmenter
-from .audio import load_audio
-from .corpora import Record
-from .dsp import FeatureConfig, repeat_pad
-from .labels import BONAFIDE, LABEL_INDEX
-
-AUGMENT_SALT = 40_503  # keeps the augmentation's random stream apart from the crop's
+from ..audio import load_audio
+from ..augment import AugmentConfig, Augmenter
+from ..datasets import Record
+from ..frontend.config import FeatureConfig
+from ..frontend.windows import repeat_pad
+from ..labels import BONAFIDE, LABEL_INDEX
+from ..seeding import AUGMENT_SALT, SAMPLER_SALT, item_rng
 
 
 class CropDataset(torch.utils.data.Dataset):
     """Indexed by ``(epoch, i)``; returns ``(wave, target)``.
 
-    wave : float32 tensor (window_samples,) at 16 kHz: a random crop of clip ``i`` when
-        ``train`` (seeded by seed, epoch, i), else its first window; clips shorter than one
-        window are repeat-padded. When ``train`` and ``augment`` has waveform effects on, the
-        crop then goes through :class:`spoofscan.augment.Augmenter` with the Generator
-        ``np.random.default_rng([seed, epoch, i, AUGMENT_SALT])`` (in the DataLoader worker).
+    wave : float32 tensor (window_samples,) at 16 kHz: a random crop of clip ``i`` (seeded by
+        seed, epoch, i); clips shorter than one window are repeat-padded. When ``augment`` has
+        waveform effects on, the crop then goes through :class:`spoofscan.augment.Augmenter`
+        with the Generator :func:`spoofscan.seeding.item_rng` of (seed, epoch, i,
+        ``AUGMENT_SALT``) (in the DataLoader worker).
     target : float32 scalar, 1.0 for bona fide, 0.0 for spoof (:data:`LABEL_INDEX`).
     """
 
-    def __init__(self, records: Sequence[Record], features: FeatureConfig, *, train: bool, seed: int = 0,
+    def __init__(self, records: Sequence[Record], features: FeatureConfig, *, seed: int = 0,
                  augment: AugmentConfig | None = None):
         self.records = list(records)
         self.window = features.window_samples
-        self.train = train
         self.seed = seed
         self.augmenter = None
-        if train and augment is not None and augment.waveform_active:
+        if augment is not None and augment.waveform_active:
             self.augmenter = Augmenter(augment).prepare()  # rooms and codec delays made here, before workers fork
 
     def __len__(self) -> int:
@@ -50,14 +49,12 @@ class CropDataset(torch.utils.data.Dataset):
         rec = self.records[i]
         x = load_audio(rec.path)
         if len(x) > self.window:
-            offset = 0
-            if self.train:
-                offset = int(np.random.default_rng([self.seed, epoch, i]).integers(0, len(x) - self.window + 1))
+            offset = int(item_rng(self.seed, epoch, i).integers(0, len(x) - self.window + 1))
             x = x[offset:offset + self.window]
         else:
             x = repeat_pad(x, self.window)
         if self.augmenter is not None:
-            x = self.augmenter(x, np.random.default_rng([self.seed, epoch, i, AUGMENT_SALT]))
+            x = self.augmenter(x, item_rng(self.seed, epoch, i, AUGMENT_SALT))
         return torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(float(LABEL_INDEX[rec.label]))
 
 
@@ -83,7 +80,7 @@ class EpochSampler(torch.utils.data.Sampler):
     def order(self) -> np.ndarray:
         """The indices this process visits this epoch, (len(self),) int64."""
         n = len(self.labels)
-        rng = np.random.default_rng([self.seed, self.epoch, 7919])
+        rng = item_rng(self.seed, self.epoch, SAMPLER_SALT)
         if self.balanced:
             n_bona = max(int(self.labels.sum()), 1)
             n_spoof = max(n - int(self.labels.sum()), 1)

@@ -11,19 +11,19 @@ conditions, and per-condition score files.
 
 Conditions are made only with :mod:`spoofscan.augment` (codec round trips, noise, simulated
 rooms): no effect is written twice. The randomness of a condition (the noise, the room) comes
-only from :func:`spoofscan.corpus.builder.stable_seed` of (report seed, condition, trial),
+only from :func:`spoofscan.seeding.stable_seed` of (report seed, condition, trial),
 so a report is exactly repeatable, whatever the order of the clips or the number of worker
 processes, and every model scored with the same seed hears the same degraded audio.
 
 Clips that cannot be decoded are listed and left out of every condition alike. A degraded
 clip the detector cannot score (a :class:`~spoofscan.detector.Failure`) or gives no score
 (``score`` None; a clip without speech is still scored, as in evaluate) is counted and listed for that condition and
-left out of that condition's metrics only, as :func:`spoofscan.evaluate.evaluate` leaves out
+left out of that condition's metrics only, as :func:`spoofscan.evaluation.evaluate.evaluate` leaves out
 files it cannot score.
 
-Metrics are :mod:`spoofscan.metrics`' official EER and minDCF (ASVspoof 5 cost model) via
-:func:`spoofscan.evaluate.build_report`; per-group EERs are
-:func:`spoofscan.evaluate.group_eers` (per generator: all bona fide trials against that
+Metrics are :mod:`spoofscan.evaluation.metrics`' official EER and minDCF (ASVspoof 5 cost model) via
+:func:`spoofscan.evaluation.evaluate.build_report`; per-group EERs are
+:func:`spoofscan.evaluation.evaluate.group_eers` (per generator: all bona fide trials against that
 generator's spoof trials, the ASVspoof convention).
 """
 
@@ -40,13 +40,13 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import __version__
-from .audio import MIN_SECONDS, SAMPLE_RATE, load_audio
-from .checkpoint import atomic_write
-from .corpus.builder import stable_seed
-from .errors import SpoofscanError, choice_error
+from .. import __version__
+from ..audio import MIN_SECONDS, SAMPLE_RATE, load_audio
+from ..errors import SpoofscanError, choice_error
+from ..fileio import atomic_write, atomic_write_text
+from ..labels import BONAFIDE, SPOOF
+from ..seeding import stable_seed
 from .evaluate import _examples, build_report, check_trial_names, write_scores
-from .labels import BONAFIDE, SPOOF
 
 ROBUSTNESS_JSON = "robustness.json"
 ROBUSTNESS_MD = "robustness.md"
@@ -86,7 +86,7 @@ class Condition:
 
         ``rng`` is the only randomness (noise samples, which room); codecs draw nothing.
         """
-        from . import augment
+        from .. import augment
 
         if self.effect == "clean":
             return x
@@ -233,8 +233,8 @@ def _decode_and_degrade(job: tuple) -> tuple:
 
 def _init_worker(delays: dict, rirs: dict) -> None:
     """Give a worker process the codec delays and room impulse responses measured in the parent."""
-    from .augment.codecs import restore_codec_delays
-    from .augment.reverb import restore_rir_bank
+    from ..augment.codecs import restore_codec_delays
+    from ..augment.reverb import restore_rir_bank
 
     restore_codec_delays(delays)
     restore_rir_bank(rirs)
@@ -265,9 +265,9 @@ def _prepare_effects(conditions: Sequence[Condition], rooms: bool) -> tuple[dict
     simulate every room impulse response the conditions may use (once, before workers start;
     in a single process they are simulated on first use). Returns ``(delays, rirs)`` for
     :func:`_init_worker`."""
-    from .augment.chain import _require
-    from .augment.codecs import codec_delays, require_codec
-    from .augment.reverb import rir_bank
+    from ..augment.chain import _require
+    from ..augment.codecs import codec_delays, require_codec
+    from ..augment.reverb import rir_bank
 
     codecs = [(c.setting, c.value) for c in conditions if c.effect == "codec"]
     for name, _ in codecs:
@@ -287,7 +287,7 @@ def score_conditions(detector, records: Sequence, conditions: Sequence[Condition
     ----------
     detector : a :class:`spoofscan.detector.Detector` (its ``min_seconds`` and ``max_seconds``
         decide which clips are readable)
-    records : :class:`spoofscan.corpora.Record` list (unique trial names)
+    records : :class:`spoofscan.datasets.Record` list (unique trial names)
     conditions : the :class:`Condition` s to score, in order
     seed : the report seed (see :func:`degrade`)
     jobs : worker processes that decode and degrade while this process runs the model; 0:
@@ -406,7 +406,7 @@ def build_robustness_report(records: Sequence, results: dict, conditions: Sequen
     by : grouping columns to break the EER down by (default: those of :data:`GROUP_COLUMNS`
         the records have)
     calibration, threshold : the detector's, for actDCF, Cllr and the accuracy (see
-        :func:`spoofscan.evaluate.build_report`)
+        :func:`spoofscan.evaluation.evaluate.build_report`)
     seed, data, model, max_trials : recorded in the report (``model``: a dict)
 
     Returns
@@ -502,7 +502,7 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
     Parameters
     ----------
     detector : a :class:`spoofscan.detector.Detector` (any backend)
-    records : labelled :class:`spoofscan.corpora.Record` s (``spoofscan.corpora.load_records(spec)``)
+    records : labelled :class:`spoofscan.datasets.Record` s (``spoofscan.datasets.load_records(spec)``)
     out_dir : receives ``robustness.json``, ``robustness.md``, ``robustness.png`` and
         ``scores/CONDITION.txt`` (``trial score`` lines of the clips scored under it)
     conditions : names from :data:`CONDITION_NAMES` (None: all); always run in that order
@@ -528,8 +528,8 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
       [{"trial", "error"}], "metrics", "accuracy", "groups"}}`` where ``metrics`` (``eer``,
       ``eer_percent``, ``eer_threshold``, ``min_dcf``, ``min_dcf_threshold``, ``act_dcf``,
       ``act_dcf_threshold``, ``cllr``) and ``accuracy`` are those of
-      :func:`spoofscan.evaluate.build_report`, and ``groups`` is
-      :func:`spoofscan.evaluate.group_eers` over ``group_columns``; ``metrics`` is None when a
+      :func:`spoofscan.evaluation.evaluate.build_report`, and ``groups`` is
+      :func:`spoofscan.evaluation.evaluate.group_eers` over ``group_columns``; ``metrics`` is None when a
       class has no scored trial
     - ``summary``: ``eer`` and ``min_dcf`` ``{condition: value}``, ``clean_eer``,
       ``degraded_conditions``, ``mean_degraded_eer`` and ``mean_degraded_min_dcf`` (means over
@@ -583,7 +583,7 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
 
 def _write_json(report: dict, path: Path) -> None:
     text = json.dumps(report, indent=2) + "\n"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(path, text)
 
 
 def write_robustness(report: dict, results: dict | None, out_dir: str | Path) -> dict[str, Path]:
@@ -594,7 +594,7 @@ def write_robustness(report: dict, results: dict | None, out_dir: str | Path) ->
     paths = {"json": out_dir / ROBUSTNESS_JSON, "markdown": out_dir / ROBUSTNESS_MD, "plot": out_dir / ROBUSTNESS_PNG}
     _write_json(report, paths["json"])
     md = robustness_markdown(report)
-    atomic_write(paths["markdown"], lambda tmp: Path(tmp).write_text(md))
+    atomic_write_text(paths["markdown"], md)
     plot_robustness(report, paths["plot"])
     for name, res in (results or {}).items():
         trials = sorted(res.scores)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import SpoofscanError, choice_error
+from ..seeding import stable_seed
 from .sources import read_real
 
 VOCODER_RECIPE = 1  # bump when the data preparation changes: every cached vocoder is retrained
@@ -71,7 +72,6 @@ class VocoderJob:
 
 def held_clips(clips: list, splits: dict, size: str, seed: int, max_clips: Optional[int] = None) -> set:
     """Keys of the train-split clips the vocoders train on (a seeded choice; never dev or eval)."""
-    from .builder import stable_seed
 
     budget = _budget(size)
     train = sorted((c for c in clips if splits[c.key] == "train"), key=lambda c: stable_seed(seed, "vocoder", c.key))
@@ -87,7 +87,6 @@ def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, size:
     import torch
 
     from ..vocoder import VOCODER_PRESETS, VocoderTrainConfig
-    from .builder import stable_seed
 
     budget = _budget(size)
     train_clips = tuple(sorted((c for c in clips if c.key in held), key=lambda c: c.key))

@@ -8,7 +8,7 @@ that number as its score (:func:`audit_records`). A number whose EER is below
 
 Both score directions are tried, because a shortcut may go either way (fakes longer or
 shorter): the EER reported is ``min(EER(x), EER(-x))`` with the official ASVspoof EER of
-:func:`spoofscan.metrics.compute_eer`, so 50 % means no information and 0 % means the
+:func:`spoofscan.evaluation.metrics.compute_eer`, so 50 % means no information and 0 % means the
 number alone separates the classes perfectly. A split with fewer than :data:`MIN_CLIPS`
 clips of either class is reported but not judged: with 6 clips per class a random number
 reaches an EER under 30 % quite often.
@@ -35,6 +35,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, load_audio
 from ..errors import SpoofscanError
+from ..fileio import atomic_write_text
 from ..labels import BONAFIDE
 
 FAIL_EER = 0.30  # a single-number classifier better than this (lower EER) is a shortcut
@@ -130,7 +131,7 @@ def single_number_eer(bona: np.ndarray, spoof: np.ndarray) -> tuple[float, str]:
     ``"higher"`` means higher values are called bona fide. ``eer`` = min(EER(x), EER(-x)),
     a fraction in [0, 0.5] up to ties (see the module docstring).
     """
-    from ..metrics import compute_eer
+    from ..evaluation.metrics import compute_eer
 
     up, _ = compute_eer(np.asarray(bona, float), np.asarray(spoof, float))
     down, _ = compute_eer(-np.asarray(bona, float), -np.asarray(spoof, float))
@@ -243,7 +244,7 @@ def audit_corpus(corpus: str | Path, *, splits: Sequence[str] = ("train", "dev",
     ``write``. Splits absent from the manifest are skipped; a manifest without a ``split``
     column is audited as one set called ``all``.
     """
-    from ..corpora import load_csv_manifest
+    from ..datasets import load_csv_manifest
 
     path = Path(corpus)
     manifest = path / "manifest.csv" if path.is_dir() else path
@@ -280,14 +281,13 @@ def _splits_in(manifest: Path) -> set:
 
 def write_audit(report: AuditReport, out_dir: str | Path) -> dict:
     """Write ``shortcut_audit.json`` and ``shortcut_audit.md`` into ``out_dir``; returns their paths."""
-    from ..checkpoint import atomic_write
 
     out_dir = Path(out_dir)
     paths = {"json": out_dir / AUDIT_JSON, "markdown": out_dir / AUDIT_MD}
     text = json.dumps(report.to_dict(), indent=2) + "\n"
-    atomic_write(paths["json"], lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(paths["json"], text)
     verdict = "passed" if report.passed else "FAILED: " + ", ".join(
         f"{r['measure']} on {r['split']} ({100 * r['eer']:.1f} %)" for r in report.failures)
     md = f"# Shortcut audit\n\n{report.table()}\n\nResult: {verdict}.\n"
-    atomic_write(paths["markdown"], lambda tmp: Path(tmp).write_text(md))
+    atomic_write_text(paths["markdown"], md)
     return paths

@@ -1,4 +1,4 @@
-"""The PyTorch backend of :class:`~spoofscan.detector.Detector`, and device selection.
+"""The PyTorch backend of :class:`~spoofscan.detector.Detector`.
 
 Threads: PyTorch has one intra-op thread pool per process, and ``torch.set_num_threads``
 resizes it for every torch operation in the process, from every thread. So a
@@ -15,34 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .calibration import Calibration
-from .card import feature_config, model_config
-from .checkpoint import load_checkpoint
-from .detector import Detector, check_threads
-from .errors import SpoofscanError
-from .models import DetectorNet, create_model
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple MPS, then the CPU; ``cuda:1`` style names are accepted."""
-    base, _, index = str(name).partition(":")
-    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
-        raise SpoofscanError(f"unknown device {name!r} (choose from: {', '.join(DEVICES)}, or cuda:N)")
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise SpoofscanError(f"device {name!r} asked for, but torch sees no CUDA GPU (use --device cpu or auto)")
-    if base == "cuda" and index and int(index) >= torch.cuda.device_count():
-        raise SpoofscanError(f"device {name!r} asked for, but torch sees {torch.cuda.device_count()} CUDA GPU(s)")
-    if base == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise SpoofscanError(f"device {name!r} asked for, but this torch has no Apple MPS backend (use --device cpu or auto)")
-    return torch.device(name)
+from ..calibration import Calibration
+from ..card import feature_config, model_config
+from ..checkpoint import load_checkpoint
+from ..detector import Detector, check_threads
+from ..devices import resolve_device
+from ..errors import SpoofscanError
+from ..models import DetectorNet, create_model
 
 
 class TorchDetector(Detector):

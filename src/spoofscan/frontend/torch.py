@@ -1,7 +1,7 @@
 """The front end as a torch module: waveform to log-mel, linear log-spectrogram or LFCC.
 
-Settings come from :class:`~spoofscan.dsp.FeatureConfig` (re-exported here), which is stored
-in every checkpoint. The numpy twin of this module is :func:`spoofscan.dsp.frontend`; the
+Settings come from :class:`~spoofscan.frontend.config.FeatureConfig` (re-exported here), which is stored
+in every checkpoint. The numpy twin of this module is :func:`spoofscan.frontend.numpy.frontend`; the
 torch-free runtime uses that one, so an exported graph holds the network only.
 
 Every model owns one of these (``model.frontend``). Its matrices are rebuilt from the config
@@ -14,13 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .dsp import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
 
 __all__ = ["FeatureConfig", "Frontend"]
 
 
 class Frontend(nn.Module):
-    """Waveform to normalised log filterbank features (see :mod:`spoofscan.dsp`).
+    """Waveform to normalised log filterbank features (see :mod:`spoofscan.frontend.config`).
 
     Input: (batch, samples) float32 at ``cfg.sample_rate``.
     Output: (batch, 1, cfg.rows, frames) with ``frames = cfg.num_frames(samples)``.
@@ -56,7 +56,7 @@ class Frontend(nn.Module):
 
 
 def _deltas(x: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:
-    """Regression deltas over the last axis, edges repeated; the twin of :func:`spoofscan.dsp.deltas`."""
+    """Regression deltas over the last axis, edges repeated; the twin of :func:`spoofscan.frontend.numpy.deltas`."""
     frames = x.shape[-1]
     padded = torch.cat([x[..., :1].expand(*x.shape[:-1], width), x, x[..., -1:].expand(*x.shape[:-1], width)], dim=-1)
     num = sum(n * (padded[..., width + n:width + n + frames] - padded[..., width - n:width - n + frames])

@@ -1,8 +1,9 @@
-"""Feature settings and the numpy side of feature extraction (no torch here).
+"""Feature settings (:class:`FeatureConfig`, stored inside every checkpoint and exported model,
+so a model is always run with the features it was trained on) and the matrices every
+implementation of the front end shares: filterbanks, DCT, STFT window.
 
-:class:`FeatureConfig` is stored inside every checkpoint and exported model, so a model is
-always run with the features it was trained on. Three front ends share one computation
-(power spectrogram -> filterbank -> log -> per-band normalisation):
+Three front ends share one computation (power spectrogram -> filterbank -> log -> per-band
+normalisation):
 
 - ``logmel``: log mel-filterbank energies (``n_mels`` mel bands);
 - ``linear``: a linear-frequency log spectrogram (``n_mels`` triangular bands equally spaced
@@ -12,23 +13,19 @@ always run with the features it was trained on. Three front ends share one compu
   ``n_lfcc`` DCT-II coefficients of their log energies, plus deltas and delta-deltas), the
   ASVspoof baseline front end.
 
-The torch module used for training and by the PyTorch backend is
-:class:`spoofscan.features.Frontend`; :func:`frontend` here is the same computation in numpy,
-for the torch-free runtime and as an independent check in the tests.
+This module is torch-free.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .config import Config
-from .errors import SpoofscanError, choice_error
+from ..audio import SAMPLE_RATE
+from ..config import Config
+from ..errors import SpoofscanError, choice_error
 
 NORMALIZATIONS = ("none", "mean", "meanvar")
 NORM_EPS = 1e-2  # std floor of "meanvar", in nats: a constant band (digital silence) stays ~0
@@ -57,7 +54,7 @@ class FeatureConfig(Config):
     """
 
     frontend: str = "logmel"
-    sample_rate: int = 16_000  # must be audio.SAMPLE_RATE; a field so that the cards stating it still load
+    sample_rate: int = SAMPLE_RATE  # a field so that the cards stating it still load; must be SAMPLE_RATE
     n_fft: int = 1024  # zero-padded FFT: every one of 128 mel filters gets FFT bins
     win_length: int = 400  # 25 ms
     hop_length: int = 160  # 10 ms
@@ -190,16 +187,6 @@ def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
     return m.astype(np.float32)
 
 
-def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
-    """Regression deltas over the last (time) axis, edges repeated (HTK's formula):
-    ``d[t] = sum_n n * (x[t+n] - x[t-n]) / (2 * sum_n n^2)`` for n = 1..width. Same shape."""
-    padded = np.concatenate([np.repeat(x[..., :1], width, axis=-1), x, np.repeat(x[..., -1:], width, axis=-1)], axis=-1)
-    frames = x.shape[-1]
-    num = sum(n * (padded[..., width + n:width + n + frames] - padded[..., width - n:width - n + frames])
-              for n in range(1, width + 1))
-    return (num / (2.0 * sum(n * n for n in range(1, width + 1)))).astype(x.dtype)
-
-
 def stft_window(cfg: FeatureConfig) -> np.ndarray:
     """Periodic Hann window of ``win_length`` zero-padded to ``n_fft`` at both sides (as torch.stft), float32."""
     n = np.arange(cfg.win_length)
@@ -208,83 +195,3 @@ def stft_window(cfg: FeatureConfig) -> np.ndarray:
     return np.pad(w, (left, cfg.n_fft - cfg.win_length - left)).astype(np.float32)
 
 
-def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
-    """Per-clip normalisation over the last (time) axis of (..., rows, frames)."""
-    if mode == "none":
-        return x
-    x = x - x.mean(axis=-1, keepdims=True, dtype=np.float64)
-    if mode == "meanvar":
-        x = x / (x.std(axis=-1, keepdims=True) + NORM_EPS)
-    return x
-
-
-def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = None, parts: int = 1) -> np.ndarray:
-    """Numpy front end, the same computation as :class:`spoofscan.features.Frontend`.
-
-    Parameters
-    ----------
-    waves : (batch, samples) float32 at ``cfg.sample_rate``
-    pool, parts : with an executor, the frames are cut into ``parts`` contiguous runs computed
-        in parallel (numpy's FFT, matrix product and log release the GIL); the result equals
-        the one-piece result up to float32 rounding (the BLAS blocks the product differently).
-
-    Returns
-    -------
-    np.ndarray, shape (batch, 1, cfg.rows, frames), float32
-    """
-    waves = np.asarray(waves, dtype=np.float32)
-    pad = cfg.n_fft // 2
-    padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
-    # (batch, frames, n_fft) view of the frames: no copy until the window is applied
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
-    if pool is None or parts < 2:
-        feats = _frame_features(frames, cfg)
-    else:
-        bounds = np.linspace(0, frames.shape[1], parts + 1).astype(int)
-        runs = [frames[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        feats = np.concatenate(list(pool.map(lambda run: _frame_features(run, cfg), runs)), axis=1)
-    x = feats.transpose(0, 2, 1)  # (batch, bands or coefficients, frames)
-    if cfg.frontend == "lfcc":
-        d = deltas(x)
-        x = np.concatenate([x, d, deltas(d)], axis=1)
-    return normalize_features(x, cfg.normalize)[:, None].astype(np.float32)
-
-
-def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """(batch, frames, n_fft) frames -> (batch, frames, n_mels) log band energies (``n_lfcc``
-    cepstral coefficients for ``lfcc``), before deltas and normalisation."""
-    window, fbank_t, dct_t = _cached_matrices(cfg)
-    spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
-    power = np.square(spec.real) + np.square(spec.imag)
-    logs = np.log(np.maximum(power @ fbank_t, cfg.log_floor))
-    return logs if dct_t is None else logs @ dct_t
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_matrices(cfg: FeatureConfig) -> tuple:
-    """The STFT window (n_fft,), the transposed filterbank (bins, n_mels) and, for ``lfcc``, the
-    transposed DCT (n_mels, n_lfcc), built once per config."""
-    dct_t = np.ascontiguousarray(dct_matrix(cfg.n_lfcc, cfg.n_mels).T) if cfg.frontend == "lfcc" else None
-    return stft_window(cfg), np.ascontiguousarray(filterbank(cfg).T), dct_t
-
-
-def window_starts(samples: int, window: int, hop: int) -> np.ndarray:
-    """Start indices of the analysis windows that together cover every sample.
-
-    Windows of ``window`` samples every ``hop`` samples; when the last one stops short of
-    the end, one more is aligned to the end. A clip shorter than one window gets one
-    window at 0 (it is repeat-padded, see :func:`repeat_pad`).
-    """
-    if samples <= window:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(0, samples - window + 1, hop, dtype=np.int64)
-    if starts[-1] + window < samples:
-        starts = np.append(starts, samples - window)
-    return starts
-
-
-def repeat_pad(x: np.ndarray, length: int) -> np.ndarray:
-    """Tile a short waveform (samples,) until it is ``length`` long; longer input is cut to ``length``."""
-    if len(x) >= length:
-        return x[:length]
-    return np.tile(x, -(-length // len(x)))[:length]

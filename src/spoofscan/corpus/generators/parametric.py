@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...audio import resample
+from ...audio import SAMPLE_RATE, resample
 from ...errors import SpoofscanError, choice_error
 from .base import Request
 from .native import import_optional
 
-ANALYSIS_RATE = 16_000  # Hz: every DSP vocoder analyses and synthesises at this rate
+ANALYSIS_RATE = SAMPLE_RATE  # Hz: every DSP vocoder analyses and synthesises at this rate
 FRAME_HOP = 80  # samples: 5 ms analysis grid
 F0_RANGE = (60.0, 400.0)  # Hz searched by the F0 trackers
 F0_METHODS = ("swipe", "dio")

@@ -34,20 +34,21 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from .augment import AugmentConfig, augment_config
-from .augment.specaugment import step_generator
-from .calibration import fit_calibration
-from .checkpoint import make_card, save_checkpoint
-from .config import Config, load_config
-from .corpora import load_records, summarize
+from ..augment import AugmentConfig, augment_config
+from ..augment.specaugment import step_generator
+from ..backends.torch import TorchDetector
+from ..calibration import fit_calibration
+from ..checkpoint import make_card, save_checkpoint
+from ..config import Config, load_config
+from ..datasets import load_records, summarize
+from ..devices import resolve_device
+from ..errors import SpoofscanError, choice_error
+from ..evaluation.metrics import compute_eer
+from ..fileio import atomic_write, atomic_write_text
+from ..frontend.config import FeatureConfig
+from ..labels import BONAFIDE, SPOOF
+from ..models import ModelConfig, create_model, load_pretrained, model_preset
 from .data import CropDataset, EpochSampler
-from .dsp import FeatureConfig
-from .errors import SpoofscanError, choice_error
-from .fileio import atomic_write
-from .inference import TorchDetector, resolve_device
-from .labels import BONAFIDE, SPOOF
-from .metrics import compute_eer
-from .models import ModelConfig, create_model, load_pretrained, model_preset
 
 BALANCE_MODES = ("loss", "sampler", "none")
 STATE_FILE = "state.pt"
@@ -58,7 +59,7 @@ class TrainConfig(Config):
     """Everything a training run depends on; stored in the run folder and the checkpoint card.
 
     ``train`` / ``dev`` are data specs (``CORPUS:PATH[:SUBSET]``, see
-    :func:`spoofscan.corpora.load_records`). ``model`` is a preset name or a ModelConfig.
+    :func:`spoofscan.datasets.load_records`). ``model`` is a preset name or a ModelConfig.
     ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights.
     The budget is ``epochs`` (and early stopping after ``patience`` epochs without a better dev
     EER), never wall-clock time, so a run gives the same weights on a fast and a slow machine. ``augment`` is on-the-fly augmentation (an AugmentConfig, a
@@ -214,7 +215,7 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
     pos_weight = torch.tensor(n_spoof / n_bona if cfg.balance == "loss" else 1.0, device=device)
     sampler = EpochSampler([r.label for r in train_records], seed=cfg.seed, balanced=cfg.balance == "sampler",
                            rank=d.rank, world=d.world)
-    dataset = CropDataset(train_records, cfg.features, train=True, seed=cfg.seed, augment=cfg.augment)
+    dataset = CropDataset(train_records, cfg.features, seed=cfg.seed, augment=cfg.augment)
     drop_last = len(sampler) > cfg.batch_size  # a final batch of one item breaks batch norm
     steps_per_epoch = len(sampler) // cfg.batch_size if drop_last else math.ceil(len(sampler) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
@@ -300,7 +301,7 @@ def score_records(model, records, device, batch_size: int = 32) -> np.ndarray:
 
     Raises SpoofscanError naming the first clip that cannot be read: dev data must be clean.
     """
-    from .calibration import Calibration
+    from ..calibration import Calibration
 
     det = TorchDetector(model, Calibration(), device=device, batch_size=batch_size)
     scores = []
@@ -367,7 +368,7 @@ def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
     if not resume:
         for name in ("metrics.jsonl", "metrics.csv"):
             (run_dir / name).unlink(missing_ok=True)
-    atomic_write(run_dir / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(cfg.to_dict(), indent=2)))
+    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
 
 
 def _load_state(path: Path, cfg: TrainConfig, model, optimizer, scheduler) -> dict:

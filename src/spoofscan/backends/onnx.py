@@ -6,7 +6,7 @@ hold, and the runtime feeds whichever the graph declares:
 
 - ``features`` (batch, 1, rows, frames) float32: the front end's output (log-mel, linear
   log-spectrogram or LFCC, as the stored feature config says), computed here by
-  :func:`spoofscan.dsp.frontend`, the numpy twin of the training front end (files exported
+  :func:`spoofscan.frontend.numpy.frontend`, the numpy twin of the training front end (files exported
   before version 2 call it ``logmel``);
 - ``wave`` (batch, samples) float32: the window's 16 kHz waveform (the ``hybrid`` model).
 
@@ -32,21 +32,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import Calibration
-from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION, feature_config, parse_json, validate_onnx_metadata
-from .checkpoint import MAX_ABS_WEIGHT
-from .detector import Detector, check_threads
-from .dsp import FeatureConfig, frontend
-from .errors import SpoofscanError
+from ..calibration import Calibration
+from ..card import feature_config, parse_json, validate_onnx_metadata
+from ..checkpoint import MAX_ABS_WEIGHT
+from ..detector import Detector, check_threads
+from ..devices import CUDA_DEVICES, parse_device
+from ..errors import SpoofscanError, first_line
+from ..frontend.config import FeatureConfig
+from ..frontend.numpy import frontend
 
 METADATA_KEY = "spoofscan"  # ONNX metadata_props key of the JSON description
-FORMAT_NAMES = (ONNX_FORMAT, ONNX_FORMAT_VERSION)  # defined in spoofscan.card; export imports them from here
 FEATURES_INPUT = "features"  # (batch, 1, rows, frames) float32, the front end's output
 LEGACY_FEATURES_INPUT = "logmel"  # the same, in files of format 1
 WAVE_INPUT = "wave"  # (batch, samples) float32, the 16 kHz window
 GRAPH_INPUTS = (FEATURES_INPUT, LEGACY_FEATURES_INPUT, WAVE_INPUT)
 OUTPUT_NAME = "logit"  # (batch,) float32, higher = more bona fide
-DEVICES = ("auto", "cpu", "cuda")
 # Windows per numpy log-mel call. One at a time measured fastest here (1.3 ms per 4-s window
 # against 2.4-2.6 ms in calls of 4 to 32): the (batch, frames, n_fft) intermediates of a
 # larger call no longer fit the cache and are re-mapped from the OS on every call.
@@ -77,16 +77,14 @@ def providers_for(device: str = "cpu") -> list:
     """
     import onnxruntime as ort
 
-    base, _, index = str(device).partition(":")
-    if base not in DEVICES or (index and (base != "cuda" or not index.isdigit())):
-        raise SpoofscanError(f"unknown device {device!r} for an ONNX model (choose from: {', '.join(DEVICES)}, or cuda:N)")
+    base, index = parse_device(device, CUDA_DEVICES, "device for an ONNX model")
     available = ort.get_available_providers()
     has_cuda = "CUDAExecutionProvider" in available
     if base == "cuda" and not has_cuda:
         raise SpoofscanError(f"device {device!r} asked for, but this onnxruntime has no CUDAExecutionProvider "
                              f"(it has: {', '.join(available)}); install onnxruntime-gpu or use --device cpu")
     if base == "cuda" or (base == "auto" and has_cuda):
-        return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
+        return [("CUDAExecutionProvider", {"device_id": index or 0}), "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
 
 
@@ -207,8 +205,7 @@ class OnnxDetector(Detector):
         try:
             session = ort.InferenceSession(model.SerializeToString(), options, providers=providers)
         except Exception as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-            raise SpoofscanError(f"{where}: ONNX Runtime cannot load it ({first})") from None
+            raise SpoofscanError(f"{where}: ONNX Runtime cannot load it ({first_line(e)})") from None
         del model
         inputs = {i.name: i.shape for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]

@@ -1,4 +1,4 @@
-"""Audio input: every caller (train, evaluate, predict, serve) decodes through this file.
+"""Audio decoding: every caller (train, evaluate, predict, serve) decodes through this module.
 
 Anything in, float32 mono 16 kHz in [-1, 1] out. soundfile (libsndfile) decodes wav, flac,
 ogg/vorbis, opus and mp3; everything else (m4a/aac, wma, amr, video containers...) goes
@@ -8,26 +8,22 @@ names the source and the reason; no third-party exception reaches the caller.
 
 Long files are decoded block by block (:func:`stream_audio`) so memory stays flat, and a
 ``max_seconds`` limit refuses a file from its header, or as soon as decoding passes it.
-
-File discovery lives here too: :func:`expand_inputs` turns what a user names (files, folders,
-glob patterns) into audio file paths, and :func:`audio_files` lists a folder's audio files.
 """
 
 from __future__ import annotations
 
-import glob
 import io
 import math
 import os
 import re
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Iterator, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioError, SpoofscanError
+from ..errors import AudioError, SpoofscanError, first_line
 
 SAMPLE_RATE = 16_000  # Hz, the rate of every waveform inside the package
 MIN_INPUT_RATE = 8_000  # Hz, lowest accepted input rate
@@ -44,9 +40,6 @@ RESAMPLE_QUALITY = "HQ"
 
 AudioSource = Union[str, os.PathLike, bytes, bytearray, BinaryIO]
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".mp4", ".webm",
-                    ".wma", ".aif", ".aiff", ".au", ".amr", ".3gp", ".mka", ".oga")
-GLOB_CHARACTERS = "*?["
 
 
 def source_name(source: AudioSource) -> str:
@@ -144,7 +137,7 @@ def _guard(call, name: str):
     except MemoryError:
         raise AudioError(name, "not enough memory to decode it (a corrupt header announcing absurd sizes?)") from None
     except Exception as e:
-        raise AudioError(name, f"cannot be decoded ({type(e).__name__}: {_short(e)})") from None
+        raise AudioError(name, f"cannot be decoded ({type(e).__name__}: {first_line(e)})") from None
 
 
 def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | None,
@@ -218,7 +211,7 @@ def prepare_waveform(
     try:
         x = np.asarray(waveform)
     except Exception as e:  # ragged lists and the like
-        raise AudioError(name, f"cannot be read as an array of samples ({_short(e)})") from None
+        raise AudioError(name, f"cannot be read as an array of samples ({first_line(e)})") from None
     if x.dtype.kind not in "iuf":
         raise AudioError(name, f"waveform dtype {x.dtype} is not audio: give float or integer samples")
     if x.ndim not in (1, 2):
@@ -344,7 +337,7 @@ def _soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_secon
             try:
                 x = f.read(block, dtype="float32", always_2d=True)
             except Exception as e:
-                raise AudioError(name, f"truncated or corrupt audio data after {got / f.samplerate:.2f} s ({_short(e)})") from None
+                raise AudioError(name, f"truncated or corrupt audio data after {got / f.samplerate:.2f} s ({first_line(e)})") from None
             if len(x) == 0:
                 break
             got += len(x)
@@ -434,9 +427,9 @@ def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds:
     try:
         container = av.open(data, mode="r")
     except av.error.EOFError as e:  # FFmpeg knows the format, but the data stops inside the header
-        raise AudioError(name, f"truncated: the data ends before the first audio ({_short(e)})") from None
+        raise AudioError(name, f"truncated: the data ends before the first audio ({first_line(e)})") from None
     except Exception as e:
-        raise AudioError(name, f"not audio, or a format neither libsndfile nor FFmpeg can read ({_short(e)})") from None
+        raise AudioError(name, f"not audio, or a format neither libsndfile nor FFmpeg can read ({first_line(e)})") from None
     with container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
@@ -473,7 +466,7 @@ def _ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds:
         except AudioError:
             raise
         except Exception as e:
-            raise AudioError(name, f"truncated or corrupt audio data ({_short(e)})") from None
+            raise AudioError(name, f"truncated or corrupt audio data ({first_line(e)})") from None
 
 
 def _ffmpeg_seconds(container, stream) -> float:
@@ -501,90 +494,3 @@ def _check_samples(x: np.ndarray, name: str, offset: int, rate: int) -> None:
     raise AudioError(name, f"samples far outside [-1, 1] (peak {peak:.3g}, first at {first / rate:.3f} s; "
                            f"the limit is {MAX_ABS_SAMPLE:g}): not float audio as written, or a corrupt file")
 
-
-def _short(e: Exception) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return text[:200]
-
-
-# --------------------------------------------------------------------------- file discovery
-
-
-def expand_inputs(inputs: Iterable[str]) -> list[str]:
-    """The audio file paths that a user's inputs name, in order.
-
-    - a path that exists is taken as a path, whatever characters it holds (``take[1].wav``);
-      a folder gives its audio files (:func:`audio_files`, recursive), and a folder that
-      cannot be listed is kept as an item so that it is reported with the reason;
-    - a name that does not exist but holds ``*``, ``?`` or ``[`` is a glob pattern (``**``
-      recursive); matched folders are expanded like folders;
-    - any other name is kept, so that the caller reports it as a failure (no such file).
-
-    Raises :class:`SpoofscanError` for a pattern that matches nothing or a folder holding no
-    audio file: a name that selects nothing is a mistake, not an empty selection.
-    """
-    out: list[str] = []
-    for item in inputs:
-        item = str(item)
-        if os.path.lexists(item):
-            paths = [item]
-        elif any(ch in item for ch in GLOB_CHARACTERS):
-            paths = sorted(glob.glob(item, recursive=True))
-            if not paths:
-                raise SpoofscanError(f"{item!r} matches no file (and no file has that name)")
-        else:
-            out.append(item)
-            continue
-        before = len(out)
-        for path in paths:
-            if os.path.isdir(path):
-                unreadable: list = []
-                out.extend(str(p) for p in audio_files(Path(path), unreadable=unreadable))
-                out.extend(str(p) for p in unreadable)
-            else:
-                out.append(path)
-        if len(out) == before:
-            raise SpoofscanError(f"{item!r}: no audio files in it (extensions: {', '.join(AUDIO_EXTENSIONS)})")
-    return out
-
-
-def audio_files(folder: Path, unreadable: list | None = None) -> list[Path]:
-    """Audio files under ``folder`` by extension (:data:`AUDIO_EXTENSIONS`), recursive and sorted
-    (a folder's own files, then its sub-folders), skipping hidden files and folders (such as
-    macOS ``._x.wav`` resource forks).
-
-    Symbolic links to folders are followed, each folder listed once (a link loop ends there).
-    A dangling link or link loop with an audio extension is listed like a file, so that
-    reading it reports why. A sub-folder that cannot be listed raises :class:`SpoofscanError`,
-    or, when ``unreadable`` is a list, is appended to it and the rest is still listed.
-    """
-    found: list[Path] = []
-    seen: set = set()  # (device, inode) of the folders listed
-    stack = [Path(folder)]
-    while stack:
-        here = stack.pop()
-        try:
-            st = os.stat(here)
-            entries = sorted(os.scandir(here), key=lambda e: e.name)
-        except OSError as e:
-            if unreadable is None:
-                raise SpoofscanError(f"cannot list folder {str(here)!r}: {e.strerror}") from None
-            unreadable.append(here)
-            continue
-        if (st.st_dev, st.st_ino) in seen:
-            continue
-        seen.add((st.st_dev, st.st_ino))
-        subfolders = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            try:
-                is_dir = entry.is_dir()  # follows symbolic links
-            except OSError:  # a link loop: not a folder
-                is_dir = False
-            if is_dir:
-                subfolders.append(Path(entry.path))
-            elif os.path.splitext(entry.name)[1].lower() in AUDIO_EXTENSIONS:
-                found.append(Path(entry.path))
-        stack.extend(reversed(subfolders))
-    return found

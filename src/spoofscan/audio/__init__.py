@@ -1,0 +1,14 @@
+"""Audio in: decoding anything to float32 mono 16 kHz, and finding the audio files a user names.
+
+- :mod:`.decode`: :func:`load_audio`, :func:`stream_audio` (block by block, flat memory),
+  :func:`prepare_waveform` (arrays), :func:`resample`, and :data:`SAMPLE_RATE`, the one rate
+  of every waveform inside the package;
+- :mod:`.files`: :func:`expand_inputs` (files, folders, glob patterns) and :func:`audio_files`.
+"""
+
+from .decode import (MIN_SECONDS, SAMPLE_RATE, AudioSource, check_limits, load_audio, prepare_waveform, resample,
+                     source_name, stream_audio)
+from .files import AUDIO_EXTENSIONS, audio_files, expand_inputs
+
+__all__ = ["AUDIO_EXTENSIONS", "MIN_SECONDS", "SAMPLE_RATE", "AudioSource", "audio_files", "check_limits",
+           "expand_inputs", "load_audio", "prepare_waveform", "resample", "source_name", "stream_audio"]

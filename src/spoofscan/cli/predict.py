@@ -1,0 +1,137 @@
+"""`spoofscan predict` (score files) and `spoofscan info` (print a model card)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from ..errors import SpoofscanError
+from .common import add_detector_args, load_detector_from_args
+
+
+def add_predict(sub):
+    p = sub.add_parser("predict", help="score audio files: real or fake, with a timeline for long clips")
+    p.add_argument("inputs", nargs="+", help="files, folders (searched recursively) or glob patterns")
+    p.add_argument("--model", "-m", required=True, help="checkpoint (.safetensors) or exported model (.onnx)")
+    p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
+    p.add_argument("--timeline", action="store_true", help="print the per-window timeline (table and csv: one row per window)")
+    add_detector_args(p)
+    p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    p.add_argument("--output", "-o", default="-", help="write results here instead of standard output")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_predict(args) -> int:
+    from ..audio import expand_inputs
+    from ..fileio import refuse_overwrite
+
+    files = expand_inputs(args.inputs)
+    if not files:
+        raise SpoofscanError(f"no audio files found in {args.inputs}")
+    to_file = args.output != "-"
+    if to_file:  # before any work: the output must not be one of the inputs, nor the model
+        refuse_overwrite([args.output], [args.model, *files], "--output")
+    det = load_detector_from_args(args, max_seconds=args.max_seconds)
+    if not to_file:
+        failed = _write_predictions(det, files, args, sys.stdout)
+    else:
+        from ..fileio import atomic_open
+
+        with atomic_open(args.output, "w", newline="") as out:  # the file appears, whole, at the end
+            failed = _write_predictions(det, files, args, out)
+    if failed:
+        print(f"{failed} of {len(files)} file(s) could not be scored", file=sys.stderr)
+    return 1 if failed else 0
+
+
+CSV_COLUMNS = ["file", "label", "p_fake", "score", "duration", "speech", "padded", "start", "end", "error"]
+
+
+def _write_predictions(det, files: list, args, out) -> int:
+    """Score ``files`` and write one row each (``--format``); returns how many failed.
+
+    A clip without speech is written with the label ``no speech``: empty p_fake and score
+    cells in CSV, ``-`` in the table, ``null`` in JSON; a window without speech likewise.
+    """
+    failed = 0
+    writer = None
+    if args.format == "table":
+        out.write(f"{'label':<9} {'p_fake':>6} {'score':>8} {'seconds':>8} {'speech':>6}  file\n")
+    for r in det.predict_many(files):
+        failed += not r.ok
+        if args.format == "jsonl":
+            out.write(json.dumps(r.to_dict(timeline=args.timeline), allow_nan=False) + "\n")
+        elif args.format == "csv":
+            if writer is None:
+                writer = csv.writer(out)
+                writer.writerow(CSV_COLUMNS)
+            if not r.ok:
+                writer.writerow([r.source, "error", "", "", "", "", "", "", "", r.error])
+                continue
+            writer.writerow([r.source, r.label, _num(r.p_fake, ".4f", ""), _num(r.score, ".4f", ""), r.duration,
+                             f"{r.speech:.3f}", str(r.padded).lower(), "", "", ""])
+            for w in (r.timeline if args.timeline else ()):
+                writer.writerow([r.source, "window", _num(w.p_fake, ".4f", ""), _num(w.score, ".4f", ""), "",
+                                 f"{w.speech:.3f}", "", w.start, w.end, ""])
+        else:
+            if not r.ok:
+                out.write(f"{'ERROR':<9} {'':>6} {'':>8} {'':>8} {'':>6}  {r.source}: {r.error}\n")
+                continue
+            note = " (padded: far shorter than one window)" if r.padded else ""
+            out.write(f"{r.label:<9} {_num(r.p_fake, '6.3f', '-'):>6} {_num(r.score, '8.3f', '-'):>8} "
+                      f"{r.duration:8.2f} {r.speech:6.2f}  {r.source}{note}\n")
+            for w in (r.timeline if args.timeline else ()):
+                out.write(f"{'':<9} {_num(w.p_fake, '6.3f', '-'):>6} {_num(w.score, '8.3f', '-'):>8} {'':>8} "
+                          f"{w.speech:6.2f}    {w.start:7.2f}-{w.end:.2f} s\n")
+        out.flush()
+    return failed
+
+
+def _num(value, spec: str, missing: str) -> str:
+    """A number formatted with ``spec``, or ``missing`` for None (no speech, no verdict)."""
+    return missing if value is None else format(value, spec)
+
+
+def add_info(sub):
+    p = sub.add_parser("info", help="print a checkpoint's card (configs, calibration, training data, metrics)")
+    p.add_argument("checkpoint", help="a .safetensors checkpoint or an exported .onnx model")
+    p.add_argument("--json", action="store_true", help="the whole card as JSON")
+    p.set_defaults(func=_cmd_info)
+
+
+def _cmd_info(args) -> int:
+    """Print a card, validated (:mod:`spoofscan.card`): a malformed one is a one-line error."""
+    if Path(args.checkpoint).suffix.lower() == ".onnx":
+        from ..backends.onnx import read_metadata
+
+        meta = read_metadata(args.checkpoint)
+        if args.json:
+            print(json.dumps(meta, indent=2))
+            return 0
+        card = meta.get("card") or meta
+        print(f"{args.checkpoint}: ONNX model, {meta['precision']}, exported from this checkpoint:")
+    else:
+        from ..checkpoint import read_card
+
+        card = read_card(args.checkpoint)
+        if args.json:
+            print(json.dumps(card, indent=2))
+            return 0
+    print(f"{args.checkpoint}: {card['format']} v{card['format_version']}, spoofscan {card['spoofscan_version']}, "
+          f"created {card.get('created', '?')}")
+    if isinstance(card.get("model"), dict):  # every field, whatever the architecture
+        print("model      " + " ".join(f"{k}={tuple(v) if isinstance(v, list) else v}" for k, v in card["model"].items()))
+    f = card["features"]
+    frontend = f.get("frontend", "logmel")
+    rows = f"{f['n_mels']} bands" + (f" -> {f.get('n_lfcc')} coefficients + deltas" if frontend == "lfcc" else "")
+    print(f"features   {frontend} {rows} {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
+          f"hop={f['hop_length']}, normalize={f['normalize']}, windows {f['window_seconds']:g} s every {f['hop_seconds']:g} s")
+    c = card["calibration"]
+    print(f"calibration llr = {c['a']:.4f} * score + {c['b']:.4f}; label fake when p_fake >= {card['threshold']}")
+    for key in ("train", "metrics"):
+        section = card.get(key)
+        for k, v in (section.items() if isinstance(section, dict) else ()):
+            print(f"{key:<10} {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    return 0
