@@ -21,8 +21,11 @@ import soundfile as sf
 from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES,
                               CorpusConfig, build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
 from spoofscan.corpus.audit import measure_clip
-from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, LpcGenerator, Request,
-                                         WorldGenerator, get_generator)
+from spoofscan.corpus.generators import CommandGenerator, Request, get_generator
+from spoofscan.corpus.generators.espeak import EspeakGenerator
+from spoofscan.corpus.generators.flite import FliteGenerator
+from spoofscan.corpus.generators.lpc import LpcGenerator
+from spoofscan.corpus.generators.world import WorldGenerator
 from spoofscan.datasets import load_records
 from spoofscan.errors import SpoofscanError
 
@@ -345,7 +348,8 @@ NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak
     not WorldGenerator().is_available(), not LpcGenerator().is_available()]
 
 
-@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
+@pytest.mark.skipif(any(NEEDS_DEBIAN),
+                    reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
 def test_tiny_corpus_from_debian_packages(tmp_path):
     cache = os.environ.get("SPOOFSCAN_CACHE", "")  # share downloads with other runs when set
     summary = build_corpus_summary(CorpusConfig(out=str(tmp_path / "tiny"), size="tiny", jobs=2, progress=False,

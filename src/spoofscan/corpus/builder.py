@@ -55,7 +55,7 @@ from ..fileio import atomic_write, atomic_write_text
 from ..labels import BONAFIDE, SPOOF
 from ..seeding import stable_seed
 from .audit import active_span
-from .generators import CommandGenerator, Generator, NeuralVocoderGenerator, Request, builtin_generators
+from .generators import CommandGenerator, Generator, Request, builtin_generators, default_generators
 from .sources import SOURCES, RealClip, default_cache_dir, fetch_package, find_real_dir, package_version, read_real
 from .vocoder_jobs import describe, is_trained, train_jobs
 
@@ -84,14 +84,8 @@ MAX_REAL_SECONDS = 20.0  # longer real clips are skipped
 MIN_REAL_SECONDS = 0.25
 SPEED_LIMITS = (0.5, 2.0)  # TTS speaking-rate factors tried when matching durations
 SPEED_TOLERANCE = 0.08  # no second synthesis when the first is within 8 % of the target length
-TRAIN_GENERATORS = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/klatt",
-                    "flite/kal16", "flite/rms", "world/dio", "world/harvest-shift",
-                    "mlsa/m24", "mlsa/smooth", "lpc/o16", "hnm/mvf4k", "pvoc/stretch", "pvoc/shift",
-                    "vocos/copy", "hifigan/copy")
-EVAL_GENERATORS = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4",
-                   "flite/slt", "flite/awb", "flite/kal", "world/harvest", "world/dio-shift",
-                   "mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase", "pvoc/stretch-shift-smeared",
-                   "vocos/smooth", "hifigan/smooth")
+TRAIN_GENERATORS = default_generators("train")
+EVAL_GENERATORS = default_generators("eval")
 
 
 @dataclass(frozen=True)
@@ -422,15 +416,15 @@ def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional
     from .vocoder_jobs import held_clips, plan_vocoders
 
     splits = assign_splits(clips, cfg, generators["eval"])
-    families = sorted({g.family for role in generators.values() for g in role if isinstance(g, NeuralVocoderGenerator)})
+    families = sorted({g.trained_vocoder for role in generators.values() for g in role} - {""})
     held: set = set()
     jobs: dict = {}
     if families:
         held = held_clips(clips, splits, cfg.vocoder_size, cfg.seed, cfg.vocoder_clips)
         jobs = plan_vocoders(families, clips, splits, held, size=cfg.vocoder_size, seed=cfg.seed,
                              steps=cfg.vocoder_steps, device=cfg.vocoder_device, cache=cache or default_cache_dir())
-        generators = {role: [g.bound(jobs[g.family].weights, jobs[g.family].key)
-                             if isinstance(g, NeuralVocoderGenerator) else g for g in gens]
+        generators = {role: [g.bound(jobs[g.trained_vocoder].weights, jobs[g.trained_vocoder].key)
+                             if g.trained_vocoder else g for g in gens]
                       for role, gens in generators.items()}
     table = {g.name: g for role in generators.values() for g in role}
     processing = json.dumps(_processing_key(cfg), sort_keys=True)
@@ -439,7 +433,7 @@ def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional
         split = splits[clip.key]
         candidates = generators["eval" if split == "eval" else "train"]
         if clip.key in held:
-            candidates = [g for g in candidates if not isinstance(g, NeuralVocoderGenerator)]
+            candidates = [g for g in candidates if not g.trained_vocoder]
         g = pick_generator(clip, candidates, cfg.seed)
         if g is None:
             skipped += 1
@@ -666,7 +660,7 @@ def build_corpus_summary(config: CorpusConfig, log: Callable[[str], None] | None
         f"({summary.reused} pairs already built, {len(todo)} to build)")
     table = {g.name: g for role in generators.values() for g in role}
     step = time.perf_counter()
-    needed = {table[p.generator].family for p in todo if isinstance(table[p.generator], NeuralVocoderGenerator)}
+    needed = {table[p.generator].trained_vocoder for p in todo} - {""}
     train_jobs([job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)],
                log, processes=config.jobs or os.cpu_count() or 1)
     timings["vocoders"] = round(time.perf_counter() - step, 1)
