@@ -102,7 +102,7 @@ def _config(tmp_path, scripts, **kw) -> CorpusConfig:
                     train_generators=(), eval_generators=(), commands=commands, max_real=None, jobs=2,
                     eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / "cache"))
     settings.update(kw)
-    return CorpusConfig(**settings)
+    return CorpusConfig.from_dict(settings)
 
 
 def _manifest_rows(manifest: Path) -> list[dict]:
@@ -191,7 +191,8 @@ def test_world_copy_synthesis_keeps_length_and_shifts_pitch():
 
 
 def test_neutralise_gives_same_ranges_for_any_input():
-    cfg = CorpusConfig(sources=(), real_dirs=("x",), level_dbfs=(-30.0, -20.0), edge_pad_seconds=(0.1, 0.3))
+    cfg = CorpusConfig.from_dict({"sources": (), "real_dirs": ("x",), "level_dbfs": (-30.0, -20.0),
+                                  "edge_pad_seconds": (0.1, 0.3)})
     rng = np.random.default_rng(0)
     breathy = _voice(1.0, 16000, rng) + 0.03 * rng.standard_normal(16000).astype(np.float32)  # energy up to 8 kHz
     loud = np.concatenate([np.zeros(16000), 0.9 * breathy, np.zeros(8000)])  # 1 s of leading silence
@@ -304,11 +305,11 @@ def test_build_reports_failed_pairs_once(tmp_path, scripts):
 
 def test_config_errors_are_clear(tmp_path, scripts):
     with pytest.raises(SpoofscanError, match="tiny, small, full"):
-        CorpusConfig(size="huge")
+        CorpusConfig.from_dict({"size": "huge"})
     with pytest.raises(SpoofscanError, match="unseen"):
-        CorpusConfig(train_generators=("espeak-ng/m3",), eval_generators=("espeak-ng/m3",))
+        CorpusConfig.from_dict({"train_generators": ("espeak-ng/m3",), "eval_generators": ("espeak-ng/m3",)})
     with pytest.raises(SpoofscanError, match="real-dir"):
-        CorpusConfig(sources=())
+        CorpusConfig.from_dict({"sources": ()})
     one = tmp_path / "one"
     make_real_dir(one, speakers=("solo",), clips_per_speaker=3)
     with pytest.raises(SpoofscanError, match="one speaker"):
@@ -352,8 +353,8 @@ NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak
                     reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
 def test_tiny_corpus_from_debian_packages(tmp_path):
     cache = os.environ.get("SPOOFSCAN_CACHE", "")  # share downloads with other runs when set
-    summary = build_corpus_summary(CorpusConfig(out=str(tmp_path / "tiny"), size="tiny", jobs=2, progress=False,
-                                                cache_dir=cache))
+    summary = build_corpus_summary(CorpusConfig.from_dict({"out": str(tmp_path / "tiny"), "size": "tiny", "jobs": 2,
+                                                           "progress": False, "cache_dir": cache}))
     rows = _manifest_rows(summary.manifest)
     assert 60 <= len(rows) <= 80 and summary.failed == 0
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "eval")}
@@ -382,13 +383,13 @@ def _copy_config(tmp_path, out: str, cache: str, **kw) -> CorpusConfig:
                     eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / cache),
                     vocoder_steps=3)
     settings.update(kw)
-    return CorpusConfig(**settings)
+    return CorpusConfig.from_dict(settings)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(any(NEEDS_COPY), reason="needs pysptk, pedalboard and torch (the corpus and torch extras)")
 def test_rebuild_from_scratch_gives_identical_audio_and_reuses_the_vocoders(tmp_path):
-    from spoofscan.corpus.builder import available_generators, plan_pairs, select_clips
+    from spoofscan.corpus.plan import available_generators, plan_pairs, select_clips
     from spoofscan.corpus.sources import find_real_dir
 
     logs = []
