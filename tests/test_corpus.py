@@ -316,6 +316,30 @@ def test_config_errors_are_clear(tmp_path, scripts):
         build_corpus(_config(tmp_path, scripts, real_dirs=(str(one / "solo"),)))
 
 
+def test_from_dict_fills_the_size_and_the_constructor_only_checks():
+    command = {"name": "e", "command": "x {out}", "languages": ["en"], "split": "eval"}
+    cfg = CorpusConfig.from_dict({"size": "tiny", "max_real": None, "real_dirs": [Path("x")], "level_dbfs": [-30, -20],
+                                  "heldout_families": "world", "commands": [command]})
+    preset = SIZES["tiny"]
+    assert (cfg.sources, cfg.max_real, cfg.vocoder_size) == (preset.sources, 40, "small")  # None: the size's
+    assert cfg.real_dirs == ("x",) and cfg.level_dbfs == (-30.0, -20.0) and cfg.heldout_families == ("world",)
+    assert cfg.train_generators == preset.train_generators and cfg.eval_generators == preset.eval_generators + ("e",)
+    assert cfg.commands == (CommandGenerator(name="e", command="x {out}", languages=("en",)),)
+    assert replace(cfg, seed=1).seed == 1  # field values pass the constructor's checks
+    with pytest.raises(SpoofscanError, match="sources, train_generators, eval_generators, vocoder_size.*from_dict"):
+        CorpusConfig(size="tiny")  # the constructor fills nothing
+    with pytest.raises(SpoofscanError, match="level_dbfs.*from_dict"):
+        replace(cfg, level_dbfs=(-30, -20))  # ints would change the job keys: refused, not converted
+    with pytest.raises(SpoofscanError, match="real_dirs.*from_dict"):
+        replace(cfg, real_dirs=[Path("x")])
+    with pytest.raises(SpoofscanError, match="CommandGenerators.*from_dict"):
+        replace(cfg, commands=(command,))
+    with pytest.raises(SpoofscanError, match="languages must be a tuple"):
+        CommandGenerator(name="e", command="x {out}", languages=["en"])
+    with pytest.raises(SpoofscanError, match=r"unknown CommandGenerator field\(s\) \['lang'\]"):
+        CorpusConfig.from_dict({"commands": [{"name": "e", "command": "x {out}", "lang": "en"}]})
+
+
 def test_without_apt_the_error_says_what_to_do(tmp_path, monkeypatch):
     import spoofscan.corpus.sources as corpus
 
