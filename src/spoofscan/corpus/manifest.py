@@ -22,8 +22,8 @@ from .state import STATE, BuildSummary, read_state
 
 MANIFEST = "manifest.csv"
 INFO = "corpus.json"
-MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "family", "channel",
-                    "codec")
+MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "family",
+                    "channel", "codec")
 SPLITS = ("train", "dev", "eval")
 NO_GENERATOR = "-"  # the generator column of bona fide rows (ASVspoof's convention for attacks)
 HELDOUT_MANIFEST = "manifest-heldout-{family}.csv"  # the corpus with one family left out of train and dev

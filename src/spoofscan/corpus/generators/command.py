@@ -39,7 +39,8 @@ class CommandGenerator(Generator):
 
     def __post_init__(self):
         if not self.name or any(c.isspace() or c in ",/\\" for c in self.name):
-            raise SpoofscanError(f"command generator name {self.name!r} must be non-empty, without spaces, ',' or slashes")
+            raise SpoofscanError(f"command generator name {self.name!r} must be non-empty, without spaces, ',' or "
+                                 "slashes")
         if self.needs not in NEEDS:
             raise choice_error(f"'needs' of command generator {self.name}", self.needs, NEEDS)
         if "{out}" not in self.command:
