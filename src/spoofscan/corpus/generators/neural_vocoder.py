@@ -47,7 +47,7 @@ def _load(checkpoint: str):
 class NeuralVocoderGenerator(CopySynthesisGenerator):
     """Copy-synthesis through a trained neural vocoder.
 
-    family : ``vocos`` or ``hifigan`` (which vocoder the corpus builder trains for it)
+    family_name : ``vocos`` or ``hifigan`` (which vocoder the corpus builder trains for it: its ``trained_vocoder``)
     config : ``copy`` or ``smooth``
     checkpoint : the vocoder (``vocoder.safetensors`` or its folder); set by the corpus builder
     key : a hash of everything the vocoder depends on (the builder's cache key; ``""`` when
