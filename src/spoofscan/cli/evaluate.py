@@ -75,7 +75,8 @@ def _cmd_evaluate(args) -> int:
 
 def add_robustness(sub):
     from ..datasets import spec_help
-    from ..evaluation.robustness import CONDITIONS, DEFAULT_JOBS, DEFAULT_SEED
+    from ..evaluation.conditions import CONDITIONS, DEFAULT_SEED
+    from ..evaluation.robustness import DEFAULT_JOBS
 
     conditions = "\n".join(f"  {c.name:<12} {c.description}" for c in CONDITIONS)
     p = sub.add_parser("robustness", help="EER and minDCF under codecs, phone lines, noise and rooms (table, JSON, plot)",

@@ -2,18 +2,12 @@
 codec, noise or a room.
 
 Every labelled clip of a data set is decoded once per condition, degraded by that condition
-(:data:`CONDITIONS`, a fixed list so that reports stay comparable over time) and scored
-through the detector's normal path (:meth:`spoofscan.detector.Detector.predict_arrays`:
-the same windowing, batching, calibration and aggregation as ``predict`` and ``evaluate``).
-For each condition the report gives the EER and minDCF pooled and per generator (and per
-engine family when the records have a ``family`` column), the mean EER over the degraded
-conditions, and per-condition score files.
-
-Conditions are made only with :mod:`spoofscan.augment` (codec round trips, noise, simulated
-rooms): no effect is written twice. The randomness of a condition (the noise, the room) comes
-only from :func:`spoofscan.seeding.stable_seed` of (report seed, condition, trial),
-so a report is exactly repeatable, whatever the order of the clips or the number of worker
-processes, and every model scored with the same seed hears the same degraded audio.
+(:data:`spoofscan.evaluation.conditions.CONDITIONS`, a fixed list so that reports stay
+comparable over time, seeded by (report seed, condition, trial) so that a report is exactly
+repeatable) and scored through the detector's normal path
+(:func:`spoofscan.evaluation.conditions.score_conditions`). For each condition the report gives
+the EER and minDCF pooled and per generator (and per engine family when the records have a
+``family`` column), the mean EER over the degraded conditions, and per-condition score files.
 
 Clips that cannot be decoded are listed and left out of every condition alike. A degraded
 clip the detector cannot score (a :class:`~spoofscan.detector.Failure`) or gives no score
@@ -33,19 +27,18 @@ import json
 import math
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .. import __version__
-from ..audio import MIN_SECONDS, SAMPLE_RATE, load_audio
 from ..errors import SpoofscanError, choice_error
 from ..fileio import atomic_write, atomic_write_text
 from ..labels import BONAFIDE, SPOOF
 from ..seeding import stable_seed
+from .conditions import CLEAN, DEFAULT_SEED, Condition, score_conditions, select_conditions
 from .evaluate import _examples, build_report, check_trial_names, write_scores
 
 ROBUSTNESS_JSON = "robustness.json"
@@ -53,104 +46,11 @@ ROBUSTNESS_MD = "robustness.md"
 ROBUSTNESS_PNG = "robustness.png"
 SCORES_DIR = "scores"  # scores/CONDITION.txt: 'trial score' lines, readable by `spoofscan evaluate --scores`
 
-DEFAULT_SEED = 0
 DEFAULT_JOBS = 1  # one process degrades audio while this one runs the model (see docs/BENCHMARKS.md)
 GROUP_COLUMNS = ("generator", "attack", "family")  # broken down when the records have them
 GENERATOR_COLUMNS = ("generator", "attack")  # the first one present stratifies --max-trials
 FAMILY_COLUMN = "family"
 MAX_PLOT_LINES = 10  # a column with more values than this is not drawn line by line
-AHEAD_PER_JOB = 16  # degraded clips in flight per worker process (bounds memory)
-EFFECTS = ("clean", "codec", "noise", "reverb")
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One channel condition.
-
-    name : the name in reports (``mp3-32``, ``babble-5dB``...)
-    effect : ``clean``, ``codec`` (:func:`spoofscan.augment.codec_roundtrip`), ``noise``
-        (:func:`spoofscan.augment.add_noise`) or ``reverb`` (:func:`spoofscan.augment.reverberate`)
-    setting : the codec (a :data:`spoofscan.augment.CODECS` key), the noise kind or the room kind
-    value : the codec's bit rate in kbit/s, or the SNR in dB; None where there is none
-    description : what it stands for, for the table
-    """
-
-    name: str
-    effect: str
-    setting: str = ""
-    value: float | None = None
-    description: str = ""
-
-    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The condition applied to ``x`` (float32 (samples,) at 16 kHz); same length and dtype.
-
-        ``rng`` is the only randomness (noise samples, which room); codecs draw nothing.
-        """
-        from .. import augment
-
-        if self.effect == "clean":
-            return x
-        if self.effect == "codec":
-            return augment.codec_roundtrip(x, self.setting, self.value)
-        if self.effect == "noise":
-            return augment.add_noise(x, self.value, self.setting, rng)
-        if self.effect == "reverb":
-            return augment.reverberate(x, self.setting, rng)
-        raise choice_error("condition effect", self.effect, EFFECTS)
-
-
-CONDITIONS = (
-    Condition("clean", "clean", description="the audio as it is"),
-    Condition("mp3-32", "codec", "mp3", 32, "MP3 at 32 kbit/s (LAME, 16 kHz)"),
-    Condition("mp3-128", "codec", "mp3", 128, "MP3 at 128 kbit/s"),
-    Condition("aac-64", "codec", "aac", 64, "AAC-LC at 64 kbit/s"),
-    Condition("opus-12", "codec", "opus", 12, "Opus at 12 kbit/s"),
-    Condition("phone-mulaw", "codec", "mulaw", None, "telephone line: 8 kHz G.711 mu-law"),
-    Condition("gsm", "codec", "gsm", None, "GSM 06.10 full rate (8 kHz, 13 kbit/s)"),
-    Condition("white-20dB", "noise", "white", 20, "white noise at 20 dB SNR"),
-    Condition("white-5dB", "noise", "white", 5, "white noise at 5 dB SNR"),
-    Condition("babble-20dB", "noise", "babble", 20, "babble-like noise (6 generated talkers) at 20 dB SNR"),
-    Condition("babble-5dB", "noise", "babble", 5, "babble-like noise at 5 dB SNR"),
-    Condition("room-small", "reverb", "small", None, "small simulated room, RT60 0.2-0.4 s"),
-    Condition("room-large", "reverb", "large", None, "large simulated room (hall), RT60 0.7-1.0 s"),
-)
-CONDITION_NAMES = tuple(c.name for c in CONDITIONS)
-CLEAN = "clean"
-
-
-def select_conditions(names: Iterable[str] | str | None = None) -> tuple[Condition, ...]:
-    """The :data:`CONDITIONS` named (a list, or one comma-separated string), in the canonical order.
-
-    None means all of them. Unknown names raise SpoofscanError listing the valid ones.
-    """
-    if names is None:
-        return CONDITIONS
-    if isinstance(names, str):
-        names = names.split(",")
-    wanted = [n.strip() for n in names if n.strip()]
-    for name in wanted:
-        if name not in CONDITION_NAMES:
-            raise choice_error("condition", name, CONDITION_NAMES)
-    if not wanted:
-        raise SpoofscanError(f"no condition selected (choose from: {', '.join(CONDITION_NAMES)})")
-    return tuple(c for c in CONDITIONS if c.name in wanted)
-
-
-def condition_seed(seed: int, condition: str, trial: str) -> int:
-    """The seed of one degraded clip: a stable hash of (report seed, condition name, trial name)."""
-    return stable_seed("robustness", seed, condition, trial)
-
-
-def degrade(x: np.ndarray, condition: Condition | str, *, seed: int = DEFAULT_SEED, trial: str = "") -> np.ndarray:
-    """Clip ``x`` (float32 (samples,), 16 kHz) under ``condition`` (a :class:`Condition` or its name).
-
-    The randomness is drawn from :func:`condition_seed` of (``seed``, the condition, ``trial``):
-    the same clip, condition and seed always give the same samples. Same length and dtype out.
-    """
-    if isinstance(condition, str):
-        condition = select_conditions([condition])[0]
-    rng = np.random.default_rng(condition_seed(seed, condition.name, trial))
-    return condition.apply(x, rng)
 
 
 # ---------------------------------------------------------------------------- subsampling
@@ -195,185 +95,6 @@ def stratified_subset(records: Sequence, n: int, seed: int = DEFAULT_SEED) -> li
         ranked = sorted(rs, key=lambda r: stable_seed("subsample", seed, r.trial))
         keep.update(r.trial for r in ranked[:quota[key]])
     return [r for r in records if r.trial in keep]
-
-
-# ---------------------------------------------------------------------------- scoring
-
-
-@dataclass
-class ConditionScores:
-    """What scoring one condition gave: ``scores`` ``{trial: score}``; trials with no score
-    (``no_score``) and trials the detector failed on (``failed``: ``{trial: reason}``); wall
-    ``seconds``; ``cpu_seconds`` of this process (model, and degrading when it does that too);
-    ``degrade_seconds``, the CPU time spent decoding and degrading (in whichever process)."""
-
-    scores: dict = field(default_factory=dict)
-    no_score: list = field(default_factory=list)
-    failed: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    degrade_seconds: float = 0.0
-
-
-def _decode_and_degrade(job: tuple) -> tuple:
-    """Worker task: ``(index, trial, path, condition | None, seed, min_s, max_s)`` ->
-    ``(index, waveform or sample count, error or None, CPU seconds of this thread)``. With no
-    condition, only decode."""
-    index, trial, path, condition, seed, min_s, max_s = job
-    start = time.thread_time()
-    try:
-        x = load_audio(path, min_seconds=min_s, max_seconds=max_s, name=path)
-    except SpoofscanError as e:
-        return index, None, str(getattr(e, "reason", e)), time.thread_time() - start
-    if condition is None:
-        return index, len(x), None, time.thread_time() - start
-    y = degrade(x, condition, seed=seed, trial=trial)
-    return index, y, None, time.thread_time() - start
-
-
-def _init_worker(delays: dict, rirs: dict) -> None:
-    """Give a worker process the codec delays and room impulse responses measured in the parent."""
-    from ..augment.codecs import restore_codec_delays
-    from ..augment.reverb import restore_rir_bank
-
-    restore_codec_delays(delays)
-    restore_rir_bank(rirs)
-
-
-def _in_order(jobs: Iterable[tuple], pool, ahead: int) -> Iterator[tuple]:
-    """Results of :func:`_decode_and_degrade` over ``jobs`` in order: in this process without a
-    pool, else with at most ``ahead`` tasks in flight (memory stays bounded)."""
-    if pool is None:
-        yield from map(_decode_and_degrade, jobs)
-        return
-    jobs = iter(jobs)
-    pending: deque = deque()
-    for job in jobs:
-        pending.append(pool.apply_async(_decode_and_degrade, (job,)))
-        if len(pending) >= ahead:
-            break
-    while pending:
-        result = pending.popleft().get()
-        job = next(jobs, None)
-        if job is not None:
-            pending.append(pool.apply_async(_decode_and_degrade, (job,)))
-        yield result
-
-
-def _prepare_effects(conditions: Sequence[Condition], rooms: bool) -> tuple[dict, dict]:
-    """Check that every codec runs here and measure the codec delays now; with ``rooms``, also
-    simulate every room impulse response the conditions may use (once, before workers start;
-    in a single process they are simulated on first use). Returns ``(delays, rirs)`` for
-    :func:`_init_worker`."""
-    from ..augment.chain import _require
-    from ..augment.codecs import codec_delays, require_codec
-    from ..augment.reverb import rir_bank
-
-    codecs = [(c.setting, c.value) for c in conditions if c.effect == "codec"]
-    for name, _ in codecs:
-        require_codec(name)
-    if any(c.effect == "reverb" for c in conditions):
-        _require("pyroomacoustics", "the room conditions")
-        _require("scipy", "the room conditions")
-    kinds = sorted({c.setting for c in conditions if c.effect == "reverb"}) if rooms else []
-    return codec_delays(codecs), rir_bank(kinds)
-
-
-def score_conditions(detector, records: Sequence, conditions: Sequence[Condition], *, seed: int = DEFAULT_SEED,
-                     jobs: int = 0, progress: bool = True) -> tuple[list, dict, dict]:
-    """Decode every record once to find the unreadable ones, then score each condition.
-
-    Parameters
-    ----------
-    detector : a :class:`spoofscan.detector.Detector` (its ``min_seconds`` and ``max_seconds``
-        decide which clips are readable)
-    records : :class:`spoofscan.datasets.Record` list (unique trial names)
-    conditions : the :class:`Condition` s to score, in order
-    seed : the report seed (see :func:`degrade`)
-    jobs : worker processes that decode and degrade while this process runs the model; 0:
-        everything in this process
-    progress : tqdm progress bars on standard error
-
-    Returns
-    -------
-    ``(unreadable, results, timing)``: ``unreadable`` ``[(record, reason)]``; ``results``
-    ``{condition name: ConditionScores}`` over the readable records; ``timing``
-    ``{"setup_seconds", "decode_seconds", "audio_seconds"}``.
-    """
-    from tqdm import tqdm
-
-    min_s = getattr(detector, "min_seconds", MIN_SECONDS)
-    max_s = getattr(detector, "max_seconds", None)
-    if jobs < 0:
-        raise SpoofscanError(f"jobs must be >= 0 (0: degrade in this process), got {jobs}")
-    start = time.perf_counter()
-    delays, rirs = _prepare_effects(conditions, rooms=jobs > 0)
-    timing = {"setup_seconds": time.perf_counter() - start}
-    pool = None
-    if jobs > 0:
-        import multiprocessing
-
-        pool = multiprocessing.get_context().Pool(jobs, initializer=_init_worker, initargs=(delays, rirs))
-    ahead = max(1, jobs) * AHEAD_PER_JOB
-    try:
-        start = time.perf_counter()
-        unreadable, readable, samples = [], [], 0
-        decode_jobs = ((i, r.trial, r.path, None, seed, min_s, max_s) for i, r in enumerate(records))
-        bar = tqdm(total=len(records), unit="clip", desc="decode", file=sys.stderr, disable=not progress, leave=False)
-        for index, n, error, _ in _in_order(decode_jobs, pool, ahead):
-            if error is None:
-                readable.append(records[index])
-                samples += n
-            else:
-                unreadable.append((records[index], error))
-            bar.update(1)
-        bar.close()
-        timing["decode_seconds"] = time.perf_counter() - start
-        timing["audio_seconds"] = samples / SAMPLE_RATE
-
-        results: dict[str, ConditionScores] = {}
-        bar = tqdm(total=len(readable) * len(conditions), unit="clip", desc="robustness", file=sys.stderr,
-                   disable=not progress)
-        for condition in conditions:
-            bar.set_postfix_str(condition.name)
-            results[condition.name] = _score_condition(detector, readable, condition, seed, (min_s, max_s), pool,
-                                                       ahead, bar)
-        bar.close()
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    return unreadable, results, timing
-
-
-def _score_condition(detector, records: Sequence, condition: Condition, seed: int, limits: tuple, pool,
-                     ahead: int, bar) -> ConditionScores:
-    """Decode, degrade and score every record under one condition (see :func:`score_conditions`)."""
-    out = ConditionScores()
-    start, cpu = time.perf_counter(), time.process_time()
-    jobs = ((i, r.trial, r.path, condition, seed, *limits) for i, r in enumerate(records))
-
-    def degraded():
-        for index, y, error, seconds in _in_order(jobs, pool, ahead):
-            out.degrade_seconds += seconds
-            trial = records[index].trial
-            if error is None:
-                yield trial, y
-            else:  # read before, not now: the file changed under us
-                out.failed[trial] = f"could not be decoded this time: {error}"
-                bar.update(1)
-
-    # like evaluate(): a trial whose degraded audio holds no speech is still scored, not dropped
-    for result in detector.predict_arrays(degraded(), SAMPLE_RATE, score_no_speech=True):
-        if not result.ok:
-            out.failed[result.source] = result.error
-        elif result.score is None or not math.isfinite(result.score):
-            out.no_score.append(result.source)
-        else:
-            out.scores[result.source] = float(result.score)
-        bar.update(1)
-    out.seconds, out.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    return out
 
 
 # ---------------------------------------------------------------------------- the report
@@ -423,10 +144,7 @@ def build_robustness_report(records: Sequence, results: dict, conditions: Sequen
         bona = sum(r.label == BONAFIDE for r in scored)
         spoof = sum(r.label == SPOOF for r in scored)
         entry = {
-            "description": condition.description,
-            "effect": condition.effect,
-            "setting": condition.setting,
-            "value": condition.value,
+            **condition.describe(),
             "counts": {"trials": len(records), "scored": len(scored), "bonafide": bona, "spoof": spoof,
                        "no_score": len(res.no_score), "failed": len(res.failed)},
             "no_score": sorted(res.no_score),
