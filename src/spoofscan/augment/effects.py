@@ -325,36 +325,42 @@ class EqAugment(Effect):
         return channel.equalize(wave, bands)
 
 
+class _UniformEffect(Effect):
+    """An effect with one setting, drawn uniformly in the (low, high) range of the field ``drawn``
+    and passed to ``function(wave, setting)``."""
+
+    drawn: ClassVar[str] = ""
+    function: ClassVar = None
+
+    def draw(self, rng):
+        return (rng.uniform(*getattr(self, self.drawn)),)
+
+    def apply(self, wave, rng, setting):
+        return self.function(wave, setting)
+
+
 @dataclass(frozen=True)
-class GainAugment(Effect):
+class GainAugment(_UniformEffect):
     """A gain drawn uniformly in ``db`` (dB); samples pushed past full scale are clipped."""
 
     key = "gain"
     ranges = {"db": (-60.0, 40.0)}
+    drawn = "db"
+    function = staticmethod(channel.gain)
     p: float = 0.0
     db: tuple = (-20.0, 0.0)
 
-    def draw(self, rng):
-        return (rng.uniform(*self.db),)
-
-    def apply(self, wave, rng, db):
-        return channel.gain(wave, db)
-
 
 @dataclass(frozen=True)
-class ClipAugment(Effect):
+class ClipAugment(_UniformEffect):
     """Hard clipping of the loudest ``percent`` % of the samples, drawn uniformly in the range."""
 
     key = "clip"
     ranges = {"percent": (0.0, 100.0)}
+    drawn = "percent"
+    function = staticmethod(channel.clip)
     p: float = 0.0
     percent: tuple = (0.1, 5.0)
-
-    def draw(self, rng):
-        return (rng.uniform(*self.percent),)
-
-    def apply(self, wave, rng, percent):
-        return channel.clip(wave, percent)
 
 
 @dataclass(frozen=True)
