@@ -19,9 +19,9 @@ from spoofscan.datasets import Record, load_records
 from spoofscan.detector import Failure
 from spoofscan.errors import SpoofscanError
 from spoofscan.evaluation.conditions import CONDITION_NAMES, CONDITIONS, degrade, select_conditions
-from spoofscan.evaluation.evaluate import read_scores
 from spoofscan.evaluation.robustness import (ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG, robustness,
                                              stratified_subset)
+from spoofscan.evaluation.scores import read_scores
 
 EXPECTED = ("clean", "mp3-32", "mp3-128", "aac-64", "opus-12", "phone-mulaw", "gsm", "white-20dB", "white-5dB",
             "babble-20dB", "babble-5dB", "room-small", "room-large")
