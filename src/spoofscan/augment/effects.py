@@ -196,7 +196,7 @@ class ReverbAugment(Effect):
         if self.simulated_rooms:
             _require("pyroomacoustics", "simulated rooms (reverb)")
         _require("scipy", "reverb")
-        self.rirs
+        _ = self.rirs  # listed now: a missing or empty folder is an error here, not in a DataLoader worker
 
     def prepare(self) -> dict:
         return reverb.rir_bank(self.simulated_rooms)
@@ -248,7 +248,7 @@ class NoiseAugment(Effect):
         return AudioFolder(self.speech_folder, "babble speech") if self.speech_folder else None
 
     def check(self) -> None:
-        self.noise_files, self.speech
+        _ = self.noise_files, self.speech  # listed now: a missing or empty folder is an error here
 
     def draw(self, rng):
         kind = _pick(rng, self.kinds)
