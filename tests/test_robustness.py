@@ -105,7 +105,8 @@ def test_conditions_are_augmentation_effects_with_fixed_settings():
     assert by_name["phone-mulaw"].describe()["value"] is None and by_name["room-small"].describe()["setting"] == "small"
     x = _clip()
     rng = np.random.default_rng(0)
-    np.testing.assert_array_equal(by_name["white-5dB"].apply(x, rng), add_noise(x, 5.0, "white", np.random.default_rng(0)))
+    expected = add_noise(x, 5.0, "white", np.random.default_rng(0))
+    np.testing.assert_array_equal(by_name["white-5dB"].apply(x, rng), expected)
 
 
 def test_every_condition_keeps_length_and_dtype_and_changes_the_audio_as_expected():

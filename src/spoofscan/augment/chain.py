@@ -58,7 +58,8 @@ class AugmentConfig(Config):
 
     @classmethod
     def field_values(cls, d: dict) -> dict:
-        return {name: SETTINGS[name].from_dict(value) if isinstance(value, dict) else value for name, value in d.items()}
+        return {name: SETTINGS[name].from_dict(value) if isinstance(value, dict) else value
+                for name, value in d.items()}
 
     def __post_init__(self):
         for f in fields(self):

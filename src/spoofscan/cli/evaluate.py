@@ -62,7 +62,8 @@ def _print_evaluation(report: dict, out: str) -> None:
           f"actDCF {m['act_dcf']:.4f}  Cllr {m['cllr']:.4f} bits "
           f"({'on calibrated LLRs' if report['llr'] == 'calibrated' else 'raw scores read as LLRs'})")
     if "min_tdcf" in m:
-        print(f"min t-DCF {m['min_tdcf']:.4f} (ASVspoof 2019 cost model; ASV EER {percent(report['asv']['asv_eer'])} %)")
+        print(f"min t-DCF {m['min_tdcf']:.4f} (ASVspoof 2019 cost model; "
+              f"ASV EER {percent(report['asv']['asv_eer'])} %)")
     if acc:
         print(f"accuracy {percent(acc['accuracy'])} % (balanced {percent(acc['balanced_accuracy'])} %) "
               f"at p_fake >= {acc['threshold']:g}")
@@ -122,7 +123,8 @@ def _cmd_robustness(args) -> int:
         print(f"{name:<12} {eer:>7} {dcf:>7} {e['counts']['scored']:>7} {t['conditions'][name]['seconds']:>8.1f}"
               + (f"  ({lost} not scored)" if lost else ""))
     if s["mean_degraded_eer"] is not None:
-        print(f"mean EER of the {len(s['degraded_conditions'])} degraded conditions: {percent(s['mean_degraded_eer'])} %"
+        print(f"mean EER of the {len(s['degraded_conditions'])} degraded conditions: "
+              f"{percent(s['mean_degraded_eer'])} %"
               f" (worst: {s['worst_condition']})")
     unreadable = f"; {c['unreadable']} unreadable file(s) left out" if c["unreadable"] else ""
     print(f"{c['readable']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){unreadable}; "

@@ -294,8 +294,9 @@ def _groups_markdown(report: dict) -> list[str]:
         lines += [f"## EER and minDCF by {column}", "", f"EER and minDCF of {how}."]
         if g["summarised"]:
             s = g["summary"]
-            lines += [f"{s['values']} values: mean EER {percent(s['eer_mean'])} %, median {percent(s['eer_median'])} %, "
-                      f"min {percent(s['eer_min'])} %, max {percent(s['eer_max'])} %; the {len(g['values'])} highest:"]
+            lines += [f"{s['values']} values: mean EER {percent(s['eer_mean'])} %, "
+                      f"median {percent(s['eer_median'])} %, min {percent(s['eer_min'])} %, "
+                      f"max {percent(s['eer_max'])} %; the {len(g['values'])} highest:"]
         rows = [[r["value"], r["bonafide"], r["spoof"], percent(r["eer"]), f"{r['min_dcf']:.4f}"] for r in g["values"]]
         lines += ["", *table([column, "bona fide", "spoof", "EER %", "minDCF"], rows, "lrrrr")]
         if g["skipped"]:

@@ -48,7 +48,8 @@ def write_json(report: dict, path: str | Path) -> None:
     try:
         text = json.dumps(report, indent=2, allow_nan=False) + "\n"
     except ValueError:  # a NaN or Inf somewhere: never write one into a report
-        raise SpoofscanError(f"the report holds a non-finite number at {_non_finite(report)}; nothing written") from None
+        where = _non_finite(report)
+        raise SpoofscanError(f"the report holds a non-finite number at {where}; nothing written") from None
     atomic_write_text(path, text)
 
 

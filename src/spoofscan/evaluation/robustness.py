@@ -86,7 +86,8 @@ GENERATOR_COLUMNS = ("generator", "attack")  # the first one present stratifies 
 
 def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: Iterable[str] | str | None = None,
                seed: int = DEFAULT_SEED, max_trials: int | None = None, by: Sequence[str] | None = None,
-               jobs: int = DEFAULT_JOBS, progress: bool = True, data: str | None = None, model: str | None = None) -> dict:
+               jobs: int = DEFAULT_JOBS, progress: bool = True, data: str | None = None,
+               model: str | None = None) -> dict:
     """Score ``records`` under each channel condition with ``detector`` and write the report.
 
     Parameters

@@ -32,7 +32,8 @@ def write_scores(path: str | Path, trials: Sequence[str], scores: Sequence[float
     for trial, score in zip(trials, scores):
         trial = str(trial)
         if not trial or any(ch.isspace() for ch in trial):
-            raise SpoofscanError(f"trial name {trial!r} is empty or contains whitespace: score files are 'trial score' lines")
+            raise SpoofscanError(f"trial name {trial!r} is empty or contains whitespace: "
+                                 f"score files are 'trial score' lines")
         score = float(score)
         if not math.isfinite(score):
             raise SpoofscanError(f"score of trial {trial!r} is {score}")
