@@ -6,7 +6,7 @@ into its folder:
 
 1. build the offline corpus (:func:`spoofscan.corpus.build_corpus`) in ``OUT/corpus``;
 2. audit it for shortcuts (:func:`spoofscan.corpus.audit.audit_corpus`);
-3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.loop.fit`);
+3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.fit`);
 4. evaluate the best checkpoint on ``eval`` (speakers and generators unseen in training):
    EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluation.evaluate.evaluate`);
 5. predict one real and one fake eval clip with the public API (:func:`spoofscan.load_detector`).
@@ -111,7 +111,8 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     from .evaluation.evaluate import evaluate
     from .frontend.config import FeatureConfig
     from .labels import BONAFIDE, HUMAN_LABEL
-    from .training.loop import TrainConfig, fit
+    from .models import model_preset
+    from .training import TrainConfig, fit
 
     if size not in PRESETS:
         raise choice_error("quickstart size", size, PRESETS)
@@ -144,9 +145,9 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     for stale in ("state.pt", "best.safetensors", "last.safetensors"):
         (run_dir / stale).unlink(missing_ok=True)
     cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
-                      model=model or preset.model, epochs=epochs or preset.epochs, batch_size=preset.batch_size,
-                      lr=preset.lr, augment=augment_settings, num_workers=1, seed=seed, device=device,
-                      features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
+                      model=model_preset(model or preset.model), epochs=epochs or preset.epochs,
+                      batch_size=preset.batch_size, lr=preset.lr, augment=augment_settings, num_workers=1, seed=seed,
+                      device=device, features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
                       progress=progress)
     trained = fit(cfg)
     if not trained.checkpoint.is_file():

@@ -38,7 +38,7 @@ def add_train(sub):
 
 
 def _cmd_train(args) -> int:
-    from ..training.loop import fit, load_train_config
+    from ..training import fit, load_train_config
 
     keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
             "num_workers", "seed", "device", "augment")
