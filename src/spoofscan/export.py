@@ -86,9 +86,10 @@ class ExportResult:
         lines = [f"wrote {self.path} ({self.precision}, {self.size_bytes / 1e6:.1f} MB) in {self.seconds:.1f} s",
                  f"fp32 check: max |logit diff| vs PyTorch = {self.max_abs_diff:.3g} (tolerance {self.tolerance:g})"]
         if self.precision == "int8":
-            lines.append(f"int8 vs fp32 on {self.calibration_windows} calibration windows from {self.calibration_clips} "
-                         f"clips: max |logit diff| = {self.int8_max_abs_diff:.3g}, correlation = {self.int8_correlation:.4f}"
-                         + (f" ({self.calibration_skipped} unreadable clips skipped)" if self.calibration_skipped else ""))
+            skipped = f" ({self.calibration_skipped} unreadable clips skipped)" if self.calibration_skipped else ""
+            lines.append(f"int8 vs fp32 on {self.calibration_windows} calibration windows from "
+                         f"{self.calibration_clips} clips: max |logit diff| = {self.int8_max_abs_diff:.3g}, "
+                         f"correlation = {self.int8_correlation:.4f}{skipped}")
         return "\n".join(lines)
 
 
@@ -223,7 +224,8 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
             examples.append(torch.zeros(2, features.window_samples))
             dynamic.append({0: batch, 1: torch.export.Dim("samples", min=features.n_fft)})
         else:
-            raise SpoofscanError(f"cannot export a model with graph input {name!r} (known: {FEATURES_INPUT}, {WAVE_INPUT})")
+            raise SpoofscanError(f"cannot export a model with graph input {name!r} "
+                                 f"(known: {FEATURES_INPUT}, {WAVE_INPUT})")
     quiet = logging.getLogger("torch.onnx")  # it lists torchvision ops it skips, at WARNING
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -253,7 +255,8 @@ def check_waves(features: FeatureConfig, seed: int = CHECK_SEED) -> list:
     for batch, samples in ((3, features.window_samples), (2, max(features.window_samples // 2, features.n_fft))):
         t = np.arange(samples) / features.sample_rate
         f0 = rng.uniform(90, 250, size=(batch, 1))
-        wave = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) + 0.1 * rng.standard_normal((batch, samples))
+        harmonics = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
+        wave = harmonics + 0.1 * rng.standard_normal((batch, samples))
         wave *= rng.uniform(0.05, 0.5, size=(batch, 1)) / np.abs(wave).max(axis=1, keepdims=True)
         out.append(wave.astype(np.float32))
     return out
@@ -320,7 +323,8 @@ def calibration_windows_from(calibration, features: FeatureConfig, n_windows: in
             skipped += 1
             continue
         starts = window_starts(len(wave), win, hop)
-        pick = starts[np.unique(np.linspace(0, len(starts) - 1, min(WINDOWS_PER_CLIP, len(starts))).round().astype(int))]
+        spread = np.linspace(0, len(starts) - 1, min(WINDOWS_PER_CLIP, len(starts))).round().astype(int)
+        pick = starts[np.unique(spread)]
         windows.extend(repeat_pad(wave[s:s + win], win) for s in pick[: n_windows - len(windows)])
         clips += 1
     if not windows:
@@ -383,8 +387,8 @@ def _metadata(card: dict, features: FeatureConfig, det, *, precision: str, expor
     for name in det.model.inputs:
         if name == FEATURES_INPUT:
             inputs.append({"name": name, "shape": ["batch", 1, features.rows, "frames"],
-                           "content": f"spoofscan.frontend.numpy.frontend ({features.frontend}) of {SAMPLE_RATE} Hz windows "
-                                      "with the features below"})
+                           "content": f"spoofscan.frontend.numpy.frontend ({features.frontend}) of {SAMPLE_RATE} Hz "
+                                      "windows with the features below"})
         else:
             inputs.append({"name": name, "shape": ["batch", "samples"], "content": f"the {SAMPLE_RATE} Hz window"})
     return {
