@@ -15,12 +15,14 @@ from safetensors.numpy import load_file
 from synth import make_corpus
 
 import spoofscan
+from spoofscan.augment import AUGMENT_PRESETS
 from spoofscan.checkpoint import read_card
 from spoofscan.cli import main
 from spoofscan.datasets import load_records
 from spoofscan.evaluation.evaluate import evaluate, read_scores
 from spoofscan.frontend.config import FeatureConfig
-from spoofscan.training.loop import TrainConfig, fit, load_train_config
+from spoofscan.models import model_preset
+from spoofscan.training import TrainConfig, fit, load_train_config
 
 SMALL_FEATURES = FeatureConfig(n_mels=40, n_fft=512, window_seconds=1.0, hop_seconds=0.5)
 SRC = str(Path(spoofscan.__file__).resolve().parents[1])
@@ -36,7 +38,7 @@ def tiny_config(manifest: Path, out: Path, **kw) -> TrainConfig:
                 features=SMALL_FEATURES, epochs=4, batch_size=8, lr=3e-3, num_workers=0, device="cpu",
                 progress=False, seed=1)
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_dict(base)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,7 @@ def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path, augment):
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_train import tiny_config
-        from spoofscan.training.loop import fit
+        from spoofscan.training import fit
         from pathlib import Path
         def die(row):
             if row["epoch"] == 1:
@@ -171,6 +173,11 @@ def test_config_file_and_flags(tmp_path, corpus):
         TrainConfig.from_dict({"augment": {"noise": {"snr": [1, 2]}}})
     with pytest.raises(spoofscan.SpoofscanError, match="choose from"):
         TrainConfig(balance="magic")
+    assert TrainConfig.from_dict({"model": "tiny", "augment": "rawboost"}) == TrainConfig(
+        model=model_preset("tiny"), augment=AUGMENT_PRESETS["rawboost"])  # names become configs in from_dict
+    for loose in ({"model": "tiny"}, {"features": {"n_mels": 40}}, {"augment": "rawboost"}):
+        with pytest.raises(spoofscan.SpoofscanError, match="use TrainConfig.from_dict"):
+            TrainConfig(**loose)  # the constructor takes configs only, and says where names and mappings go
     with pytest.raises(spoofscan.SpoofscanError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"epoch": 3})
     assert main(["train", "--config", str(cfg_file), "--epochs", "0"]) == 2
@@ -220,7 +227,7 @@ def test_torchrun_resume_matches_an_uninterrupted_run(corpus, ddp_run, tmp_path)
     script = tmp_path / "die_after_epoch_1.py"
     script.write_text(textwrap.dedent(f"""
         import os
-        from spoofscan.training.loop import fit, load_train_config
+        from spoofscan.training import fit, load_train_config
 
         def die(row):  # on rank 0, after the epoch's state is saved: as abrupt as SIGKILL
             if row["epoch"] == 1:

@@ -6,7 +6,7 @@ into its folder:
 
 1. build the offline corpus (:func:`spoofscan.corpus.build_corpus`) in ``OUT/corpus``;
 2. audit it for shortcuts (:func:`spoofscan.corpus.audit.audit_corpus`);
-3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.loop.fit`);
+3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.fit`);
 4. evaluate the best checkpoint on ``eval`` (speakers and generators unseen in training):
    EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluation.evaluate.evaluate`);
 5. predict one real and one fake eval clip with the public API (:func:`spoofscan.load_detector`).
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -107,11 +108,6 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     from .augment import augment_config
     from .corpus import CorpusConfig, build_corpus
     from .corpus.audit import audit_corpus
-    from .datasets import load_records
-    from .evaluation.evaluate import evaluate
-    from .frontend.config import FeatureConfig
-    from .labels import BONAFIDE, HUMAN_LABEL
-    from .training.loop import TrainConfig, fit
 
     if size not in PRESETS:
         raise choice_error("quickstart size", size, PRESETS)
@@ -123,50 +119,86 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     timings: dict = {}
     started = time.perf_counter()
 
-    def step(number: int, title: str) -> float:
-        log(f"\n[{number}/5] {title}")
-        return time.perf_counter()
+    with _step(1, f"building the {size} corpus in {out / 'corpus'}", "corpus", timings, log):
+        manifest = build_corpus(CorpusConfig.from_dict({"out": str(out / "corpus"), "size": size, "jobs": jobs,
+                                                        "cache_dir": cache_dir, "seed": seed, "progress": progress}))
+    with _step(2, "shortcut audit: can one trivial number tell real from fake?", "audit", timings, log):
+        audit = audit_corpus(manifest.parent, progress=progress)
+        log(audit.table())
+        if not audit.passed:
+            log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
+    with _step(3, f"training {model or preset.model} on the train split (best epoch chosen on dev)", "train",
+               timings, log):
+        trained, dev_eer = _train(manifest, out, preset, model=model, epochs=epochs, augment=augment_settings,
+                                  seed=seed, device=device, progress=progress, log=log)
+    with _step(4, "evaluating on the eval split (speakers and generators unseen in training)", "evaluate",
+               timings, log):
+        detector = load_detector(trained.checkpoint, device=device)
+        records, eval_eer, per_generator = _evaluate(detector, manifest, out / "eval", progress, log)
+    with _step(5, "predicting one real and one fake eval clip", "predict", timings, log):
+        predictions = _predict_examples(detector, records, log)
+    timings["total"] = time.perf_counter() - started
 
-    t = step(1, f"building the {size} corpus in {out / 'corpus'}")
-    manifest = build_corpus(CorpusConfig.from_dict({"out": str(out / "corpus"), "size": size, "jobs": jobs,
-                                                    "cache_dir": cache_dir, "seed": seed, "progress": progress}))
-    timings["corpus"] = time.perf_counter() - t
+    result = QuickstartResult(out, manifest, trained.checkpoint, out / "eval", eval_eer, dev_eer, per_generator,
+                              audit, predictions, {k: round(v, 1) for k, v in timings.items()})
+    atomic_write_text(out / RESULT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
+    log(summary_text(result))
+    return result
 
-    t = step(2, "shortcut audit: can one trivial number tell real from fake?")
-    audit = audit_corpus(manifest.parent, progress=progress)
-    log(audit.table())
-    if not audit.passed:
-        log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
-    timings["audit"] = time.perf_counter() - t
 
-    t = step(3, f"training {model or preset.model} on the train split (best epoch chosen on dev)")
+@contextmanager
+def _step(number: int, title: str, key: str, timings: dict, log: Callable[[str], None]):
+    """Announce step ``number`` of five; its seconds go to ``timings[key]``."""
+    log(f"\n[{number}/5] {title}")
+    t = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - t
+
+
+def _train(manifest: Path, out: Path, preset: Preset, *, model: Optional[str], epochs: Optional[int], augment,
+           seed: int, device: str, progress: bool, log: Callable[[str], None]) -> tuple:
+    """Step 3: train on the manifest's train split into ``out`` (the best epoch chosen on dev),
+    replacing a previous run's checkpoints there. Returns the
+    :class:`~spoofscan.training.TrainResult` and the best epoch's dev EER (a fraction)."""
+    from .frontend.config import FeatureConfig
+    from .models import model_preset
+    from .training import TrainConfig, fit
+
     run_dir = out  # the checkpoint lands at OUT/best.safetensors (runs/quickstart/best.safetensors)
     for stale in ("state.pt", "best.safetensors", "last.safetensors"):
         (run_dir / stale).unlink(missing_ok=True)
     cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
-                      model=model or preset.model, epochs=epochs or preset.epochs, batch_size=preset.batch_size,
-                      lr=preset.lr, augment=augment_settings, num_workers=1, seed=seed, device=device,
-                      features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
+                      model=model_preset(model or preset.model), epochs=epochs or preset.epochs,
+                      batch_size=preset.batch_size, lr=preset.lr, augment=augment, num_workers=1, seed=seed,
+                      device=device, features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
                       progress=progress)
     trained = fit(cfg)
     if not trained.checkpoint.is_file():
         raise SpoofscanError(f"training wrote no checkpoint in {run_dir}")
     dev_eer = float(trained.metrics.get("dev_eer", float("nan")))
     log(f"best epoch {trained.best_epoch}: dev EER {100 * dev_eer:.2f} % -> {trained.checkpoint}")
-    timings["train"] = time.perf_counter() - t
+    return trained, dev_eer
 
-    t = step(4, "evaluating on the eval split (speakers and generators unseen in training)")
-    detector = load_detector(trained.checkpoint, device=device)
+
+def _evaluate(detector, manifest: Path, report_dir: Path, progress: bool, log: Callable[[str], None]):
+    """Step 4: the eval split's records, its EER (a fraction) and the EER per generator."""
+    from .datasets import load_records
+    from .evaluation.evaluate import evaluate
+
     records = load_records(f"csv:{manifest}:eval")
-    report = evaluate(detector, records, out / "eval", progress=progress)
+    report = evaluate(detector, records, report_dir, progress=progress)
     eval_eer = float(report["metrics"]["eer"])
     per_generator = {row["value"]: row["eer"] for row in report["groups"].get("generator", {}).get("values", [])}
     log(f"eval EER {100 * eval_eer:.2f} % on {report['counts']['trials']} clips")
     for name, eer in sorted(per_generator.items()):
         log(f"  {name:<22} EER {100 * eer:6.2f} %")
-    timings["evaluate"] = time.perf_counter() - t
+    return records, eval_eer, per_generator
 
-    t = step(5, "predicting one real and one fake eval clip")
+
+def _predict_examples(detector, records: list, log: Callable[[str], None]) -> list:
+    """Step 5: the verdicts on the first real and the first fake eval clip, one dict each."""
+    from .labels import BONAFIDE, HUMAN_LABEL
+
     picks = [next(r for r in records if r.label == BONAFIDE), next(r for r in records if r.label != BONAFIDE)]
     predictions = []
     for record in picks:
@@ -177,14 +209,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         verdict = f"p_fake {p.p_fake:.3f}, score {p.score:.3f}" if p.score is not None else f"speech {p.speech:.2f}"
         log(f"  {Path(record.path).name}: {p.label} ({verdict}); truly {truth}"
             f"{'' if record.label == BONAFIDE else ' (' + record.groups.get('generator', '?') + ')'}")
-    timings["predict"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - started
-
-    result = QuickstartResult(out, manifest, trained.checkpoint, out / "eval", eval_eer, dev_eer, per_generator,
-                              audit, predictions, {k: round(v, 1) for k, v in timings.items()})
-    atomic_write_text(out / RESULT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
-    log(summary_text(result))
-    return result
+    return predictions
 
 
 def summary_text(result: QuickstartResult) -> str:

@@ -16,10 +16,11 @@ def add_train(sub):
                        epilog=spec_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="YAML or TOML file with TrainConfig fields; flags override it")
     p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
-    p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), e.g. asvspoof2019la:/data/LA:dev")
+    p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), "
+                                 "e.g. asvspoof2019la:/data/LA:dev")
     p.add_argument("--out", help="run folder (default runs/default)")
-    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, small, tiny, resnet18-hybrid, small-hybrid, "
-                                    "tiny-hybrid")
+    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, small, tiny, resnet18-hybrid, "
+                                   "small-hybrid, tiny-hybrid")
     p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc")
     p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
     p.add_argument("--epochs", type=int)
@@ -30,15 +31,16 @@ def add_train(sub):
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
-    p.add_argument("--augment", help="augmentation preset: off (default), standard (the measured chain), rawboost, channel or full (replaces "
-                                     "the config file's augment: mapping, where each effect can be set)")
+    p.add_argument("--augment", help="augmentation preset: off (default), standard (the measured chain), rawboost, "
+                                     "channel or full (replaces the config file's augment: mapping, where each effect "
+                                     "can be set)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
-    from ..training.loop import fit, load_train_config
+    from ..training import fit, load_train_config
 
     keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
             "num_workers", "seed", "device", "augment")
@@ -64,11 +66,14 @@ def add_export(sub):
     p.add_argument("checkpoint", help="the .safetensors checkpoint")
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--int8", action="store_true", help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration")
+    p.add_argument("--int8", action="store_true",
+                   help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration")
     p.add_argument("--calibration", metavar="DATA_SPEC",
-                   help="audio to calibrate INT8 activation ranges on, e.g. csv:manifest.csv:dev (both classes; the dev split)")
+                   help="audio to calibrate INT8 activation ranges on, e.g. csv:manifest.csv:dev "
+                        "(both classes; the dev split)")
     p.add_argument("--calibration-windows", type=int, default=256, help="windows to calibrate on")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted |logit difference| ONNX FP32 vs PyTorch")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest accepted |logit difference| ONNX FP32 vs PyTorch")
     p.set_defaults(func=_cmd_export)
 
 
