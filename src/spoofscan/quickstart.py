@@ -11,10 +11,11 @@ into its folder:
    EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluation.evaluate.evaluate`);
 5. predict one real and one fake eval clip with the public API (:func:`spoofscan.load_detector`).
 
-Training settings per size (:data:`PRESETS`) are chosen to fit a 2-core CPU: ``tiny`` (CI)
-trains the ``tiny`` model for a few epochs in well under a minute, ``small`` trains the
-``small`` model (ResNet-18's layout at a quarter of its width) for 6 epochs, about five
-minutes, and ``full`` ResNet-18 for 20. Crops are 2 s (the clips are short words and sentences).
+Each size builds the corpus of that size and trains a recipe of :mod:`spoofscan.recipes`
+(:data:`RECIPES`), chosen to fit a 2-core CPU: ``tiny`` (CI) trains the ``ci`` recipe in well under
+a minute, ``small`` the ``quick`` recipe (ResNet-18's layout at half its width, 6 epochs, about
+five minutes), ``full`` the ``long`` recipe (ResNet-18, 20 epochs). Crops are 2 s (the clips are
+short words and sentences).
 """
 
 from __future__ import annotations
@@ -29,30 +30,8 @@ from typing import Callable, Optional
 from .errors import SpoofscanError, choice_error
 from .fileio import atomic_write_text
 
-WINDOW_SECONDS = 2.0  # training crop / inference window of the quickstart models
-HOP_SECONDS = 1.0
 RESULT_FILE = "quickstart.json"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Training settings of one quickstart size. ``augment`` is a preset name of
-    :data:`spoofscan.augment.AUGMENT_PRESETS` (``off``: none)."""
-
-    model: str
-    epochs: int
-    batch_size: int
-    lr: float
-    augment: str = "off"
-
-
-PRESETS = {
-    "tiny": Preset("tiny", epochs=6, batch_size=8, lr=3e-3),
-    # small: the recipe chosen in docs/GENERALIZATION.md (the small preset trains about 3x faster
-    # per step than ResNet-18 on 2 cores and measured no worse there; augmentation measured worse)
-    "small": Preset("small", epochs=6, batch_size=32, lr=1e-3),
-    "full": Preset("resnet18", epochs=20, batch_size=32, lr=1e-3),
-}
+RECIPES = {"tiny": "ci", "small": "quick", "full": "long"}  # quickstart size (= corpus size) -> training recipe
 
 
 @dataclass
@@ -96,8 +75,8 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         ``metrics.csv``...), ``eval/``, ``quickstart.json``
     jobs : corpus-building processes (0: one per CPU)
     device : training and scoring device (``auto``, ``cpu``, ``cuda``...)
-    model, epochs, augment : override the size's training preset (``augment``: a preset name
-        of :data:`spoofscan.augment.AUGMENT_PRESETS`)
+    model, epochs, augment : override the size's recipe (``model``: a preset name of
+        :data:`spoofscan.models.MODEL_PRESETS`; ``augment``: of :data:`spoofscan.augment.AUGMENT_PRESETS`)
     cache_dir : where Debian packages are downloaded (default ``~/.cache/spoofscan``)
     progress : progress bars; ``log`` receives the step headers and the summary (default: print)
 
@@ -109,11 +88,19 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     from .corpus import CorpusConfig, build_corpus
     from .corpus.audit import audit_corpus
 
-    if size not in PRESETS:
-        raise choice_error("quickstart size", size, PRESETS)
+    from .models import model_preset
+    from .recipes import load_recipe
+
+    if size not in RECIPES:
+        raise choice_error("quickstart size", size, RECIPES)
     log = log or (lambda msg: print(msg, flush=True))
-    preset = PRESETS[size]
-    augment_settings = augment_config(augment or preset.augment)  # a bad name fails now, not after the corpus
+    overrides = {"model": model, "epochs": epochs, "augment": augment}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if augment is not None:
+        augment_config(augment)  # bad names fail now, not after the corpus is built
+    if model is not None:
+        model_preset(model)
+    model_name = model or load_recipe(RECIPES[size])["model"]
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
@@ -127,10 +114,10 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         log(audit.table())
         if not audit.passed:
             log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
-    with _step(3, f"training {model or preset.model} on the train split (best epoch chosen on dev)", "train",
-               timings, log):
-        trained, dev_eer = _train(manifest, out, preset, model=model, epochs=epochs, augment=augment_settings,
-                                  seed=seed, device=device, progress=progress, log=log)
+    with _step(3, f"training {model_name} ({RECIPES[size]} recipe) on the train split (best epoch chosen on dev)",
+               "train", timings, log):
+        trained, dev_eer = _train(manifest, out, {"recipe": RECIPES[size], **overrides, "seed": seed,
+                                                  "device": device, "progress": progress}, log)
     with _step(4, "evaluating on the eval split (speakers and generators unseen in training)", "evaluate",
                timings, log):
         detector = load_detector(trained.checkpoint, device=device)
@@ -155,23 +142,17 @@ def _step(number: int, title: str, key: str, timings: dict, log: Callable[[str],
     timings[key] = time.perf_counter() - t
 
 
-def _train(manifest: Path, out: Path, preset: Preset, *, model: Optional[str], epochs: Optional[int], augment,
-           seed: int, device: str, progress: bool, log: Callable[[str], None]) -> tuple:
-    """Step 3: train on the manifest's train split into ``out`` (the best epoch chosen on dev),
-    replacing a previous run's checkpoints there. Returns the
-    :class:`~spoofscan.training.TrainResult` and the best epoch's dev EER (a fraction)."""
-    from .frontend.config import FeatureConfig
-    from .models import model_preset
+def _train(manifest: Path, out: Path, settings: dict, log: Callable[[str], None]) -> tuple:
+    """Step 3: train ``settings`` (TrainConfig fields: the recipe and its changes) on the manifest's
+    train split into ``out`` (the best epoch chosen on dev), replacing a previous run's checkpoints
+    there. Returns the :class:`~spoofscan.training.TrainResult` and the best epoch's dev EER (a fraction)."""
     from .training import TrainConfig, fit
 
     run_dir = out  # the checkpoint lands at OUT/best.safetensors (runs/quickstart/best.safetensors)
     for stale in ("state.pt", "best.safetensors", "last.safetensors"):
         (run_dir / stale).unlink(missing_ok=True)
-    cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
-                      model=model_preset(model or preset.model), epochs=epochs or preset.epochs,
-                      batch_size=preset.batch_size, lr=preset.lr, augment=augment, num_workers=1, seed=seed,
-                      device=device, features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
-                      progress=progress)
+    cfg = TrainConfig.from_dict({**settings, "train": f"csv:{manifest}:train", "dev": f"csv:{manifest}:dev",
+                                 "out": str(run_dir)})
     trained = fit(cfg)
     if not trained.checkpoint.is_file():
         raise SpoofscanError(f"training wrote no checkpoint in {run_dir}")

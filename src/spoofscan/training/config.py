@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..augment import AugmentConfig, augment_config
-from ..config import Config, load_config
+from ..config import Config, load_config, merge_mappings
 from ..errors import SpoofscanError, choice_error
 from ..frontend.config import FeatureConfig
 from ..models import ModelConfig, model_preset
+from ..recipes import load_recipe
 
 BALANCE_MODES = ("loss", "sampler", "none")
 
@@ -19,7 +20,8 @@ class TrainConfig(Config):
     """Everything a training run depends on; stored in the run folder and the checkpoint card.
 
     ``train`` / ``dev`` are data specs (``CORPUS:PATH[:SUBSET]``, see
-    :func:`spoofscan.datasets.load_records`). ``model`` is a ModelConfig, ``features`` a
+    :func:`spoofscan.datasets.load_records`). ``recipe`` names the recipe (:mod:`spoofscan.recipes`)
+    the other fields start from: :meth:`from_dict` fills every field not given from it. ``model`` is a ModelConfig, ``features`` a
     FeatureConfig and ``augment`` (on-the-fly augmentation, off by default) an AugmentConfig;
     :meth:`from_dict` and :func:`load_train_config` also take a preset name for ``model``
     (:data:`spoofscan.models.MODEL_PRESETS`) and for ``augment``
@@ -32,6 +34,7 @@ class TrainConfig(Config):
     train: str = ""
     dev: str = ""
     out: str = "runs/default"
+    recipe: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     init: str = "random"
@@ -51,8 +54,9 @@ class TrainConfig(Config):
 
     @classmethod
     def field_values(cls, d: dict) -> dict:
-        """Preset names and mappings of ``model``, ``features`` and ``augment`` become their configs."""
-        d = dict(d)
+        """The recipe's fields for those not given; preset names and mappings of ``model``,
+        ``features`` and ``augment`` become their configs."""
+        d = merge_mappings(load_recipe(d["recipe"]), d) if d.get("recipe") else dict(d)
         model = d.get("model")
         if isinstance(model, str):
             d["model"] = model_preset(model)
