@@ -47,7 +47,7 @@ from ..evaluation.metrics import compute_eer
 from ..fileio import atomic_write, atomic_write_text
 from ..frontend.config import FeatureConfig
 from ..labels import BONAFIDE, SPOOF
-from ..models import ModelConfig, create_model, load_pretrained, model_preset
+from ..models import ModelConfig, create_model, load_pretrained, match_in_chans, model_preset
 from .data import CropDataset, EpochSampler
 
 BALANCE_MODES = ("loss", "sampler", "none")
@@ -94,6 +94,7 @@ class TrainConfig(Config):
             object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
         if isinstance(self.features, dict):
             object.__setattr__(self, "features", FeatureConfig.from_dict(self.features))
+        object.__setattr__(self, "model", match_in_chans(self.model, self.features))  # a preset fits any channels
         object.__setattr__(self, "augment", augment_config(self.augment))
         if self.balance not in BALANCE_MODES:
             raise choice_error("balance", self.balance, BALANCE_MODES)
