@@ -218,7 +218,8 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
     examples, dynamic = [], []
     for name in model.inputs:
         if name == FEATURES_INPUT:
-            examples.append(torch.zeros(2, 1, features.rows, features.num_frames(features.window_samples)))
+            examples.append(torch.zeros(2, features.num_channels, features.rows,
+                                        features.num_frames(features.window_samples)))
             dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2)})
         elif name == WAVE_INPUT:
             examples.append(torch.zeros(2, features.window_samples))
@@ -386,7 +387,7 @@ def _metadata(card: dict, features: FeatureConfig, det, *, precision: str, expor
     inputs = []
     for name in det.model.inputs:
         if name == FEATURES_INPUT:
-            inputs.append({"name": name, "shape": ["batch", 1, features.rows, "frames"],
+            inputs.append({"name": name, "shape": ["batch", features.num_channels, features.rows, "frames"],
                            "content": f"spoofscan.frontend.numpy.frontend ({features.frontend}) of {SAMPLE_RATE} Hz "
                                       "windows with the features below"})
         else:

@@ -24,7 +24,11 @@ def add_train(sub):
     p.add_argument("--out", help="run folder (default runs/default)")
     p.add_argument("--model", help="a preset: resnet18 (default), resnet10, resnet18-half, resnet10-mini, "
                                    "resnet18-hybrid, resnet18-half-hybrid, resnet10-mini-hybrid")
-    p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc")
+    p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc; "
+                                      "see --channels for phase channels")
+    p.add_argument("--channels", help="input channels, comma-separated: logmag (default: the front end alone), mgd "
+                                      "(modified group delay), ifd (instantaneous-frequency deviation), e.g. "
+                                      "logmag,mgd,ifd; the phase channels need --frontend logmel or linear")
     p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -48,8 +52,10 @@ def _cmd_train(args) -> int:
     keys = ("recipe", "train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
             "num_workers", "seed", "device", "augment")
     overrides = {k: getattr(args, k) for k in keys}
-    if args.frontend:
-        overrides["features"] = {"frontend": args.frontend}
+    features = {"frontend": args.frontend,
+                "channels": tuple(name.strip() for name in args.channels.split(",")) if args.channels else None}
+    if any(v is not None for v in features.values()):
+        overrides["features"] = {k: v for k, v in features.items() if v is not None}
     if args.quiet:
         overrides["progress"] = False
     if args.resume and args.config is None and (Path(args.out or "runs/default") / "config.json").is_file():

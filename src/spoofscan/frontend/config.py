@@ -13,6 +13,12 @@ normalisation):
   ``n_lfcc`` DCT-II coefficients of their log energies, plus deltas and delta-deltas), the
   ASVspoof baseline front end.
 
+``channels`` stacks more views of the same STFT frames as input channels of the network
+(output (batch, C, rows, frames)): ``logmag`` is the front end above; the phase channels
+``mgd`` (modified group delay) and ``ifd`` (instantaneous-frequency deviation), defined in
+:mod:`spoofscan.frontend.phase`, are pooled into the same filterbank bands, so they need
+``logmel`` or ``linear``.
+
 This module is torch-free.
 """
 
@@ -31,6 +37,9 @@ NORMALIZATIONS = ("none", "mean", "meanvar")
 NORM_EPS = 1e-2  # std floor of "meanvar", in nats: a constant band (digital silence) stays ~0
 FRONTENDS = ("logmel", "linear", "lfcc")
 DELTA_WIDTH = 2  # frames on each side of the delta regression (HTK's DELTAWINDOW = 2)
+CHANNELS = ("logmag", "mgd", "ifd")  # input channels a front end can stack (see spoofscan.frontend.phase)
+PHASE_CHANNELS = ("mgd", "ifd")
+BAND_FRONTENDS = ("logmel", "linear")  # the front ends whose rows are filterbank bands, which phase channels share
 
 # Size limits of a FeatureConfig (a card from a file is built through them): far above any
 # sensible setting, low enough that no value can exhaust memory or loop for ever.
@@ -51,6 +60,10 @@ class FeatureConfig(Config):
     ``3 * n_lfcc`` rows: coefficients, deltas, delta-deltas). ``window_seconds`` is the length of
     the crops the model is trained on and of the windows a long clip is cut into at inference;
     ``hop_seconds`` is the step between inference windows (2 s = 50 % overlap for 4 s windows).
+    ``channels`` names the input channels, in order (default ``("logmag",)``: the front end alone,
+    one channel); ``mgd_alpha``, ``mgd_gamma`` and ``mgd_lifter`` shape the ``mgd`` channel (the
+    exponents of Hegde and Murthy, and the cepstral lifter in quefrency samples; see
+    :mod:`spoofscan.frontend.phase`).
     """
 
     frontend: str = "logmel"
@@ -66,15 +79,19 @@ class FeatureConfig(Config):
     window_seconds: float = 4.0
     hop_seconds: float = 2.0
     n_lfcc: int = 20
+    channels: tuple = ("logmag",)
+    mgd_alpha: float = 0.4  # exponent of the group delay (Hegde and Murthy's alpha)
+    mgd_gamma: float = 0.9  # exponent of the smoothed spectrum it is divided by (their gamma)
+    mgd_lifter: int = 30  # cepstral coefficients kept to smooth that spectrum: 30 samples = 1.9 ms at 16 kHz
 
     def __post_init__(self):
         if self.frontend not in FRONTENDS:
             raise choice_error("frontend", self.frontend, FRONTENDS)
-        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_lfcc"):
+        for name in ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "n_lfcc", "mgd_lifter"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise SpoofscanError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("fmin", "fmax", "log_floor", "window_seconds", "hop_seconds"):
+        for name in ("fmin", "fmax", "log_floor", "window_seconds", "hop_seconds", "mgd_alpha", "mgd_gamma"):
             value = getattr(self, name)
             if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool) \
                     or not math.isfinite(value):
@@ -105,6 +122,7 @@ class FeatureConfig(Config):
                                  f"{self.window_seconds:g}]")
         if self.hop_samples < 1:
             raise SpoofscanError(f"hop_seconds {self.hop_seconds} is less than one sample at {self.sample_rate} Hz")
+        self._check_channels()
         if self.frontend == "lfcc" and self.n_lfcc > self.n_mels:
             raise SpoofscanError(f"n_lfcc={self.n_lfcc} coefficients need at least as many bands, got n_mels={self.n_mels}")
         empty = np.flatnonzero(filterbank(self).sum(axis=1) == 0)
@@ -113,6 +131,35 @@ class FeatureConfig(Config):
                 f"n_mels={self.n_mels} is too many for n_fft={self.n_fft} between fmin={self.fmin:g} and "
                 f"fmax={self.fmax:g} Hz: {self.frontend} filter(s) {empty[:5].tolist()} cover no FFT bin "
                 f"(raise n_fft, lower n_mels or raise fmin)")
+
+    def _check_channels(self):
+        if not isinstance(self.channels, tuple) or not self.channels \
+                or not all(isinstance(name, str) for name in self.channels):
+            raise SpoofscanError(f"channels must be a non-empty tuple of names from {', '.join(CHANNELS)}, "
+                                 f"got {self.channels!r}")
+        for name in self.channels:
+            if name not in CHANNELS:
+                raise choice_error("channel", name, CHANNELS)
+        if len(set(self.channels)) < len(self.channels):
+            raise SpoofscanError(f"channels {self.channels} name a channel twice")
+        phase = [name for name in self.channels if name in PHASE_CHANNELS]
+        if phase and self.frontend not in BAND_FRONTENDS:
+            raise SpoofscanError(f"channel(s) {', '.join(phase)} are pooled into filterbank bands: they need frontend "
+                                 f"{' or '.join(BAND_FRONTENDS)}, got {self.frontend!r}")
+        for name in ("mgd_alpha", "mgd_gamma"):
+            if not 0 < getattr(self, name) <= 1:
+                raise SpoofscanError(f"{name} must be in (0, 1], got {getattr(self, name)!r}")
+        if self.mgd_lifter > self.n_fft // 2:
+            raise SpoofscanError(f"mgd_lifter {self.mgd_lifter} must be at most n_fft // 2 = {self.n_fft // 2}")
+
+    def to_dict(self) -> dict:
+        """The fields as a card's JSON holds them (``channels`` a list), so that the two compare equal."""
+        return {**super().to_dict(), "channels": list(self.channels)}
+
+    @property
+    def num_channels(self) -> int:
+        """Channels of the front end's output (the model's ``in_chans``): ``len(channels)``."""
+        return len(self.channels)
 
     @property
     def window_samples(self) -> int:

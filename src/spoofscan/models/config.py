@@ -22,7 +22,8 @@ class ModelConfig(Config):
     layers : basic blocks per ResNet stage (2-2-2-2 is ResNet-18)
     width : channels of the first ResNet stage (64 in ResNet-18); stages double it
     dropout : before the final linear layer
-    in_chans : input channels of the ResNet stem (1: one spectrogram)
+    in_chans : input channels of the ResNet stem: the front end's channel count
+        (``FeatureConfig.channels``; 1: one spectrogram)
     wave_width : ``hybrid`` only: channels of the waveform branch's first stage (its sinc
         filters); its embedding has ``4 * wave_width`` values
     """

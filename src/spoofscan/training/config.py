@@ -9,7 +9,7 @@ from ..augment import AugmentConfig, augment_config
 from ..config import Config, load_config, merge_mappings
 from ..errors import SpoofscanError, choice_error
 from ..frontend.config import FeatureConfig
-from ..models import ModelConfig, model_preset
+from ..models import ModelConfig, match_in_chans, model_preset
 from ..recipes import load_recipe
 
 BALANCE_MODES = ("loss", "sampler", "none")
@@ -64,6 +64,8 @@ class TrainConfig(Config):
             d["model"] = ModelConfig.from_dict(model)
         if isinstance(d.get("features"), dict):
             d["features"] = FeatureConfig.from_dict(d["features"])
+        if isinstance(d.get("model"), ModelConfig) and isinstance(d.get("features"), FeatureConfig):
+            d["model"] = match_in_chans(d["model"], d["features"])  # a preset fits any number of input channels
         if "augment" in d:
             d["augment"] = augment_config(d["augment"])
         return d
