@@ -1,26 +1,11 @@
-"""Shared test fixtures: generated audio and a tiny detector (random weights, 1-s windows).
-
-Everything is made here from numbers: no downloads, no corpus files.
-"""
+"""Shared test fixtures: a tiny detector (random weights, 1-s windows), its checkpoint and its
+ONNX export. Everything is made here from numbers: no downloads, no corpus files. Generated audio
+is in tests/synth.py, other shared helpers in tests/helpers.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-
-def make_tone(freq: float = 440.0, seconds: float = 1.0, rate: int = 16_000, amp: float = 0.5,
-              channels: int = 1) -> np.ndarray:
-    """A sine, float32, shape (samples,) or (samples, channels) (every channel the same tone)."""
-    t = np.arange(int(round(seconds * rate))) / rate
-    x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return x if channels == 1 else np.repeat(x[:, None], channels, axis=1)
-
-
-@pytest.fixture
-def tone():
-    """``tone(freq=440, seconds=1, rate=16000, amp=0.5, channels=1)`` -> float32 sine."""
-    return make_tone
 
 
 @pytest.fixture

@@ -1,16 +1,12 @@
 """What the web-service tests share: a detector that tells synth.py's classes apart without a
-network, a model whose calls can be held, audio bytes of every kind, a free port."""
+network, a model whose calls can be held, a clip as WAV bytes."""
 
 from __future__ import annotations
 
-import io
-import socket
-import struct
 import threading
 
 import numpy as np
-import soundfile as sf
-from synth import synth_clip
+from synth import encode, synth_clip
 
 from spoofscan.calibration import Calibration
 from spoofscan.detector import Detector
@@ -45,7 +41,6 @@ class BandDetector(Detector):
         return scores.astype(np.float32)
 
 
-
 class GatedDetector(BandDetector):
     """A BandDetector whose model calls wait until ``gate`` is set; ``entered`` is set at each call."""
 
@@ -60,26 +55,6 @@ class GatedDetector(BandDetector):
         return super().window_scores(windows)
 
 
-def wav_bytes(x: np.ndarray, rate: int = RATE, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, x, rate, format=fmt, subtype=subtype)
-    return buf.getvalue()
-
-
 def clip_bytes(label: str, seconds: float, seed: int = 0) -> bytes:
     """A synth.py clip (``bonafide`` or ``spoof``) as 16-bit WAV bytes."""
-    return wav_bytes(synth_clip(label, seconds, np.random.default_rng(seed)))
-
-
-def wav_with_rate(rate: int, samples: int = RATE) -> bytes:
-    """A 16-bit mono WAV of ``samples`` samples whose header claims ``rate`` Hz."""
-    data = (np.sin(np.arange(samples) * 0.05) * 8000).astype("<i2").tobytes()
-    fmt = struct.pack("<HHIIHH", 1, 1, rate, (rate * 2) & 0xFFFFFFFF, 2, 16)
-    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(data)) + data
-    return b"RIFF" + struct.pack("<I", len(body)) + body
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return encode(synth_clip(label, seconds, np.random.default_rng(seed)))

@@ -1,6 +1,7 @@
-"""Generated two-class audio that a tiny model learns in seconds (for training tests).
+"""The audio every test builds: generated two-class clips that a tiny model learns in seconds,
+tones, encoded bytes (libsndfile, FFmpeg, hand-made RIFF headers), files and a small corpus.
 
-"bonafide": harmonic tones with vibrato plus broadband noise, as voiced speech with breath.
+The two classes: "bonafide": harmonic tones with vibrato plus broadband noise, as voiced speech with breath.
 "spoof": the same kind of tone, but its noise is low-passed at 3 kHz (a crude stand-in for a
 vocoder that loses the high band). Levels are random for both classes, so loudness is no cue.
 Both come in syllables (a 3-6 Hz envelope with short pauses), so the voice-activity detector
@@ -10,6 +11,8 @@ takes them for speech, as it takes neither a steady tone nor steady noise.
 from __future__ import annotations
 
 import csv
+import io
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +46,64 @@ def speechlike(seconds: float, seed: int = 0, rate: int = RATE) -> np.ndarray:
     return synth_clip("bonafide", seconds, np.random.default_rng(seed), rate)
 
 
+def make_tone(freq: float = 440.0, seconds: float = 1.0, rate: int = RATE, amp: float = 0.5,
+              channels: int = 1) -> np.ndarray:
+    """A sine, float32, shape (samples,) or (samples, channels) (every channel the same tone)."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    x = (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return x if channels == 1 else np.repeat(x[:, None], channels, axis=1)
+
+
+def encode(x: np.ndarray, rate: int = RATE, fmt: str = "WAV", subtype: str | None = None) -> bytes:
+    """A waveform (samples,) or (samples, channels) encoded by libsndfile in memory (WAV: 16-bit
+    unless ``subtype`` says otherwise)."""
+    buf = io.BytesIO()
+    sf.write(buf, x, rate, format=fmt, subtype=subtype)
+    return buf.getvalue()
+
+
+def encode_ffmpeg(x: np.ndarray, rate: int, codec: str = "aac", fmt: str = "mp4") -> bytes:
+    """A waveform encoded by FFmpeg (PyAV) in memory: AAC in an MP4/M4A container by default."""
+    import av
+
+    planes = np.ascontiguousarray(np.atleast_2d(x.T), dtype=np.float32)  # (channels, samples)
+    layout = {1: "mono", 2: "stereo"}[planes.shape[0]]
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
+        frame.rate = rate
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buf.getvalue()
+
+
+def riff_wav(tag: int = 1, bits: int = 16, channels: int = 1, rate: int = RATE, frames: int = RATE,
+             payload: bytes | None = None) -> bytes:
+    """A RIFF/WAVE file written by hand, with any format tag and header values (libsndfile refuses
+    to write most of them); its data: ``payload``, else ``frames`` of 16-bit noise per channel."""
+    data = payload if payload is not None else np.random.default_rng(0).integers(
+        -2000, 2000, frames * channels).astype("<i2").tobytes()
+    width = max(bits, 8) // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, (rate * channels * width) & 0xFFFFFFFF, channels * width, bits)
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt
+            + b"data" + struct.pack("<I", len(data)) + data)
+
+
+def write_audio(path, x: np.ndarray, rate: int = RATE) -> str:
+    """Write ``x`` to ``path`` (a .wav as 32-bit float, so the samples come back exactly; other
+    suffixes in libsndfile's default for them); return the path as a string."""
+    sf.write(path, x, rate, subtype="FLOAT" if str(path).endswith(".wav") else None)
+    return str(path)
+
+
+def write_speech(path, seconds: float = 1.5, seed: int = 0, rate: int = RATE) -> str:
+    """A :func:`speechlike` clip written to ``path`` (see :func:`write_audio`); the path as a string."""
+    return write_audio(path, speechlike(seconds, seed=seed, rate=rate), rate)
+
+
 def make_corpus(root: Path, n_per_class: dict[str, int] | None = None, seconds=(1.0, 3.0), seed: int = 0) -> Path:
     """Write wavs and ``manifest.csv`` (path,label,split,speaker,attack) under ``root``; return the manifest."""
     n_per_class = n_per_class or {"train": 24, "dev": 10, "eval": 10}
@@ -56,9 +117,13 @@ def make_corpus(root: Path, n_per_class: dict[str, int] | None = None, seconds=(
                 sf.write(root / name, synth_clip(label, rng.uniform(*seconds), rng), RATE, subtype="PCM_16")
                 attack = "-" if label == "bonafide" else f"S{i % 2 + 1}"
                 rows.append({"path": name, "label": label, "split": split, "speaker": f"spk{i % 3}", "attack": attack})
-    manifest = root / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    return write_manifest(root / "manifest.csv", rows)
+
+
+def write_manifest(path: Path, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """A CSV manifest of ``rows`` (columns: ``columns``, else the first row's keys); return its path."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns or list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    return manifest
+    return path

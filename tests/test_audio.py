@@ -1,42 +1,26 @@
-"""Audio input: every format, bit depth, rate and input kind decodes to float32 mono 16 kHz,
-and every kind of bad input raises AudioError naming the file and the reason."""
+"""Audio input (spoofscan.audio): every format, bit depth, rate and input kind decodes to float32
+mono 16 kHz; every kind of bad input raises AudioError naming the file and the reason, limits are
+checked before the work; what users name (files, folders, patterns) becomes the right paths."""
 
 from __future__ import annotations
 
 import io
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given
+from strategies import any_bytes, bounded, time_limit
+from synth import encode, encode_ffmpeg, make_tone, riff_wav, speechlike, write_speech
 
-from conftest import make_tone
-from spoofscan.audio import SAMPLE_RATE, load_audio, prepare_waveform, resample, stream_audio
-from spoofscan.errors import AudioError
+from spoofscan.audio import (SAMPLE_RATE, audio_files, expand_inputs, load_audio, prepare_waveform, resample,
+                             stream_audio)
+from spoofscan.errors import AudioError, SpoofscanError
 
-
-def encode(x: np.ndarray, rate: int, fmt: str, subtype: str | None = None) -> bytes:
-    """Encode a waveform (samples,) or (samples, channels) with libsndfile into bytes."""
-    buf = io.BytesIO()
-    sf.write(buf, x, rate, format=fmt, subtype=subtype)
-    return buf.getvalue()
-
-
-def encode_ffmpeg(x: np.ndarray, rate: int, codec: str = "aac", fmt: str = "mp4") -> bytes:
-    """Encode with FFmpeg (PyAV) in memory: AAC in an MP4/M4A container by default."""
-    import av
-
-    planes = np.ascontiguousarray(np.atleast_2d(x.T), dtype=np.float32)  # (channels, samples)
-    layout = {1: "mono", 2: "stereo"}[planes.shape[0]]
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout=layout)
-        frame.rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buf.getvalue()
+RATE = SAMPLE_RATE
 
 
 def peak_hz(y: np.ndarray, rate: int = SAMPLE_RATE) -> float:
@@ -188,8 +172,6 @@ def test_stream_blocks_concatenate_to_the_whole(tmp_path):
 
 
 def test_path_is_closed_after_streaming(tmp_path):
-    import os
-
     path = tmp_path / "a.wav"
     sf.write(path, make_tone(), SAMPLE_RATE)
     fds_before = len(os.listdir("/proc/self/fd"))
@@ -207,6 +189,74 @@ def test_prepare_waveform_scales_ints_and_mixes_channels():
     y = prepare_waveform(as_int, 8_000)
     assert len(y) == SAMPLE_RATE // 2 and y.dtype == np.float32
     np.testing.assert_allclose(y, resample(x[:, 0], 8_000), atol=1e-3)
+
+
+# ------------------------------------------------------------------ names, folders and patterns
+
+
+def test_expand_inputs_folders_globs_and_missing(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("b.wav", "a.flac", "sub/c.mp3", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert expand_inputs([str(tmp_path)]) == [str(tmp_path / n) for n in ("a.flac", "b.wav", "sub/c.mp3")]
+    assert expand_inputs([str(tmp_path / "*.wav")]) == [str(tmp_path / "b.wav")]
+    assert expand_inputs(["missing.wav"]) == ["missing.wav"]  # kept, reported later as a failure
+
+
+def test_existing_paths_with_glob_characters_are_paths_and_empty_patterns_are_errors(tmp_path):
+    odd = [write_speech(tmp_path / name, seed=i) for i, name in enumerate(("take[1].wav", "what?.wav", "a*b.wav"))]
+    for path in odd:
+        assert expand_inputs([path]) == [path]
+    (tmp_path / "sub").mkdir()
+    write_speech(tmp_path / "sub" / "c.wav")
+    assert expand_inputs([str(tmp_path / "sub" / "*.wav")]) == [str(tmp_path / "sub" / "c.wav")]
+    assert expand_inputs([str(tmp_path / "s*")]) == [str(tmp_path / "sub" / "c.wav")]  # a matched folder is listed
+    with pytest.raises(SpoofscanError, match="matches no file"):
+        expand_inputs([str(tmp_path / "*.mp3")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SpoofscanError, match="no audio files in it"):
+        expand_inputs([str(tmp_path / "empty")])
+    assert expand_inputs([str(tmp_path / "absent.wav")]) == [str(tmp_path / "absent.wav")]  # reported later
+
+
+def test_a_symlink_loop_in_a_folder_spoils_nothing_else(tmp_path):
+    from spoofscan.datasets import Record, check_audio, missing_audio
+
+    good = [write_speech(tmp_path / f"{i}.wav", seed=i) for i in range(3)]
+    os.symlink(tmp_path / "loop.wav", tmp_path / "loop.wav")  # a link to itself
+    os.symlink(tmp_path / "gone.wav", tmp_path / "dangling.wav")
+    os.symlink(tmp_path, tmp_path / "again")  # a folder loop
+    listed = audio_files(tmp_path)
+    assert [str(p) for p in listed[:3]] == good and {p.name for p in listed[3:]} == {"dangling.wav", "loop.wav"}
+    records = [Record(Path(p).stem, p, "bonafide") for p in good]
+    assert missing_audio(records) == [] and check_audio(records) == records
+    looped = Record("loop", str(tmp_path / "loop.wav"), "spoof")
+    assert missing_audio(records + [looped]) == [looped]
+    with pytest.raises(AudioError, match="symbolic link that leads nowhere"):
+        load_audio(tmp_path / "loop.wav")
+
+
+def test_an_unreadable_subfolder_is_reported_not_skipped(tmp_path, monkeypatch):
+    write_speech(tmp_path / "a.wav")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    write_speech(locked / "b.wav")
+    scandir, listdir = os.scandir, os.listdir
+
+    def refuse(call):  # as chmod 0 would, for a user other than root
+        def wrapped(path="."):
+            if Path(path) == locked:
+                raise PermissionError(13, "Permission denied", str(path))
+            return call(path)
+        return wrapped
+
+    monkeypatch.setattr(os, "scandir", refuse(scandir))
+    monkeypatch.setattr(os, "listdir", refuse(listdir))
+    with pytest.raises(SpoofscanError, match="cannot list folder .*locked.*Permission denied"):
+        audio_files(tmp_path)
+    assert expand_inputs([str(tmp_path)]) == [str(tmp_path / "a.wav"), str(locked)]
+    with pytest.raises(AudioError, match="a folder that cannot be listed"):
+        load_audio(locked)
 
 
 # ------------------------------------------------------------------ bad input
@@ -348,6 +398,37 @@ def test_prepare_waveform_rejects_bad_arrays():
         prepare_waveform(make_tone(seconds=2.0), SAMPLE_RATE, max_seconds=1.0)
 
 
+@pytest.mark.parametrize("tag, bits", [(0x1234, 16), (1, 0), (3, 16), (0xFFFE, 16), (0x0055, 16)])
+def test_a_wav_format_no_decoder_reads_is_an_audio_error(tmp_path, tag, bits):
+    path = tmp_path / f"tag{tag}.wav"
+    path.write_bytes(riff_wav(tag, bits))
+    with pytest.raises(AudioError) as info:
+        load_audio(path)
+    assert str(path) in str(info.value)
+
+
+def test_any_decoder_exception_becomes_that_files_audio_error(tmp_path, monkeypatch):
+    import spoofscan.audio.decode as audio
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug deep inside a decoder")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(audio, "_soundfile_blocks", broken)
+    path = write_speech(tmp_path / "x.wav")
+    with pytest.raises(AudioError, match=r"x.wav: cannot be decoded \(KeyError"):
+        load_audio(path)
+
+
+def test_a_float_wav_with_huge_samples_is_an_error(tmp_path):
+    x = speechlike(1.0)
+    x[100] = 1e30
+    path = tmp_path / "huge.wav"
+    sf.write(path, x, RATE, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"far outside \[-1, 1\] \(peak 1e\+30, first at 0.006 s"):
+        load_audio(path)
+
+
 def _garbage():
     rng = np.random.default_rng(1234)
     noise = (0.3 * rng.standard_normal(2 * SAMPLE_RATE)).astype(np.float32)
@@ -389,3 +470,84 @@ def test_ffmpeg_stream_gathers_frames_into_blocks():
     assert 3 <= len(blocks) <= 4  # not one block per 1024-sample AAC frame
     assert all(len(b) >= SAMPLE_RATE for b in blocks[:-1])
     np.testing.assert_array_equal(np.concatenate(blocks), load_audio(data))
+
+
+# ------------------------------------------------------------------ limits before work
+
+
+def _flac_announcing(seconds: float) -> bytes:
+    """A 1-s FLAC whose STREAMINFO says it lasts ``seconds``."""
+    data = bytearray(encode(speechlike(1.0), RATE, "FLAC"))
+    at = 4 + 4 + 13  # 'fLaC', block header, then bytes 13..17 of STREAMINFO hold 4 bits + 32 bits of total samples
+    total = int(seconds * RATE)
+    data[at] = (data[at] & 0xF0) | ((total >> 32) & 0x0F)
+    data[at + 1:at + 5] = (total & 0xFFFFFFFF).to_bytes(4, "big")
+    return bytes(data)
+
+
+def test_max_seconds_refuses_from_the_header_before_decoding():
+    day = _flac_announcing(24 * 3600)
+    started = time.perf_counter()
+    with pytest.raises(AudioError, match=r"header announces 86400.0 s, more than the configured maximum of 60 s"):
+        next(stream_audio(day, max_seconds=60))
+    assert time.perf_counter() - started < 1.0
+    with pytest.raises(AudioError, match="truncated"):  # without a limit the lie is found at the end
+        load_audio(day)
+
+
+def test_max_seconds_from_an_ffmpeg_header():
+    m4a = encode_ffmpeg(speechlike(3.0), RATE)
+    with pytest.raises(AudioError, match=r"header announces 3\.\d s"):
+        load_audio(m4a, max_seconds=2.0)
+    assert len(load_audio(m4a, max_seconds=4.0)) >= 3 * RATE
+
+
+@pytest.mark.parametrize("bad", [-1, 0, float("nan"), float("inf"), "10", True])
+def test_limits_must_be_finite_positive_numbers(bad):
+    with pytest.raises(SpoofscanError, match="max_seconds"):
+        load_audio(b"x", max_seconds=bad)
+
+
+# ------------------------------------------------------------------ arrays from the API
+
+
+@pytest.mark.parametrize("array", [
+    np.array(["a", "b"] * 1000), np.array([object()] * 2000), np.ones(2000, bool), np.ones(2000, np.complex64)])
+def test_api_refuses_arrays_that_are_not_samples(array):
+    with pytest.raises(AudioError, match="is not audio"):
+        prepare_waveform(array, RATE)
+
+
+@pytest.mark.parametrize("rate", [float("nan"), float("inf"), 16000.5, "16000", None, -16000, 0])
+def test_api_refuses_bad_sample_rates(rate):
+    with pytest.raises(AudioError, match="sample rate"):
+        prepare_waveform(speechlike(0.5), rate)
+
+
+def test_unsigned_integers_are_centred_and_floats_beyond_range_refused():
+    x = speechlike(0.5)
+    u8 = np.round(x * 127 + 128).astype(np.uint8)
+    u16 = np.round(x * 32767 + 32768).astype(np.uint16)
+    for u in (u8, u16):
+        np.testing.assert_allclose(prepare_waveform(u, RATE), x, atol=1.5 / 127)
+    assert prepare_waveform(np.full(RATE, 128, np.uint8), RATE).max() == 0.0  # uint8 silence is 128
+    assert prepare_waveform(np.float64(16000.0) * 0 + x, np.float64(16000.0)).shape == x.shape
+    with pytest.raises(AudioError, match=r"far outside \[-1, 1\] \(peak 1e\+300"):
+        prepare_waveform(np.r_[x.astype(np.float64), 1e300], RATE)  # finite in float64, Inf once float32
+
+
+# ------------------------------------------------------------------ random bytes (Hypothesis)
+
+
+@bounded(40)
+@given(any_bytes)
+def test_audio_reader_gives_an_audio_error_or_finite_samples(data):
+    """Random bytes, damaged files of every format, random WAV headers: AudioError naming the
+    input, or float32 mono finite samples; never another exception, never a hang."""
+    with time_limit():
+        try:
+            y = load_audio(data, name="x")
+        except AudioError as e:
+            assert str(e).startswith("x: ") and e.reason
+            return
+    assert y.dtype == np.float32 and y.ndim == 1 and len(y) > 0 and np.isfinite(y).all()

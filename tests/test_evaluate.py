@@ -1,12 +1,13 @@
-"""Evaluation: score files, the report (overall and per group), its files, the end-to-end run and the CLI."""
+"""Evaluation (spoofscan.evaluation): score files, the report (overall and per group), its files,
+the end-to-end run and the evaluate command; extreme scores are refused or reported finite."""
 
-import csv
 import json
 
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import synth_clip
+from helpers import one_line_error
+from synth import riff_wav, synth_clip, write_manifest, write_speech
 
 from spoofscan.calibration import Calibration
 from spoofscan.datasets import Record
@@ -80,6 +81,13 @@ def test_write_scores_refuses_what_the_format_cannot_hold(tmp_path):
         write_scores(tmp_path / "s.txt", ["a b"], [1.0])
     with pytest.raises(SpoofscanError, match="inf"):
         write_scores(tmp_path / "s.txt", ["a"], [float("inf")])
+
+
+def test_score_files_with_a_byte_order_mark_are_read(tmp_path):
+    (tmp_path / "s.txt").write_bytes("\ufefft1 0.5\nt2 -0.5\n".encode())
+    assert read_scores(tmp_path / "s.txt") == {"t1": 0.5, "t2": -0.5}
+    (tmp_path / "asv.txt").write_bytes("\ufeffa target 1.0\nb nontarget -1\nc spoof -2\n".encode())
+    assert read_asv_scores(tmp_path / "asv.txt")["target"].tolist() == [1.0]
 
 
 ASV_2019_LINES = "bonafide target 3.1\nbonafide target 2.2\nbonafide nontarget -1.5\nbonafide nontarget 0.4\n" \
@@ -229,6 +237,12 @@ def test_write_report_files(tmp_path):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+def test_a_report_never_holds_a_non_finite_number(tmp_path):
+    with pytest.raises(SpoofscanError, match=r"non-finite number at report\['metrics'\]\['cllr'\]"):
+        write_report({"metrics": {"eer": 0.1, "cllr": float("inf")}}, tmp_path)
+    assert not (tmp_path / "report.json").exists()
+
+
 # ---------------------------------------------------------------------------- end to end
 
 def _write_clips(folder, n=3, seconds=1.5):
@@ -283,13 +297,9 @@ def test_evaluate_refuses_trial_names_with_spaces_before_scoring(tmp_path):
 
 
 def _write_manifest(tmp_path, records):
-    manifest = tmp_path / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["path", "label", "trial", "split", "attack"])
-        for r in records:
-            w.writerow([r.path, r.label, r.trial, "eval", r.groups["attack"]])
-    return manifest
+    return write_manifest(tmp_path / "manifest.csv", [
+        {"path": r.path, "label": r.label, "trial": r.trial, "split": "eval", "attack": r.groups["attack"]}
+        for r in records])
 
 
 def test_cli_evaluate_scores(tmp_path, capsys):
@@ -335,3 +345,31 @@ def test_cli_evaluate_model_and_errors(tmp_path, capsys, tiny_checkpoint):
     # --model and --scores together are refused by the parser
     with pytest.raises(SystemExit):
         main(["evaluate", "--model", "m", "--scores", "s", "--protocol", "csv:x", "--out", "o"])
+
+
+def test_evaluate_counts_an_undecodable_file_as_a_failure(tiny_detector, tmp_path):
+    good = [write_speech(tmp_path / f"good{i}.wav", seconds=1.2, seed=i) for i in range(3)]
+    bad = tmp_path / "tag1234.wav"
+    bad.write_bytes(riff_wav(0x1234))
+    records = [Record(f"g{i}", p, ("bonafide", "spoof")[i % 2]) for i, p in enumerate(good)]
+    records.append(Record("bad", str(bad), "spoof"))
+    report = evaluate(tiny_detector, records, tmp_path / "eval", progress=False)
+    assert report["counts"]["failures"] == 1 and report["counts"]["trials"] == 3
+    assert (tmp_path / "eval" / "failures.txt").read_text().startswith("bad\t")
+
+
+def test_extreme_scores_are_refused_when_read_and_large_ones_reported(tmp_path, capsys):
+    from spoofscan.cli import main
+
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label,trial\n" + "".join(f"x{i}.wav,{('bonafide', 'spoof')[i % 2]},t{i}\n" for i in range(20)))
+    extreme = tmp_path / "extreme.txt"
+    extreme.write_text("".join(f"t{i} {('1e308', '-1e308')[i % 2]}\n" for i in range(20)))
+    err = one_line_error(capsys, ["evaluate", "--scores", extreme, "--protocol", f"csv:{manifest}", "--out", tmp_path / "r"])
+    assert "extreme.txt:1: score 1e308 of trial 't0' is beyond" in err
+    large = tmp_path / "large.txt"
+    large.write_text("".join(f"t{i} {(i + 1) * (4e98 if i % 2 == 0 else -4e98)}\n" for i in range(20)))
+    assert main(["evaluate", "--scores", str(large), "--protocol", f"csv:{manifest}", "--out", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.json").read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    assert (tmp_path / "r" / "hist.png").stat().st_size > 1000 and (tmp_path / "r" / "det.png").stat().st_size > 1000

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from conftest import make_tone
+from synth import make_tone
 
 from spoofscan.errors import SpoofscanError
 from spoofscan.frontend.config import (FRONTENDS, NORMALIZATIONS, FeatureConfig, dct_matrix, hz_to_mel,

@@ -25,8 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 import torch
-from conftest import make_tone
-from synth import make_corpus, synth_clip
+from synth import make_corpus, make_tone, synth_clip
 
 import spoofscan
 from spoofscan.backends.onnx import OnnxDetector, read_metadata

@@ -5,14 +5,13 @@ rows, unreadable clips, clips without a score, the stratified subset and the com
 from __future__ import annotations
 
 import copy
-import csv
 import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import RATE, synth_clip
+from synth import RATE, synth_clip, write_manifest
 
 from spoofscan.augment import add_noise
 from spoofscan.datasets import Record, load_records
@@ -66,11 +65,7 @@ def _corpus(tmp_path, per_class: int = 4, seconds=(1.0, 1.6)) -> list:
             generator = "-" if label == "bonafide" else generators[i % len(generators)]
             rows.append({"path": name, "label": label, "split": "eval", "speaker": f"spk{i % 2}",
                          "generator": generator, "family": GENERATORS.get(generator, "-")})
-    manifest = tmp_path / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    manifest = write_manifest(tmp_path / "manifest.csv", rows)
     return load_records(f"csv:{manifest}:eval")
 
 

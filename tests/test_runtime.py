@@ -4,15 +4,13 @@ scores long clips and batches the way the PyTorch detector does."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import onnx
 import pytest
 import soundfile as sf
+from helpers import run_without
 from synth import synth_clip
 
 import spoofscan
@@ -26,30 +24,11 @@ TORCH_FREE_MODULES = ("spoofscan", "spoofscan.backends.onnx", "spoofscan.detecto
                       "spoofscan.calibration", "spoofscan.checkpoint", "spoofscan.cli", "spoofscan.datasets",
                       "spoofscan.labels", "spoofscan.errors")
 
-BLOCK_TORCH = '''
-import sys
-
-class _NoTorch:
-    """Refuse to import torch, as on a machine where it is not installed."""
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked by the torch-free test)", name=name)
-        return None
-
-sys.meta_path.insert(0, _NoTorch())
-'''
-
 
 @pytest.fixture(scope="module")
 def model(tiny_onnx):
     """conftest's ``tiny_onnx``: an FP32 export of a tiny random-weight checkpoint and a test clip."""
     return tiny_onnx
-
-
-def _run_without_torch(tmp_path, args: list) -> subprocess.CompletedProcess:
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path)] + [p for p in sys.path if p]))
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def test_runs_with_torch_absent(model, tmp_path):
@@ -68,7 +47,7 @@ def test_runs_with_torch_absent(model, tmp_path):
         print(json.dumps(r.to_dict()))
         assert not any(m == "torch" or m.startswith("torch.") for m in sys.modules), "torch got imported"
     """)
-    done = _run_without_torch(tmp_path, ["-c", script])
+    done = run_without(tmp_path, ["-c", script])
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -80,7 +59,7 @@ def test_runs_with_torch_absent(model, tmp_path):
 
 
 def test_cli_predict_with_torch_absent(model, tmp_path):
-    done = _run_without_torch(tmp_path, ["-m", "spoofscan", "predict", "--model", str(model["onnx"]), "--threads", "1",
+    done = run_without(tmp_path, ["-m", "spoofscan", "predict", "--model", str(model["onnx"]), "--threads", "1",
                                          "--format", "jsonl", "--timeline", str(model["clip"])])
     assert done.returncode == 0, done.stderr
     row = json.loads(done.stdout.strip())
@@ -96,7 +75,7 @@ def test_backend_flag_overrides_the_suffix_and_evaluate_runs_with_torch_absent(m
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"path,label,attack\n{model['clip']},bonafide,-\n{fake},spoof,A01\n")
     out = tmp_path / "report"
-    done = _run_without_torch(tmp_path, ["-m", "spoofscan", "evaluate", "--backend", "onnx", "--threads", "1",
+    done = run_without(tmp_path, ["-m", "spoofscan", "evaluate", "--backend", "onnx", "--threads", "1",
                                          "--model", str(renamed), "--protocol", f"csv:{manifest}", "--out", str(out),
                                          "--quiet"])
     assert done.returncode == 0, done.stderr
@@ -109,12 +88,12 @@ def test_without_torch_the_torch_commands_say_which_extra_to_install(model, tmp_
     for args in (["predict", "--model", str(model["ckpt"]), str(model["clip"])],
                  ["train", "--train", "csv:x.csv", "--dev", "csv:y.csv", "--out", str(tmp_path / "run")],
                  ["export", str(model["ckpt"]), str(tmp_path / "x.onnx")]):
-        done = _run_without_torch(tmp_path, ["-m", "spoofscan", *args])
+        done = run_without(tmp_path, ["-m", "spoofscan", *args])
         assert done.returncode == 2, (args, done.stderr)
         assert "pip install 'spoofscan[torch]'" in done.stderr and "Traceback" not in done.stderr, done.stderr
     script = f"import spoofscan\ntry:\n    spoofscan.load_detector({str(model['ckpt'])!r})\n" \
              f"except spoofscan.SpoofscanError as e:\n    print('refused:', e)\n"
-    done = _run_without_torch(tmp_path, ["-c", script])
+    done = run_without(tmp_path, ["-c", script])
     assert "refused: this needs 'torch'" in done.stdout, done.stdout + done.stderr
 
 

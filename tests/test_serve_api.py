@@ -16,9 +16,10 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
+from serve_support import BandDetector, GatedDetector, clip_bytes  # noqa: E402
+from synth import encode, riff_wav  # noqa: E402
 
 import spoofscan  # noqa: E402
-from serve_support import (BandDetector, GatedDetector, clip_bytes, wav_bytes, wav_with_rate)  # noqa: E402
 from spoofscan.serve import ServeSettings, check_bind, create_app, is_loopback  # noqa: E402
 from spoofscan.serve.errors import AUDIO_REASONS  # noqa: E402
 
@@ -86,7 +87,7 @@ def test_real_and_fake_clips_get_their_labels_and_timeline_can_be_left_out():
 def test_no_speech_is_answered_without_score_or_p_fake():
     """The hardening's third label renders: score and p_fake null, speech given, valid JSON (no NaN)."""
     with client() as c:
-        r = c.post("/v1/detect", files={"file": ("silence.wav", wav_bytes(np.zeros(RATE_2S, np.float32)))})
+        r = c.post("/v1/detect", files={"file": ("silence.wav", encode(np.zeros(RATE_2S, np.float32)))})
     d = r.json()
     assert r.status_code == 200 and d["label"] == "no speech"
     assert d["score"] is None and d["p_fake"] is None and d["speech"] == 0.0 and d["padded"] is False
@@ -117,7 +118,7 @@ def test_batch_answers_each_file_on_its_own():
 def _nan_wav() -> bytes:
     x = np.zeros(RATE_2S, np.float32)
     x[5000] = np.nan
-    return wav_bytes(x, subtype="FLOAT")
+    return encode(x, subtype="FLOAT")
 
 
 # (what, body, status, kind, words the detail must hold)
@@ -138,10 +139,10 @@ BAD_BODIES = [
 def _bad_body(what):
     return {"truncated wav": lambda: clip_bytes("bonafide", 2.0)[:20_000],
             "header only": lambda: clip_bytes("bonafide", 2.0)[:44],
-            "no samples": lambda: wav_bytes(np.zeros(0, np.float32)),
+            "no samples": lambda: encode(np.zeros(0, np.float32)),
             "NaN samples": _nan_wav,
-            "too short": lambda: wav_bytes(np.ones(160, np.float32) * 0.1),
-            "1 Hz sample rate": lambda: wav_with_rate(1, samples=3),  # 3 s long: not too long for the limit
+            "too short": lambda: encode(np.ones(160, np.float32) * 0.1),
+            "1 Hz sample rate": lambda: riff_wav(rate=1, frames=3),  # 3 s long: not too long for the limit
             "too long": lambda: clip_bytes("bonafide", 6.0)}[what]()
 
 
@@ -408,7 +409,7 @@ def test_a_window_the_model_cannot_score_costs_only_its_own_clip():
         good: list = []
         bad: list = []
         threads = [_post_in_thread(c, clip_bytes("bonafide", 1.0), good),
-                   _post_in_thread(c, wav_bytes(np.full(RATE_2S // 2, marker, np.float32)), bad)]
+                   _post_in_thread(c, encode(np.full(RATE_2S // 2, marker, np.float32)), bad)]
         _release_once_queued(c, det, 2, threads + [t0])
         internal = metric(c, "spoofscan_failures_total", kind="internal")
     assert any(shared)  # the two clips did share a model call
@@ -438,7 +439,7 @@ def test_a_short_clip_is_not_queued_behind_long_ones():
         deadline = time.time() + 10
         while len(batcher._waiting) < 3 and time.time() < deadline:
             time.sleep(0.01)
-        threads.append(_post_in_thread(c, wav_bytes(np.full(RATE_2S // 2, marker, np.float32)), out))
+        threads.append(_post_in_thread(c, encode(np.full(RATE_2S // 2, marker, np.float32)), out))
         while len(batcher._waiting) < 4 and time.time() < deadline:
             time.sleep(0.01)
         det.gate.set()

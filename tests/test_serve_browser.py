@@ -21,9 +21,10 @@ import pytest
 
 pytest.importorskip("fastapi")
 import httpx2 as httpx  # noqa: E402
+from helpers import free_port  # noqa: E402
+from serve_support import BandDetector, clip_bytes  # noqa: E402
+from synth import encode, synth_clip  # noqa: E402
 
-from serve_support import BandDetector, clip_bytes, free_port, wav_bytes  # noqa: E402
-from synth import synth_clip  # noqa: E402
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +98,10 @@ def driver(browser_paths, tmp_path):
 def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clips")
     files = {"real.wav": clip_bytes("bonafide", 6.0, seed=11), "fake.wav": clip_bytes("spoof", 6.0, seed=12),
-             "silence.wav": wav_bytes(np.zeros(3 * 16_000, np.float32)),
+             "silence.wav": encode(np.zeros(3 * 16_000, np.float32)),
              "broken.wav": clip_bytes("bonafide", 3.0)[:30_000],
              # real, then 5 s of synthetic speech, then real again
-             "interview.wav": wav_bytes(np.concatenate([synth_clip(label, 5.0, np.random.default_rng(20 + i))
+             "interview.wav": encode(np.concatenate([synth_clip(label, 5.0, np.random.default_rng(20 + i))
                                                         for i, label in enumerate(("bonafide", "spoof", "bonafide"))]))}
     for name, data in files.items():
         (folder / name).write_bytes(data)

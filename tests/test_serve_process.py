@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
-import os
 import signal
 import subprocess
 import sys
@@ -16,47 +14,19 @@ import pytest
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
-from serve_support import clip_bytes, free_port  # noqa: E402
+from helpers import env_without, free_port, run_without  # noqa: E402
+from serve_support import clip_bytes  # noqa: E402
 
 import spoofscan  # noqa: E402
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
 
 START_SECONDS = 90  # a cold start on a busy 2-core machine (imports, model load, warm-up)
-BLOCK_TORCH = '''
-import sys
-
-class _NoTorch:
-    """Refuse to import torch, as on a deployment installed without the torch extra."""
-    def find_spec(self, name, path=None, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked: a torch-free deployment)", name=name)
-        return None
-
-sys.meta_path.insert(0, _NoTorch())
-'''
 
 
 @pytest.fixture(scope="module")
-def onnx_model(tmp_path_factory):
-    """An FP32 export of a tiny random-weight checkpoint (1-s windows) with a named card."""
-    import torch
-
-    from spoofscan.calibration import Calibration
-    from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.export import export_onnx
-    from spoofscan.frontend.config import FeatureConfig
-    from spoofscan.models import create_model, model_preset
-
-    root = tmp_path_factory.mktemp("serve-onnx")
-    torch.manual_seed(2)
-    features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
-    # models that own their front end take its features; before that change, the config alone
-    takes_features = "features" in inspect.signature(create_model).parameters
-    net = create_model(model_preset("resnet10-mini"), features) if takes_features else create_model(model_preset("resnet10-mini"))
-    card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration(a=2.0, b=-0.1).to_dict(), threshold=0.5)
-    save_checkpoint(root / "tiny.safetensors", net.state_dict(), card)
-    export_onnx(root / "tiny.safetensors", root / "tiny.onnx")
-    return root / "tiny.onnx"
+def onnx_model(tiny_onnx):
+    """conftest's FP32 export of a tiny random-weight checkpoint (1-s windows), named ``tiny``."""
+    return tiny_onnx["onnx"]
 
 
 def test_onnx_backend_answers_what_the_library_answers(onnx_model):
@@ -94,9 +64,7 @@ def _wait_ready(proc: subprocess.Popen, url: str) -> None:
 def test_the_real_serve_process_without_torch(onnx_model, tmp_path):
     """``spoofscan serve`` with an .onnx model, torch made unimportable, an API key in the
     environment: it answers, guards /v1, scores, and stops cleanly on SIGINT and SIGTERM."""
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)
-    env = dict(os.environ, SPOOFSCAN_API_KEY="k-123",
-               PYTHONPATH=os.pathsep.join([str(tmp_path)] + [p for p in sys.path if p]))
+    env = env_without(tmp_path, "torch", SPOOFSCAN_API_KEY="k-123")
     for stop in (signal.SIGINT, signal.SIGTERM):
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -129,8 +97,5 @@ def test_the_real_serve_process_without_torch(onnx_model, tmp_path):
 
 
 def test_serve_without_the_extra_says_what_to_install(tmp_path):
-    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH.replace('"torch"', '"fastapi"').replace("torch.", "fastapi."))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path)] + [p for p in sys.path if p]))
-    done = subprocess.run([sys.executable, "-m", "spoofscan", "serve", "--model", "m.onnx"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = run_without(tmp_path, ["-m", "spoofscan", "serve", "--model", "m.onnx"], packages=("fastapi",), timeout=60)
     assert done.returncode == 2 and "pip install 'spoofscan[serve]'" in done.stderr, done.stderr

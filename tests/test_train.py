@@ -15,9 +15,7 @@ from safetensors.numpy import load_file
 from synth import make_corpus
 
 import spoofscan
-from spoofscan.augment import AUGMENT_PRESETS
 from spoofscan.checkpoint import read_card
-from spoofscan.cli import main
 from spoofscan.datasets import load_records
 from spoofscan.evaluation.evaluate import evaluate, read_scores
 from spoofscan.frontend.config import FeatureConfig
@@ -151,37 +149,6 @@ def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_old_folder(c
         fit(tiny_config(corpus, tmp_path / "run", epochs=1, lr=0.1), resume=True)
     with pytest.raises(spoofscan.SpoofscanError, match="augment"):
         fit(tiny_config(corpus, tmp_path / "run", epochs=1, augment="rawboost"), resume=True)
-
-
-def test_config_file_and_flags(tmp_path, corpus):
-    cfg_file = tmp_path / "train.yaml"
-    cfg_file.write_text(f"train: csv:{corpus}:train\ndev: csv:{corpus}:dev\nmodel: resnet10-mini\nepochs: 7\n"
-                        "features:\n  n_mels: 40\n  window_seconds: 1.0\n  hop_seconds: 0.5\n")
-    cfg = load_train_config(cfg_file, epochs=2, lr=None)
-    assert cfg.epochs == 2 and cfg.features.n_mels == 40 and cfg.model.width == 8
-    toml = tmp_path / "train.toml"
-    toml.write_text('model = "resnet18-half"\nbalance = "sampler"\n')
-    assert load_train_config(toml).balance == "sampler"
-    aug = tmp_path / "aug.yaml"
-    aug.write_text("augment:\n  noise: {p: 0.3, snr_db: [5, 20], kinds: [babble]}\n  specaugment:\n    p: 0.5\n")
-    cfg = load_train_config(aug)
-    assert cfg.augment.noise.kinds == ("babble",) and cfg.augment.specaugment.p == 0.5 and cfg.augment.codec.p == 0
-    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # config.json round trip
-    assert load_train_config(aug, augment="full").augment.rawboost.p > 0  # --augment PRESET replaces it
-    assert not TrainConfig().augment.active  # off by default
-    with pytest.raises(spoofscan.SpoofscanError, match="unknown NoiseAugment field"):
-        TrainConfig.from_dict({"augment": {"noise": {"snr": [1, 2]}}})
-    with pytest.raises(spoofscan.SpoofscanError, match="choose from"):
-        TrainConfig(balance="magic")
-    assert TrainConfig.from_dict({"model": "resnet10-mini", "augment": "rawboost"}) == TrainConfig(
-        model=model_preset("resnet10-mini"), augment=AUGMENT_PRESETS["rawboost"])  # names become configs in from_dict
-    for loose in ({"model": "resnet10-mini"}, {"features": {"n_mels": 40}}, {"augment": "rawboost"}):
-        with pytest.raises(spoofscan.SpoofscanError, match="use TrainConfig.from_dict"):
-            TrainConfig(**loose)  # the constructor takes configs only, and says where names and mappings go
-    with pytest.raises(spoofscan.SpoofscanError, match="unknown TrainConfig field"):
-        TrainConfig.from_dict({"epoch": 3})
-    assert main(["train", "--config", str(cfg_file), "--epochs", "0"]) == 2
-    assert main(["train", "--config", str(cfg_file), "--augment", "heavy"]) == 2  # unknown preset: a usage error
 
 
 def test_recipes_are_read_everywhere_and_changed_by_files_and_flags(tmp_path):

@@ -1,14 +1,15 @@
-"""The shortcut audit: the measures on known signals, and pass/fail on constructed corpora."""
+"""The shortcut audit (spoofscan.corpus.audit): the measures on known signals, and pass/fail on
+constructed corpora."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from synth import write_manifest
 
 from spoofscan.corpus.audit import (AUDIT_JSON, AUDIT_MD, MEASURES, audit_corpus, audit_records, measure_clip,
                                     single_number_eer)
@@ -44,12 +45,7 @@ def make_corpus(root: Path, fake_seconds=(0.4, 0.8), n: int = 60, seed: int = 0)
                 sf.write(path, x, RATE)
                 rows.append({"path": path.relative_to(root).as_posix(), "label": label, "split": split,
                              "trial": f"{split}_{label}_{i}"})
-    manifest = root / "manifest.csv"
-    with open(manifest, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["trial", "path", "label", "split"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return manifest
+    return write_manifest(root / "manifest.csv", rows, ["trial", "path", "label", "split"])
 
 
 def test_measures_of_known_signals():

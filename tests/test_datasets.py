@@ -1,4 +1,5 @@
-"""Corpus loaders on tiny protocol files written in each corpus's exact format."""
+"""The public corpora's loaders (spoofscan.datasets) on tiny protocol files written in each corpus's
+exact format; CSV manifests and data specs."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 import soundfile as sf
 
 from spoofscan.datasets import (CORPORA, Record, load_asvspoof5, load_asvspoof2019_la, load_asvspoof2021,
-                                load_csv_manifest, load_folder, load_in_the_wild, load_records, missing_audio, parse_spec,
-                                spec_help, summarize)
+                                load_csv_manifest, load_folder, load_in_the_wild, load_records, missing_audio,
+                                parse_spec, spec_help, summarize)
 from spoofscan.datasets.records import MAX_LISTED_VALUES
 from spoofscan.errors import SpoofscanError
 
@@ -324,6 +325,17 @@ def test_csv_manifest_errors_and_colon_in_path(tmp_path):
     write(manifest, "path,label\n")
     with pytest.raises(SpoofscanError, match="no trials"):
         load_csv_manifest(manifest)
+
+
+def test_a_bom_is_read_and_a_short_csv_row_says_what_it_lacks(tmp_path):
+    la = tmp_path / "LA" / "ASVspoof2019_LA_cm_protocols"
+    la.mkdir(parents=True)
+    (la / "ASVspoof2019.LA.cm.dev.trl.txt").write_bytes("\ufeffLA_0079 LA_D_1 - - bonafide\nLA_0079 LA_D_2 - A01 spoof\n".encode())
+    records = load_records(f"asvspoof2019la:{tmp_path / 'LA'}:dev", check_files=False)
+    assert [r.groups["speaker"] for r in records] == ["LA_0079", "LA_0079"]
+    (tmp_path / "m.csv").write_text("path,label,split\na.wav,bonafide,train\nb.wav,spoof\n")
+    with pytest.raises(SpoofscanError, match=r"m.csv:3: 2 cells for the header's 3 columns .* it lacks 'split'"):
+        load_csv_manifest(tmp_path / "m.csv")
 
 
 # --------------------------------------------------------------------------- specs, registry, summary
