@@ -46,6 +46,14 @@ def speechlike(seconds: float, seed: int = 0, rate: int = RATE) -> np.ndarray:
     return synth_clip("bonafide", seconds, np.random.default_rng(seed), rate)
 
 
+def voiced_clip(seconds: float = 1.2, seed: int = 0) -> np.ndarray:
+    """A bona fide :func:`synth_clip` whose level follows a 3 Hz syllable rhythm, so its energy
+    contour has something for a copy-synthesis to follow; float32 (samples,)."""
+    x = synth_clip("bonafide", seconds, np.random.default_rng(seed))
+    t = np.arange(len(x)) / RATE
+    return (x * (0.55 + 0.45 * np.sin(2 * np.pi * 3.0 * t))).astype(np.float32)
+
+
 def make_tone(freq: float = 440.0, seconds: float = 1.0, rate: int = RATE, amp: float = 0.5,
               channels: int = 1) -> np.ndarray:
     """A sine, float32, shape (samples,) or (samples, channels) (every channel the same tone)."""

@@ -1,8 +1,9 @@
-"""The copy-synthesis generators (MLSA, LPC, HNM, phase vocoder, neural vocoders) and the vocoder trainer.
+"""The copy-synthesis generators of the offline corpus (spoofscan.corpus.generators: MLSA, LPC,
+HNM, phase vocoder) and the tables that list every engine.
 
 Each generator runs on a short voiced-like clip (tests/synth.py) and must give finite audio of
 the right length that differs from its input but keeps its timing, bit-identical for the same
-seed. The vocoder trains a few steps on tiny data, resumes exactly, and saves/loads strictly.
+seed. The neural-vocoder generators are tested with their networks in test_vocoder.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from synth import synth_clip
+from synth import voiced_clip
 
 from spoofscan.corpus.generators import Request, builtin_generators, describe_generators
 from spoofscan.corpus.generators.hnm import HNM_CONFIGS, HnmGenerator
@@ -26,14 +27,6 @@ DSP = ([MlsaGenerator(c) for c in MLSA_CONFIGS] + [LpcGenerator(c) for c in LPC_
        + [HnmGenerator(c) for c in HNM_CONFIGS] + [PvocGenerator(c) for c in PVOC_CONFIGS])
 
 
-def _clip(seconds: float = 1.2, seed: int = 0) -> np.ndarray:
-    """A voiced-like clip with a syllable rhythm (so the energy contour has something to follow)."""
-    rng = np.random.default_rng(seed)
-    x = synth_clip("bonafide", seconds, rng)
-    t = np.arange(len(x)) / RATE
-    return (x * (0.55 + 0.45 * np.sin(2 * np.pi * 3.0 * t))).astype(np.float32)
-
-
 def _energy(x: np.ndarray, n: int = 40) -> np.ndarray:
     """Frame RMS over ``n`` equal frames (the clip's energy contour)."""
     return np.array([np.sqrt(np.mean(f.astype(np.float64) ** 2)) for f in np.array_split(x, n)])
@@ -43,7 +36,7 @@ def _energy(x: np.ndarray, n: int = 40) -> np.ndarray:
 def test_dsp_generator_copies_the_clip_deterministically(gen):
     if not gen.is_available():
         pytest.skip(gen.missing_hint())
-    src = _clip()
+    src = voiced_clip()
     y, rate = gen.synthesize(Request(audio=src, rate=RATE, seed=7))
     again, _ = gen.synthesize(Request(audio=src, rate=RATE, seed=7))
     assert rate == RATE and y.dtype == np.float32 and np.isfinite(y).all()
@@ -62,7 +55,7 @@ def test_dsp_generator_copies_the_clip_deterministically(gen):
 def test_dsp_generator_seed_matters_where_it_draws(gen):
     if not gen.is_available():
         pytest.skip(gen.missing_hint())
-    src = _clip(seed=1)
+    src = voiced_clip(seed=1)
     a, _ = gen.synthesize(Request(audio=src, rate=RATE, seed=1))
     b, _ = gen.synthesize(Request(audio=src, rate=RATE, seed=2))
     assert not np.array_equal(a, b)  # the noise source, the stretch or the shift is drawn per clip
@@ -155,126 +148,3 @@ def test_corpus_generators_lists_everything(capsys):
     text = capsys.readouterr().out
     assert "pvoc/stretch-shift-smeared" in text and "families" in text
     assert describe_generators() == [{k: r[k] for k in r if k != "split"} for r in rows]
-
-
-# ---------------------------------------------------------------------------- neural vocoders
-
-torch = pytest.importorskip("torch")
-from spoofscan.vocoder import (VocoderConfig, VocoderTrainConfig, build_vocoder, load_vocoder,  # noqa: E402
-                               read_vocoder_card, train_vocoder)
-
-TINY = {"istft": VocoderConfig(arch="istft", n_mels=32, n_fft=256, hop_length=64, channels=32, blocks=1),
-        "upsample": VocoderConfig(arch="upsample", n_mels=32, n_fft=256, hop_length=64, channels=32,
-                                  upsample_rates=(4, 4, 4), kernels=(3,), dilations=(1,))}
-
-
-def _waves(n: int = 4, seed: int = 0) -> list:
-    return [_clip(0.6, seed + i) for i in range(n)]
-
-
-def _train(out, arch="istft", steps=8, **kw):
-    cfg = VocoderTrainConfig(steps=steps, batch_size=4, segment_seconds=0.25, threads=1, save_every=3, log_every=1,
-                             lr=3e-3, **kw)
-    return train_vocoder(_waves(), TINY[arch], cfg, out, check_waves=_waves(2, seed=10))
-
-
-@pytest.mark.parametrize("arch", ["istft", "upsample"])
-def test_vocoder_shapes(arch):
-    torch.manual_seed(0)
-    model = build_vocoder(TINY[arch])
-    mel = model.mel(torch.zeros(2, 1000))
-    assert mel.shape == (2, 32, 1000 // 64 + 1)
-    y = model(mel)
-    assert y.shape[0] == 2 and 1000 - 64 <= y.shape[1] <= 1000 + 64 and torch.isfinite(y).all()
-
-
-@pytest.mark.parametrize("arch", ["istft", "upsample"])
-def test_vocoder_learns_and_beats_an_untrained_one(tmp_path, arch):
-    result = _train(tmp_path / arch, arch=arch, steps=40)
-    losses = [h["loss"] for h in result.history]
-    assert len(losses) == 40 and np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
-    assert result.metrics["mel_l1"] < 0.8 * result.metrics["mel_l1_untrained"]  # the listen-free check
-    card = read_vocoder_card(tmp_path / arch)
-    assert card["format"] == "spoofscan-vocoder" and card["step"] == 40 and card["model"]["arch"] == arch
-    assert (tmp_path / arch / "metrics.csv").read_text().count("\n") == 41
-
-
-def test_vocoder_training_is_reproducible_and_resumes_exactly(tmp_path):
-    straight = _train(tmp_path / "a")
-    again = _train(tmp_path / "b")
-    weights = lambda p: load_vocoder(p)[0].state_dict()  # noqa: E731
-    a, b = weights(straight.path), weights(again.path)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-
-    cfg = VocoderTrainConfig(steps=8, batch_size=4, segment_seconds=0.25, threads=1, save_every=3, log_every=1, lr=3e-3)
-
-    def stop_at_step_5(line):
-        if "step 5/" in line:
-            raise KeyboardInterrupt  # a run killed after the checkpoint of step 3
-
-    with pytest.raises(KeyboardInterrupt):
-        train_vocoder(_waves(), TINY["istft"], cfg, tmp_path / "c", log=stop_at_step_5)
-    lines = []
-    resumed = train_vocoder(_waves(), TINY["istft"], cfg, tmp_path / "c", resume=True, log=lines.append,
-                            check_waves=_waves(2, seed=10))
-    assert lines[0].startswith("vocoder: resuming at step 3")
-    c = weights(resumed.path)
-    assert all(torch.equal(a[k], c[k]) for k in a)
-    assert resumed.history == straight.history and resumed.metrics == straight.metrics
-
-
-def test_vocoder_checkpoint_loads_strictly(tmp_path):
-    from safetensors.torch import load_file, save_file
-
-    from spoofscan.checkpoint import CARD_KEY
-
-    result = _train(tmp_path / "v", steps=2)
-    model, card = load_vocoder(result.path)
-    assert card["train"]["steps"] == 2
-    tensors = load_file(str(result.path))
-    meta = {CARD_KEY: json.dumps(card)}
-    tensors.pop(next(iter(tensors)))
-    save_file(tensors, str(tmp_path / "missing.safetensors"), metadata=meta)
-    with pytest.raises(RuntimeError, match="Missing key"):
-        load_vocoder(tmp_path / "missing.safetensors")
-    detector_card = {**card, "format": "spoofscan-checkpoint"}
-    save_file(load_file(str(result.path)), str(tmp_path / "other.safetensors"),
-              metadata={CARD_KEY: json.dumps(detector_card)})
-    with pytest.raises(SpoofscanError, match="expected spoofscan-vocoder"):
-        load_vocoder(tmp_path / "other.safetensors")
-
-
-def test_neural_generator_vocodes_with_a_trained_vocoder(tmp_path):
-    result = _train(tmp_path / "v", steps=3)
-    with pytest.raises(SpoofscanError, match="no trained vocoder"):
-        NeuralVocoderGenerator("vocos", "copy").synthesize(Request(audio=_clip(), rate=RATE))
-    src = _clip(0.9, seed=3)
-    outs = {}
-    for config in ("copy", "smooth"):
-        g = NeuralVocoderGenerator("vocos", config).bound(result.path, key="k")
-        assert g.fingerprint() == "k" and g.name == f"vocos/{config}" and g.family == "vocos"
-        y, rate = g.synthesize(Request(audio=src, rate=RATE, seed=1))
-        again, _ = g.synthesize(Request(audio=src, rate=RATE, seed=1))
-        assert rate == RATE and len(y) == len(src) and np.isfinite(y).all() and np.array_equal(y, again)
-        outs[config] = y
-    assert not np.array_equal(outs["copy"], outs["smooth"])
-
-
-def test_cli_vocoder_train(tmp_path, capsys):
-    import soundfile as sf
-
-    from spoofscan.cli import main
-
-    for name, seed in (("train", 0), ("check", 20)):
-        (tmp_path / name).mkdir()
-        for i, w in enumerate(_waves(3, seed=seed)):
-            sf.write(tmp_path / name / f"{i}.wav", w, RATE)
-    out = tmp_path / "voc"
-    args = ["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--check", str(tmp_path / "check"),
-            "--family", "hifigan", "--steps", "2", "--batch-size", "2", "--threads", "1", "--device", "cpu", "--quiet"]
-    assert main(args) == 0
-    printed = capsys.readouterr().out
-    assert "listen-free check on 3 held-out clips" in printed and str(out / "vocoder.safetensors") in printed
-    card = read_vocoder_card(out)
-    assert card["model"]["arch"] == "upsample" and card["step"] == 2 and card["data"]["clips"] == 3
-    assert main(["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--family", "wavenet"]) == 2
