@@ -213,6 +213,7 @@ def test_neutralise_gives_same_ranges_for_any_input():
 # ---------------------------------------------------------------------------- building
 
 
+@pytest.mark.slow
 def test_build_idempotent_and_splits_disjoint(tmp_path, scripts):
     cfg = _config(tmp_path, scripts)
     first = build_corpus_summary(cfg)
@@ -254,6 +255,7 @@ def test_build_idempotent_and_splits_disjoint(tmp_path, scripts):
     assert (manifest.parent / ATTRIBUTION).is_file() and (manifest.parent / "corpus.json").is_file()
 
 
+@pytest.mark.slow
 def test_heldout_family_manifest_leaves_one_family_out_of_training(tmp_path, scripts):
     """--heldout-family writes a second manifest: that family's train/dev pairs (both clips) are
     gone, eval is whole, nothing is synthesised again; an unknown family names the valid ones."""
@@ -276,6 +278,7 @@ def test_heldout_family_manifest_leaves_one_family_out_of_training(tmp_path, scr
         build_corpus_summary(_config(tmp_path, scripts, jobs=1, heldout_families=("flite",)))
 
 
+@pytest.mark.slow
 def test_rebuild_redoes_only_what_is_missing_or_changed(tmp_path, scripts):
     cfg = _config(tmp_path, scripts, jobs=1)
     first = build_corpus_summary(cfg)
@@ -292,6 +295,7 @@ def test_rebuild_redoes_only_what_is_missing_or_changed(tmp_path, scripts):
     assert len(read_state(first.manifest.parent)) == 2 * first.pairs
 
 
+@pytest.mark.slow
 def test_build_reports_failed_pairs_once(tmp_path, scripts):
     bad = {"name": "broken", "command": f"{sys.executable} -c 'import sys; sys.exit(1)' {{out}} {{source}}",
            "needs": "audio", "split": "eval"}
@@ -348,6 +352,7 @@ def test_without_apt_the_error_says_what_to_do(tmp_path, monkeypatch):
         fetch_package("ktuberling-data", tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_build_with_config_file(tmp_path, scripts):
     import yaml
 
@@ -373,6 +378,8 @@ NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak
     not WorldGenerator().is_available(), not LpcGenerator().is_available()]
 
 
+@pytest.mark.slow
+@pytest.mark.network
 @pytest.mark.skipif(any(NEEDS_DEBIAN),
                     reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
 def test_tiny_corpus_from_debian_packages(tmp_path):

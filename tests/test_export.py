@@ -126,6 +126,7 @@ def test_metadata_round_trip(exported):
     assert q["format"] == "QDQ" and q["source"].startswith("csv:") and q["windows"] == exported["int8"].calibration_windows
 
 
+@pytest.mark.slow
 def test_calibration_from_waveforms_and_errors(exported, tmp_path):
     rng = np.random.default_rng(0)
     clips = [synth_clip("bonafide", 1.5, rng), synth_clip("spoof", 0.6, rng)]  # one shorter than a window
@@ -144,6 +145,7 @@ def test_calibration_from_waveforms_and_errors(exported, tmp_path):
     assert not (tmp_path / "x.onnx").exists() and not (tmp_path / "y.onnx").exists()
 
 
+@pytest.mark.slow
 def test_cli_export(exported, tmp_path, capsys):
     out = tmp_path / "cli.onnx"
     assert main(["export", str(exported["ckpt"]), "--format", "onnx", str(out)]) == 0
@@ -177,6 +179,7 @@ def test_info_reads_an_exported_model_and_files_are_readable(exported, capsys):
 # ------------------------------------------------------------------ other architectures and front ends
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset,kind", [("resnet10-mini-hybrid", "logmel"), ("resnet10-mini", "lfcc"), ("resnet10-mini-hybrid", "linear")])
 def test_every_architecture_and_front_end_exports_and_runs_torch_free(exported, tmp_path, preset, kind):
     """The runtime feeds the graph the inputs it declares (features and/or the waveform), with

@@ -64,7 +64,12 @@ def fake_imagenet_state(with_counters: bool = True) -> dict[str, torch.Tensor]:
 # ------------------------------------------------------------------ presets
 
 
-@pytest.mark.parametrize("preset", sorted(MODEL_PRESETS))
+# the full-size presets take a second or more each on 2 cores: slow; the mini ones stay in the fast loop
+PRESETS = [p if "-mini" in p else pytest.param(p, marks=pytest.mark.slow)
+           for p in sorted(MODEL_PRESETS)]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 def test_preset_forward_backward(preset):
     torch.manual_seed(0)
     cfg = model_preset(preset)

@@ -295,6 +295,7 @@ def test_export_and_the_torch_free_runtime_give_the_torch_scores(phase_model):
     assert max(abs(p.score - o.score) for p, o in zip(pt.timeline, ox.timeline)) < 1e-4
 
 
+@pytest.mark.slow
 def test_train_cli_takes_channels_and_the_run_reloads(tmp_path, capsys):
     manifest = make_corpus(tmp_path / "corpus", {"train": 6, "dev": 3}, seconds=(1.0, 1.5), seed=4)
     config = tmp_path / "train.yaml"

@@ -1,7 +1,7 @@
 """The whole quickstart path on the tiny corpus: build, audit, train, evaluate, predict.
 
-Needs apt-get + dpkg-deb (to fetch the Asterisk prompts), espeak-ng, pyworld and pysptk; CI installs
-them. It takes about a minute on 2 cores (marked ``slow``: deselect with ``-m "not slow"``).
+Needs apt-get + dpkg-deb (to fetch the Asterisk prompts: marked ``network``), espeak-ng, pyworld and
+pysptk; CI installs them. It takes about a minute on 2 cores (marked ``slow``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ if not WorldGenerator().is_available():
 if not LpcGenerator().is_available():
     MISSING.append("pysptk")
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.slow, pytest.mark.network,
               pytest.mark.skipif(bool(MISSING), reason=f"needs {', '.join(MISSING)} (CI installs them)")]
 
 

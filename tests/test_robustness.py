@@ -150,6 +150,7 @@ def test_degrading_is_seeded_by_seed_condition_and_trial():
 # ---------------------------------------------------------------------------- the report
 
 
+@pytest.mark.slow
 def test_report_is_identical_twice_and_complete(tiny_detector, tmp_path):
     records = _corpus(tmp_path)
     first = robustness(tiny_detector, records, tmp_path / "a", jobs=0, progress=False, data="synthetic")

@@ -36,6 +36,8 @@ CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-de
                 "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream")
 WAIT_SECONDS = 60
 
+pytestmark = [pytest.mark.browser, pytest.mark.server]  # Chromium, and the app on a 127.0.0.1 port
+
 
 def _find(names) -> str | None:
     return next((p for p in map(shutil.which, names) if p), None)

@@ -61,6 +61,7 @@ def _wait_ready(proc: subprocess.Popen, url: str) -> None:
     raise AssertionError(f"spoofscan serve was not ready after {START_SECONDS} s")
 
 
+@pytest.mark.server
 def test_the_real_serve_process_without_torch(onnx_model, tmp_path):
     """``spoofscan serve`` with an .onnx model, torch made unimportable, an API key in the
     environment: it answers, guards /v1, scores, and stops cleanly on SIGINT and SIGTERM."""

@@ -45,6 +45,7 @@ def trained(corpus, tmp_path_factory):
     return fit(tiny_config(corpus, out))
 
 
+@pytest.mark.slow
 def test_fit_learns_evaluates_predicts_and_reloads(trained, corpus, tmp_path):
     result = trained
     assert result.checkpoint.is_file()
@@ -83,6 +84,7 @@ def load_spoofscan_audio(path):
     return load_audio(path)
 
 
+@pytest.mark.slow
 def test_best_epoch_is_chosen_on_dev(trained):
     best = min(trained.history, key=lambda r: r["dev_eer"])
     assert trained.best_epoch == best["epoch"]
@@ -99,6 +101,7 @@ AUGMENT = {"reverb": {"p": 0.3, "rooms": ["small"]}, "noise": {"p": 0.5}, "rawbo
            "codec": {"p": 0.3, "choices": ["mp3:32", "opus:12", "gsm"]}, "specaugment": {"p": 0.5}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("augment", [None, AUGMENT], ids=["plain", "augmented"])
 def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path, augment):
     """A run killed after epoch 1 and resumed reaches the uninterrupted run's weights exactly; with
@@ -135,12 +138,14 @@ def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path, augment):
         assert card["train"]["config"]["augment"]["noise"]["p"] == 0.5  # the settings travel in the card
 
 
+@pytest.mark.slow
 def test_specaugment_is_applied_in_the_training_step(corpus, tmp_path):
     plain = fit(tiny_config(corpus, tmp_path / "plain", epochs=1))
     masked = fit(tiny_config(corpus, tmp_path / "masked", epochs=1, augment={"specaugment": {"p": 1.0}}))
     assert plain.history[0]["train_loss"] != masked.history[0]["train_loss"]  # (its seeding: the resume test)
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_old_folder(corpus, tmp_path):
     fit(tiny_config(corpus, tmp_path / "run", epochs=1))
     with pytest.raises(spoofscan.SpoofscanError, match="already holds a run"):
@@ -191,6 +196,7 @@ def ddp_run(corpus, tmp_path_factory):
     return root / "run", proc
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes(ddp_run):
     out, proc = ddp_run
     assert proc.stdout.count("best epoch") == 1  # rank 0 alone reports

@@ -89,6 +89,7 @@ def test_espeak_speech_is_speech_also_in_noise_and_with_dc(tmp_path, voice, text
         assert speech_fraction(variant) > 0.4, voice
 
 
+@pytest.mark.network
 def test_real_speech_is_speech():
     """Real telephone prompts (Asterisk, Debian package asterisk-core-sounds-en-g722, CC-BY-SA)."""
     import av
