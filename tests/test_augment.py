@@ -598,6 +598,6 @@ def test_augmentation_in_the_loader_does_not_depend_on_the_number_of_workers(tmp
         return torch.cat([w for w, _ in loader])
 
     a, b = epoch(dataset, 0), epoch(dataset, 2)
-    assert torch.equal(a, b)
+    assert torch.equal(a, b)  # exact: each crop's effects are drawn from its own seed and applied to it alone
     assert not torch.equal(a, epoch(plain, 0))  # augmentation happened
     assert not torch.equal(a, epoch(dataset, 0, number=2))  # and differs from epoch to epoch

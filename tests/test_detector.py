@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 import pytest
+from helpers import BATCH_ATOL, BATCH_RTOL
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import any_bytes, bounded, time_limit
@@ -21,9 +22,6 @@ from spoofscan.detector import Failure, Prediction
 from spoofscan.errors import AudioError, SpoofscanError
 
 RATE = 16_000
-# Scores of one clip computed in different batches (alone, or beside other clips' windows) differ
-# in the last float32 digits: the convolutions sum in another order for another batch shape.
-BATCH_RTOL, BATCH_ATOL = 1e-5, 1e-6
 
 
 def window_scores(p: Prediction) -> np.ndarray:

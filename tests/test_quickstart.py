@@ -11,6 +11,7 @@ import os
 import shutil
 
 import pytest
+from helpers import BATCH_RTOL
 
 from spoofscan.corpus import SIZES
 from spoofscan.corpus.generators.lpc import LpcGenerator
@@ -52,5 +53,5 @@ def test_quickstart_tiny_end_to_end(tmp_path, capsys):
     assert (out / "corpus" / "shortcut_audit.md").is_file() and (out / "corpus" / "ATTRIBUTION.md").is_file()
 
     detector = spoofscan.load_detector(result["checkpoint"], device="cpu")  # the checkpoint works on its own
-    again = detector.predict(result["predictions"][1]["path"])
-    assert again.score == pytest.approx(result["predictions"][1]["score"], abs=1e-5)
+    again = detector.predict(result["predictions"][1]["path"])  # another detector object, maybe other batches
+    assert again.score == pytest.approx(result["predictions"][1]["score"], rel=BATCH_RTOL, abs=1e-5)

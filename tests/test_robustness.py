@@ -155,6 +155,8 @@ def test_report_is_identical_twice_and_complete(tiny_detector, tmp_path):
     records = _corpus(tmp_path)
     first = robustness(tiny_detector, records, tmp_path / "a", jobs=0, progress=False, data="synthetic")
     second = robustness(tiny_detector, records, tmp_path / "b", jobs=1, progress=False, data="synthetic")  # workers
+    # exact: each degradation is drawn from (seed, condition, trial) whichever process runs it, and both runs
+    # score in this process, clips in the same order and batches
     assert _without_timing(first) == _without_timing(second)
     assert (tmp_path / "a" / ROBUSTNESS_MD).read_text() == (tmp_path / "b" / ROBUSTNESS_MD).read_text()
     for name in EXPECTED:
