@@ -45,7 +45,7 @@ def tiny_checkpoint(tmp_path, tiny_detector):
 
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory):
-    """An FP32 export of a tiny random-weight checkpoint (1-s windows), made once per session
+    """An FP32 export of a tiny random-weight checkpoint (1-s windows), made once per test run
     (export takes seconds), and a 3.7-s test clip: ``{"root", "onnx", "ckpt", "clip"}``."""
     import soundfile as sf
     import torch

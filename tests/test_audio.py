@@ -303,7 +303,8 @@ def test_truncated_compressed_files(tmp_path, kind):
     data = {"vorbis": lambda: encode(x, SAMPLE_RATE, "OGG", "VORBIS"),
             "opus": lambda: encode(x, SAMPLE_RATE, "OGG", "OPUS"),
             "mp3": lambda: encode(x, SAMPLE_RATE, "MP3", "MPEG_LAYER_III"),
-            "mp3-id3": lambda: encode_ffmpeg(make_tone(440, 4.0, 44_100), 44_100, codec="libmp3lame", fmt="mp3")}[kind]()
+            "mp3-id3": lambda: encode_ffmpeg(make_tone(440, 4.0, 44_100), 44_100, codec="libmp3lame", fmt="mp3"),
+            }[kind]()
     assert len(load_audio(data)) == pytest.approx(4 * SAMPLE_RATE, abs=0.1 * SAMPLE_RATE)  # whole: fine
     path = tmp_path / f"cut.{kind}"
     path.write_bytes(data[: len(data) * 6 // 10])

@@ -41,7 +41,8 @@ def test_loading_is_strict(tiny_checkpoint, tmp_path):
         TorchDetector.from_checkpoint(tmp_path / "extra.safetensors", device="cpu")
     wider = {**card, "model": {**card["model"], "width": 16}}
     save_checkpoint(tmp_path / "wider.safetensors", state, wider)
-    with pytest.raises(SpoofscanError, match="do not match its model and feature config .*of another shape, e.g. conv1.weight"):
+    with pytest.raises(SpoofscanError,
+                       match="do not match its model and feature config .*of another shape, e.g. conv1.weight"):
         TorchDetector.from_checkpoint(tmp_path / "wider.safetensors", device="cpu")
 
 

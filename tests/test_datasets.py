@@ -330,7 +330,8 @@ def test_csv_manifest_errors_and_colon_in_path(tmp_path):
 def test_a_bom_is_read_and_a_short_csv_row_says_what_it_lacks(tmp_path):
     la = tmp_path / "LA" / "ASVspoof2019_LA_cm_protocols"
     la.mkdir(parents=True)
-    (la / "ASVspoof2019.LA.cm.dev.trl.txt").write_bytes("\ufeffLA_0079 LA_D_1 - - bonafide\nLA_0079 LA_D_2 - A01 spoof\n".encode())
+    protocol = "\ufeffLA_0079 LA_D_1 - - bonafide\nLA_0079 LA_D_2 - A01 spoof\n"
+    (la / "ASVspoof2019.LA.cm.dev.trl.txt").write_bytes(protocol.encode())
     records = load_records(f"asvspoof2019la:{tmp_path / 'LA'}:dev", check_files=False)
     assert [r.groups["speaker"] for r in records] == ["LA_0079", "LA_0079"]
     (tmp_path / "m.csv").write_text("path,label,split\na.wav,bonafide,train\nb.wav,spoof\n")

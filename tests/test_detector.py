@@ -120,7 +120,8 @@ def test_bad_input_to_predict_raises(tiny_detector, tmp_path):
 
 
 def _clips(tmp_path):
-    paths = [write_audio(tmp_path / f"c{i}.wav", speechlike(s, seed=i)) for i, s in enumerate((0.4, 2.6, 1.0, 3.1, 1.7))]
+    paths = [write_audio(tmp_path / f"c{i}.wav", speechlike(s, seed=i))
+             for i, s in enumerate((0.4, 2.6, 1.0, 3.1, 1.7))]
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio at all")
     return paths, str(bad)

@@ -31,7 +31,8 @@ def test_parse_device_names_and_refusals():
     assert parse_device("cuda:1") == ("cuda", 1) and parse_device("cpu") == ("cpu", None)
     assert parse_device("auto") == ("auto", None) and parse_device("mps") == ("mps", None)
     for bad in ("mps:0", "cuda:-1", "cuda:x", "CPU"):
-        with pytest.raises(SpoofscanError, match=f"unknown device '{bad}' \\(choose from: auto, cpu, cuda, mps, or cuda:N\\)"):
+        with pytest.raises(SpoofscanError,
+                           match=f"unknown device '{bad}' \\(choose from: auto, cpu, cuda, mps, or cuda:N\\)"):
             parse_device(bad)
     with pytest.raises(SpoofscanError, match="unknown ONNX device 'mps' \\(choose from: auto, cpu, cuda, or cuda:N\\)"):
         parse_device("mps", CUDA_DEVICES, what="ONNX device")

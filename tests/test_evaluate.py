@@ -122,7 +122,8 @@ def test_report_overall_metrics_match_the_metric_functions():
     assert m["act_dcf"] == compute_act_dcf(bona, spoof)[0]
     assert m["cllr"] == compute_cllr(bona, spoof)
     assert report["llr"] == "raw" and report["accuracy"] is None and report["calibration"] is None
-    assert report["counts"] == {"trials": 300, "bonafide": 100, "spoof": 200, "extra_scores": 1, "failures": 0, "no_speech": 0}
+    assert report["counts"] == {"trials": 300, "bonafide": 100, "spoof": 200, "extra_scores": 1, "failures": 0,
+                                "no_speech": 0}
     json.dumps(report)  # JSON-ready
 
 
@@ -149,7 +150,8 @@ def test_report_with_asv_scores_adds_min_tdcf(tmp_path):
     report = build_report(records, scores, asv_scores=asv_scores)
     asv = asv_error_rates(asv_scores["target"], asv_scores["nontarget"], asv_scores["spoof"])
     assert report["asv"] == asv
-    assert (report["metrics"]["min_tdcf"], report["metrics"]["min_tdcf_threshold"]) == compute_tdcf(*_split(records, scores), asv)
+    metrics = report["metrics"]
+    assert (metrics["min_tdcf"], metrics["min_tdcf_threshold"]) == compute_tdcf(*_split(records, scores), asv)
     assert "min_tdcf" not in build_report(records, scores)["metrics"]
 
 
@@ -182,12 +184,14 @@ def test_per_group_eer_conventions():
 
 
 def test_group_values_missing_a_class_are_skipped():
-    records = [Record("b1", "b1.wav", "bonafide", {"codec": "none"}), Record("b2", "b2.wav", "bonafide", {"codec": "mp3"}),
+    records = [Record("b1", "b1.wav", "bonafide", {"codec": "none"}),
+               Record("b2", "b2.wav", "bonafide", {"codec": "mp3"}),
                Record("s1", "s1.wav", "spoof", {"codec": "none"}), Record("s2", "s2.wav", "spoof", {"codec": "ogg"})]
     scores = {"b1": 1.0, "b2": 2.0, "s1": 0.0, "s2": -1.0}
     codec = build_report(records, scores)["groups"]["codec"]
     assert [row["value"] for row in codec["values"]] == ["none"]
-    assert codec["skipped"] == [{"value": "mp3", "bonafide": 1, "spoof": 0}, {"value": "ogg", "bonafide": 0, "spoof": 1}]
+    assert codec["skipped"] == [{"value": "mp3", "bonafide": 1, "spoof": 0},
+                                {"value": "ogg", "bonafide": 0, "spoof": 1}]
 
 
 def test_high_cardinality_column_is_summarised():
@@ -362,14 +366,16 @@ def test_extreme_scores_are_refused_when_read_and_large_ones_reported(tmp_path, 
     from spoofscan.cli import main
 
     manifest = tmp_path / "m.csv"
-    manifest.write_text("path,label,trial\n" + "".join(f"x{i}.wav,{('bonafide', 'spoof')[i % 2]},t{i}\n" for i in range(20)))
+    manifest.write_text("path,label,trial\n"
+                        + "".join(f"x{i}.wav,{('bonafide', 'spoof')[i % 2]},t{i}\n" for i in range(20)))
     extreme = tmp_path / "extreme.txt"
     extreme.write_text("".join(f"t{i} {('1e308', '-1e308')[i % 2]}\n" for i in range(20)))
-    err = one_line_error(capsys, ["evaluate", "--scores", extreme, "--protocol", f"csv:{manifest}", "--out", tmp_path / "r"])
+    protocol = ["--protocol", f"csv:{manifest}", "--out", str(tmp_path / "r")]
+    err = one_line_error(capsys, ["evaluate", "--scores", extreme, *protocol])
     assert "extreme.txt:1: score 1e308 of trial 't0' is beyond" in err
     large = tmp_path / "large.txt"
     large.write_text("".join(f"t{i} {(i + 1) * (4e98 if i % 2 == 0 else -4e98)}\n" for i in range(20)))
-    assert main(["evaluate", "--scores", str(large), "--protocol", f"csv:{manifest}", "--out", str(tmp_path / "r")]) == 0
+    assert main(["evaluate", "--scores", str(large), *protocol]) == 0
     text = (tmp_path / "r" / "report.json").read_text()
     assert "Infinity" not in text and "NaN" not in text
     assert (tmp_path / "r" / "hist.png").stat().st_size > 1000 and (tmp_path / "r" / "det.png").stat().st_size > 1000

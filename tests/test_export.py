@@ -29,7 +29,8 @@ from spoofscan.frontend.numpy import frontend
 
 def _noisy_windows(n: int, samples: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return np.stack([synth_clip(("bonafide", "spoof")[i % 2], samples / 16_000, rng, syllables=False) for i in range(n)])
+    return np.stack([synth_clip(("bonafide", "spoof")[i % 2], samples / 16_000, rng, syllables=False)
+                     for i in range(n)])
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,8 @@ def test_metadata_round_trip(exported):
         assert det.calibration.to_dict() == card["calibration"] and det.threshold == 0.4
         assert det.card == card
     q = read_metadata(exported["root"] / "tiny-int8.onnx")["quantization"]
-    assert q["format"] == "QDQ" and q["source"].startswith("csv:") and q["windows"] == exported["int8"].calibration_windows
+    assert q["format"] == "QDQ" and q["source"].startswith("csv:")
+    assert q["windows"] == exported["int8"].calibration_windows
 
 
 @pytest.mark.slow
@@ -180,7 +182,8 @@ def test_info_reads_an_exported_model_and_files_are_readable(exported, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset,kind", [("resnet10-mini-hybrid", "logmel"), ("resnet10-mini", "lfcc"), ("resnet10-mini-hybrid", "linear")])
+@pytest.mark.parametrize("preset,kind", [("resnet10-mini-hybrid", "logmel"), ("resnet10-mini", "lfcc"),
+                                         ("resnet10-mini-hybrid", "linear")])
 def test_every_architecture_and_front_end_exports_and_runs_torch_free(exported, tmp_path, preset, kind):
     """The runtime feeds the graph the inputs it declares (features and/or the waveform), with
     the front end the metadata names: FP32 equals PyTorch, INT8 follows it."""

@@ -221,7 +221,8 @@ def test_window_and_hop_samples():
 
 def test_window_starts_cover_every_sample():
     rng = np.random.default_rng(0)
-    cases = [(s, w, h) for s in (1, 5, 99, 100, 101, 150, 199, 200, 201, 1000) for w, h in ((100, 50), (100, 100), (100, 30))]
+    cases = [(s, w, h) for s in (1, 5, 99, 100, 101, 150, 199, 200, 201, 1000)
+             for w, h in ((100, 50), (100, 100), (100, 30))]
     cases += [(int(rng.integers(1, 5000)), int(w), int(rng.integers(1, w + 1)))
               for w in rng.integers(1, 800, size=300)]
     for samples, window, hop in cases:

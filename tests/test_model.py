@@ -241,9 +241,9 @@ def test_model_config_round_trip_and_presets():
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # lists back to tuples
     with pytest.raises(SpoofscanError, match=r"unknown ModelConfig field\(s\) \['depth'\]"):
         ModelConfig.from_dict({"depth": 18})
-    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, resnet18-half, "
-                                             r"resnet10-mini, resnet18-hybrid, resnet18-half-hybrid, "
-                                             r"resnet10-mini-hybrid\)"):
+    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, "
+                                             r"resnet18-half, resnet10-mini, resnet18-hybrid, "
+                                             r"resnet18-half-hybrid, resnet10-mini-hybrid\)"):
         model_preset("resnet50")
     assert model_preset("resnet18") == ModelConfig()
     assert create_model(model_preset("resnet10-mini")).cfg == model_preset("resnet10-mini")

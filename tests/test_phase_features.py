@@ -314,5 +314,6 @@ def test_train_cli_takes_channels_and_the_run_reloads(tmp_path, capsys):
     assert main(["info", str(out / "best.safetensors")]) == 0
     assert "channels logmag+mgd+ifd" in capsys.readouterr().out
     bad = main(["train", "--config", str(config), "--train", f"csv:{manifest}:train", "--dev", f"csv:{manifest}:dev",
-                "--out", str(tmp_path / "bad"), "--model", "resnet10-mini", "--frontend", "lfcc", "--channels", "logmag,mgd"])
+                "--out", str(tmp_path / "bad"), "--model", "resnet10-mini", "--frontend", "lfcc",
+                "--channels", "logmag,mgd"])
     assert bad == 2 and "need frontend logmel or linear" in capsys.readouterr().err

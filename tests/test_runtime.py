@@ -20,9 +20,9 @@ from spoofscan.errors import SpoofscanError
 from spoofscan.frontend.numpy import frontend
 from spoofscan.frontend.windows import window_starts
 
-TORCH_FREE_MODULES = ("spoofscan", "spoofscan.backends.onnx", "spoofscan.detector", "spoofscan.audio", "spoofscan.frontend",
-                      "spoofscan.calibration", "spoofscan.checkpoint", "spoofscan.cli", "spoofscan.datasets",
-                      "spoofscan.labels", "spoofscan.errors")
+TORCH_FREE_MODULES = ("spoofscan", "spoofscan.backends.onnx", "spoofscan.detector", "spoofscan.audio",
+                      "spoofscan.frontend", "spoofscan.calibration", "spoofscan.checkpoint", "spoofscan.cli",
+                      "spoofscan.datasets", "spoofscan.labels", "spoofscan.errors")
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,8 @@ def test_backend_mismatches_say_what_to_do(model):
         spoofscan.load_detector(model["onnx"], backend="torch")
     with pytest.raises(SpoofscanError, match="unknown backend 'tensorrt' \\(choose from: auto, torch, onnx\\)"):
         spoofscan.load_detector(model["onnx"], backend="tensorrt")
-    assert spoofscan.resolve_backend("a/MODEL.ONNX") == "onnx" and spoofscan.resolve_backend("a/b.safetensors") == "torch"
+    assert spoofscan.resolve_backend("a/MODEL.ONNX") == "onnx"
+    assert spoofscan.resolve_backend("a/b.safetensors") == "torch"
 
 
 def test_long_clip_batches_agree(model):

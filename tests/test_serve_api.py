@@ -69,7 +69,7 @@ def test_detect_answers_what_the_library_answers(tiny_checkpoint):
         assert got["score"] == pytest.approx(w.score, rel=BATCH_RTOL, abs=BATCH_ATOL)
         assert got["p_fake"] == pytest.approx(w.p_fake, rel=BATCH_RTOL, abs=BATCH_ATOL)
     assert raw.json()["score"] == pytest.approx(d["score"], abs=1e-9)  # the same body alone in the batcher again
-    # the keys are there whether or not the detector gives speech and padded (input hardening)
+    # the speech share and the padded flag, as the detector gives them
     assert d["speech"] == getattr(want, "speech", None) and d["padded"] == getattr(want, "padded", None)
     assert [w["speech"] for w in d["timeline"]] == [getattr(w, "speech", None) for w in want.timeline]
     digest = hashlib.sha256(tiny_checkpoint.read_bytes()).hexdigest()
@@ -89,7 +89,7 @@ def test_real_and_fake_clips_get_their_labels_and_timeline_can_be_left_out():
 
 
 def test_no_speech_is_answered_without_score_or_p_fake():
-    """The hardening's third label renders: score and p_fake null, speech given, valid JSON (no NaN)."""
+    """The third label, no speech, renders: score and p_fake null, speech given, valid JSON (no NaN)."""
     with client() as c:
         r = c.post("/v1/detect", files={"file": ("silence.wav", encode(np.zeros(RATE_2S, np.float32)))})
     d = r.json()
@@ -101,7 +101,8 @@ def test_no_speech_is_answered_without_score_or_p_fake():
 
 def test_batch_answers_each_file_on_its_own():
     files = [("files", ("a.wav", clip_bytes("bonafide", 1.5))), ("files", ("notes.txt", b"not audio at all")),
-             ("files", ("b.wav", clip_bytes("spoof", 2.5, seed=3))), ("files", ("cut.wav", clip_bytes("spoof", 2.0)[:3000])),
+             ("files", ("b.wav", clip_bytes("spoof", 2.5, seed=3))),
+             ("files", ("cut.wav", clip_bytes("spoof", 2.0)[:3000])),
              ("files", ("long.wav", clip_bytes("bonafide", 4.0)))]
     with client(max_seconds=3.0) as c:
         r = c.post("/v1/detect/batch", files=files)
@@ -187,18 +188,22 @@ def test_malformed_requests():
     wav = clip_bytes("bonafide", 1.0)
     with client(max_files=2) as c:
         cases = {
-            "no file in the form": (c.post("/v1/detect", data={"note": "hi"}, files={"x": (None, "y")}), 422, "no_file"),
+            "no file in the form": (c.post("/v1/detect", data={"note": "hi"}, files={"x": (None, "y")}),
+                                    422, "no_file"),
             "broken multipart": (c.post("/v1/detect", content=b"garbage before the boundary --zz\r\n",
-                                        headers={"content-type": "multipart/form-data; boundary=zz"}), 400, "bad_multipart"),
+                                        headers={"content-type": "multipart/form-data; boundary=zz"}),
+                                 400, "bad_multipart"),
             "no boundary": (c.post("/v1/detect", content=b"abc", headers={"content-type": "multipart/form-data"}),
                             400, "bad_multipart"),
-            "two files to /v1/detect": (c.post("/v1/detect", files=[("file", ("a.wav", wav)), ("file", ("b.wav", wav))]),
+            "two files to /v1/detect": (c.post("/v1/detect", files=[("file", ("a.wav", wav)),
+                                                                    ("file", ("b.wav", wav))]),
                                         413, "too_many_files"),
             "too many files": (c.post("/v1/detect/batch", files=[("files", (f"{i}.wav", wav)) for i in range(3)]),
                                413, "too_many_files"),
             "batch as raw body": (c.post("/v1/detect/batch", content=wav), 415, "not_multipart"),
             "bad query": (c.post("/v1/detect?timeline=perhaps", content=wav), 422, "invalid_request"),
-            "bad content-length": (c.post("/v1/detect", content=wav, headers={"content-length": "-5"}), 400, "bad_request"),
+            "bad content-length": (c.post("/v1/detect", content=wav, headers={"content-length": "-5"}),
+                                   400, "bad_request"),
             "wrong method": (c.get("/v1/detect"), 405, "method_not_allowed"),
             "unknown path": (c.get("/v1/nothing"), 404, "not_found"),
             "static traversal": (c.get("/static/../../etc/passwd"), 404, "not_found"),
@@ -248,7 +253,8 @@ def test_non_loopback_address_needs_a_key_or_an_explicit_flag(capsys, monkeypatc
     monkeypatch.delenv("SPOOFSCAN_API_KEY", raising=False)
     assert main(["serve", "--model", "missing.onnx", "--host", "0.0.0.0"]) == 2
     assert "--allow-public-without-key" in capsys.readouterr().err
-    assert "s3cret" not in repr(ServeSettings(api_key="s3cret")) and ServeSettings(api_key="s").to_dict()["api_key"] == "set"
+    assert "s3cret" not in repr(ServeSettings(api_key="s3cret"))
+    assert ServeSettings(api_key="s").to_dict()["api_key"] == "set"
 
 
 # ---------------------------------------------------------------------------- page, docs, probes
@@ -291,7 +297,8 @@ def test_probes_model_and_metrics(tiny_checkpoint):
         text = c.get("/metrics").text
         for name in ("spoofscan_requests_total", "spoofscan_request_seconds_bucket", "spoofscan_requests_in_flight",
                      "spoofscan_queue_windows", "spoofscan_pending_requests", "spoofscan_failures_total",
-                     "spoofscan_batch_windows_bucket", "spoofscan_audio_seconds_total", "spoofscan_model_seconds_bucket"):
+                     "spoofscan_batch_windows_bucket", "spoofscan_audio_seconds_total",
+                     "spoofscan_model_seconds_bucket"):
             assert name in text, name
         assert metric(c, "spoofscan_requests_total", route="/v1/detect", status="200") == 1
         assert metric(c, "spoofscan_requests_total", route="/v1/detect", status="415") == 1
@@ -449,7 +456,8 @@ def test_a_short_clip_is_not_queued_behind_long_ones():
         det.gate.set()
         for t in threads:
             t.join(30)
-    assert [r.status_code for r in out] == [200] * 4 and out[0].json()["duration"] == 1.0  # the short one came back first
+    assert [r.status_code for r in out] == [200] * 4
+    assert out[0].json()["duration"] == 1.0  # the short one came back first
     assert spotted[:2] == [False, True]  # in the first call after the held one
 
 
@@ -602,8 +610,9 @@ def test_no_temporary_file_is_left_behind(tmp_path, monkeypatch):
             c.post("/v1/detect", content=big_real[:900_000]).status_code,                    # truncated
             c.post("/v1/detect", content=np.random.default_rng(1).bytes(500_000)).status_code,  # not audio
             c.post("/v1/detect", content=iter([big_real] * 3)).status_code,                  # over the body limit
-            c.post("/v1/detect/batch", files=[("files", ("a.wav", clip_bytes("bonafide", 20.0))),
-                                              ("files", ("b.bin", np.random.default_rng(2).bytes(300_000)))]).status_code,
+            c.post("/v1/detect/batch", files=[
+                ("files", ("a.wav", clip_bytes("bonafide", 20.0))),
+                ("files", ("b.bin", np.random.default_rng(2).bytes(300_000)))]).status_code,
         ]
         assert statuses == [200, 413, 422, 415, 413, 200]
     assert _open_files_under(str(folder)) == [] and list(folder.iterdir()) == []

@@ -122,8 +122,8 @@ def _wait(driver, condition, what: str):
         return WebDriverWait(driver, WAIT_SECONDS).until(lambda d: condition(d))
     except Exception:
         shot = _screenshot(driver, f"timeout-{what}")
-        raise AssertionError(f"timed out waiting for {what}; page text: {driver.find_element('tag name', 'body').text[:800]!r}; "
-                             f"screenshot {shot}") from None
+        text = driver.find_element("tag name", "body").text[:800]
+        raise AssertionError(f"timed out waiting for {what}; page text: {text!r}; screenshot {shot}") from None
 
 
 def _screenshot(driver, name: str) -> Path:
@@ -289,10 +289,12 @@ def test_a_recording_from_the_microphone_is_scored(driver, server):
 
     def scored(d):
         v = d.find_element("id", "verdict")
-        return v if (v.get_attribute("data-file") or "").startswith("recording-") and v.get_attribute("data-label") else False
+        recorded = (v.get_attribute("data-file") or "").startswith("recording-")
+        return v if recorded and v.get_attribute("data-label") else False
 
     verdict = _wait(driver, scored, "the recording's verdict")
-    assert verdict.get_attribute("data-label") in ("real", "fake", "no speech"), driver.find_element("id", "explain").text
+    explain = driver.find_element("id", "explain").text
+    assert verdict.get_attribute("data-label") in ("real", "fake", "no speech"), explain
     duration = driver.execute_script("return document.getElementById('facts').textContent")
     assert "Length" in duration
 
@@ -302,7 +304,8 @@ def test_the_page_fits_a_phone_screen(driver, server, clips):
     driver.get(server + "/")
     _upload(driver, clips / "fake.wav")
     _verdict_for(driver, "fake.wav")
-    overflow = driver.execute_script("return document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    overflow = driver.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
     width = driver.execute_script("return document.getElementById('timeline').getBoundingClientRect().width")
     assert 300 <= width <= 390

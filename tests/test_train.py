@@ -182,8 +182,9 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 
 def _ddp_args(corpus: Path, out: Path) -> list:
-    return ["--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out), "--model", "resnet10-mini",
-            "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--quiet"]
+    return ["--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out),
+            "--model", "resnet10-mini", "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu",
+            "--quiet"]
 
 
 @pytest.fixture(scope="module")

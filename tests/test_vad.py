@@ -161,7 +161,8 @@ def test_no_speech_in_the_cli_table_csv_and_json(tiny_checkpoint, tmp_path, caps
     assert rows[1]["label"] == "window" and rows[1]["p_fake"] == ""
     assert main(["predict", str(silence), *model, "--format", "jsonl"]) == 0
     row = json.loads(capsys.readouterr().out)
-    assert (row["label"], row["score"], row["p_fake"], row["speech"], row["padded"]) == (NO_SPEECH, None, None, 0.0, False)
+    assert (row["label"], row["score"], row["p_fake"], row["speech"], row["padded"]) == \
+        (NO_SPEECH, None, None, 0.0, False)
 
 
 def test_evaluate_scores_clips_without_speech_and_lists_them(tiny_detector, tmp_path):
