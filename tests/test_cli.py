@@ -30,7 +30,7 @@ def _files(tmp_path):
     return good, str(bad)
 
 
-def test_cli_predict_formats_and_exit_codes(tiny_checkpoint, tmp_path, capsys):
+def test_predict_formats_and_exit_codes(tiny_checkpoint, tmp_path, capsys):
     good, bad = _files(tmp_path)
     model = ["--model", str(tiny_checkpoint), "--device", "cpu"]
     det = TorchDetector.from_checkpoint(tiny_checkpoint, device="cpu")
@@ -58,7 +58,7 @@ def test_cli_predict_formats_and_exit_codes(tiny_checkpoint, tmp_path, capsys):
     assert table[2].startswith("ERROR") and bad in table[2]
 
 
-def test_cli_predict_folder_and_errors(tiny_checkpoint, tmp_path, capsys):
+def test_predict_a_pattern_and_a_missing_model(tiny_checkpoint, tmp_path, capsys):
     good, bad = _files(tmp_path)
     assert main(["predict", str(tmp_path / "*.wav"), "--model", str(tiny_checkpoint), "--device", "cpu",
                  "--format", "jsonl"]) == 1  # broken.wav is matched by the glob
@@ -67,7 +67,7 @@ def test_cli_predict_folder_and_errors(tiny_checkpoint, tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_cli_info(tiny_checkpoint, capsys):
+def test_info_shows_the_card_and_its_json(tiny_checkpoint, capsys):
     assert main(["info", str(tiny_checkpoint)]) == 0
     out = capsys.readouterr().out
     assert "layers=(1, 1, 1, 1) width=8" in out and "logmel 128 bands" in out and "model      arch=resnet" in out
