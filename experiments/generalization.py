@@ -40,7 +40,7 @@ def families_of(manifest: Path) -> list[str]:
     """The fake families of a corpus manifest (the part of the generator name before ``/``)."""
     import csv
 
-    from spoofscan.corpus.builder import family_of
+    from spoofscan.corpus import family_of
 
     with open(manifest, newline="", encoding="utf-8") as f:
         return sorted({family_of(row["generator"]) for row in csv.DictReader(f) if row["label"] == "spoof"})
@@ -48,7 +48,7 @@ def families_of(manifest: Path) -> list[str]:
 
 def heldout_manifests(corpus: Path, families: list[str]) -> None:
     """Write ``manifest-heldout-FAMILY.csv`` for each family (from the build state: no synthesis)."""
-    from spoofscan.corpus.builder import write_heldout_manifest
+    from spoofscan.corpus import write_heldout_manifest
 
     for family in families:
         write_heldout_manifest(corpus, family)
@@ -59,7 +59,7 @@ def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Pa
     """Train one fold with one seed, evaluate it on ``eval_corpus``'s eval split (default: the
     training corpus's), and for ``all`` run the robustness report."""
     from spoofscan import load_detector
-    from spoofscan.corpus.builder import family_of
+    from spoofscan.corpus import family_of
     from spoofscan.datasets import load_records
     from spoofscan.evaluation.evaluate import evaluate
     from spoofscan.training.loop import fit, load_train_config

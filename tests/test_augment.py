@@ -515,6 +515,43 @@ def test_config_from_nested_mappings_strict_and_round_trips():
         A.augment_config("heavy")
 
 
+def test_effects_are_registered_in_chain_order_as_the_config_fields():
+    from dataclasses import fields
+
+    assert A.EFFECT_ORDER == ("reverb", "noise", "rawboost", "eq", "gain", "clip", "narrowband", "codec")
+    config_fields = {f.name: f.type for f in fields(A.AugmentConfig)}
+    assert list(config_fields) == [*A.EFFECT_ORDER, "specaugment"]
+    for key, cls in A.EFFECTS.items():
+        assert cls.key == key and config_fields[key] == cls.__name__ and issubclass(cls, A.Effect)
+
+
+def test_an_effect_draws_its_settings_then_applies_its_function(speech):
+    noise = A.NoiseAugment.from_dict({"p": 1, "snr_db": [0, 20], "kinds": ["pink", "white"]})
+    rng = np.random.default_rng(5)
+    kind, snr = noise.draw(rng)
+    expected = A.add_noise(speech, snr, kind, rng)
+    np.testing.assert_array_equal(noise(speech, np.random.default_rng(5)), expected)
+    gain = A.GainAugment.from_dict({"p": 1, "db": [-12, -12]})
+    np.testing.assert_array_equal(gain(speech, np.random.default_rng(0)), A.gain(speech, -12.0))
+    assert A.CodecAugment.from_dict({"choices": "gsm"}).fixed_settings() == ("gsm", None)
+    assert A.NoiseAugment.from_dict({"snr_db": [5, 5], "kinds": "white"}).fixed_settings() == ("white", 5.0)
+    with pytest.raises(SpoofscanError, match="augment noise has no fixed settings"):
+        noise.fixed_settings()
+
+
+def test_effect_constructors_check_and_from_dict_converts():
+    assert A.GainAugment.from_dict({"p": 1, "db": [-6, 0]}) == A.GainAugment(p=1.0, db=(-6.0, 0.0))
+    assert A.EqAugment.from_dict({"bands": [1.0, 2]}).bands == (1, 2)
+    with pytest.raises(SpoofscanError, match=r"gain.db must be a \(low, high\) tuple.*GainAugment.from_dict"):
+        A.GainAugment(db=[-6, 0])
+    with pytest.raises(SpoofscanError, match="noise.kinds must be a tuple of names.*NoiseAugment.from_dict"):
+        A.NoiseAugment(kinds=["white"])
+    with pytest.raises(SpoofscanError, match="rawboost.params must be RawBoostParams"):
+        A.RawBoostAugment(params={"n_f": 2})
+    with pytest.raises(SpoofscanError, match="augment noise must be a mapping of its settings"):
+        A.AugmentConfig(noise={"p": 0.5})
+
+
 def test_augmenter_is_deterministic_uses_every_effect_and_survives_pickling(speech, folders, tmp_path):
     settings = {name: {"p": 1.0} for name in A.EFFECT_ORDER}
     settings["noise"].update(kinds=["folder", "babble"], folder=str(folders["noise"].folder),

@@ -21,8 +21,11 @@ import soundfile as sf
 from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES,
                               CorpusConfig, build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
 from spoofscan.corpus.audit import measure_clip
-from spoofscan.corpus.generators import (CommandGenerator, EspeakGenerator, FliteGenerator, LpcGenerator, Request,
-                                         WorldGenerator, get_generator)
+from spoofscan.corpus.generators import CommandGenerator, Request, get_generator
+from spoofscan.corpus.generators.espeak import EspeakGenerator
+from spoofscan.corpus.generators.flite import FliteGenerator
+from spoofscan.corpus.generators.lpc import LpcGenerator
+from spoofscan.corpus.generators.world import WorldGenerator
 from spoofscan.datasets import load_records
 from spoofscan.errors import SpoofscanError
 
@@ -99,7 +102,7 @@ def _config(tmp_path, scripts, **kw) -> CorpusConfig:
                     train_generators=(), eval_generators=(), commands=commands, max_real=None, jobs=2,
                     eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / "cache"))
     settings.update(kw)
-    return CorpusConfig(**settings)
+    return CorpusConfig.from_dict(settings)
 
 
 def _manifest_rows(manifest: Path) -> list[dict]:
@@ -188,7 +191,8 @@ def test_world_copy_synthesis_keeps_length_and_shifts_pitch():
 
 
 def test_neutralise_gives_same_ranges_for_any_input():
-    cfg = CorpusConfig(sources=(), real_dirs=("x",), level_dbfs=(-30.0, -20.0), edge_pad_seconds=(0.1, 0.3))
+    cfg = CorpusConfig.from_dict({"sources": (), "real_dirs": ("x",), "level_dbfs": (-30.0, -20.0),
+                                  "edge_pad_seconds": (0.1, 0.3)})
     rng = np.random.default_rng(0)
     breathy = _voice(1.0, 16000, rng) + 0.03 * rng.standard_normal(16000).astype(np.float32)  # energy up to 8 kHz
     loud = np.concatenate([np.zeros(16000), 0.9 * breathy, np.zeros(8000)])  # 1 s of leading silence
@@ -301,15 +305,39 @@ def test_build_reports_failed_pairs_once(tmp_path, scripts):
 
 def test_config_errors_are_clear(tmp_path, scripts):
     with pytest.raises(SpoofscanError, match="tiny, small, full"):
-        CorpusConfig(size="huge")
+        CorpusConfig.from_dict({"size": "huge"})
     with pytest.raises(SpoofscanError, match="unseen"):
-        CorpusConfig(train_generators=("espeak-ng/m3",), eval_generators=("espeak-ng/m3",))
+        CorpusConfig.from_dict({"train_generators": ("espeak-ng/m3",), "eval_generators": ("espeak-ng/m3",)})
     with pytest.raises(SpoofscanError, match="real-dir"):
-        CorpusConfig(sources=())
+        CorpusConfig.from_dict({"sources": ()})
     one = tmp_path / "one"
     make_real_dir(one, speakers=("solo",), clips_per_speaker=3)
     with pytest.raises(SpoofscanError, match="one speaker"):
         build_corpus(_config(tmp_path, scripts, real_dirs=(str(one / "solo"),)))
+
+
+def test_from_dict_fills_the_size_and_the_constructor_only_checks():
+    command = {"name": "e", "command": "x {out}", "languages": ["en"], "split": "eval"}
+    cfg = CorpusConfig.from_dict({"size": "tiny", "max_real": None, "real_dirs": [Path("x")], "level_dbfs": [-30, -20],
+                                  "heldout_families": "world", "commands": [command]})
+    preset = SIZES["tiny"]
+    assert (cfg.sources, cfg.max_real, cfg.vocoder_size) == (preset.sources, 40, "small")  # None: the size's
+    assert cfg.real_dirs == ("x",) and cfg.level_dbfs == (-30.0, -20.0) and cfg.heldout_families == ("world",)
+    assert cfg.train_generators == preset.train_generators and cfg.eval_generators == preset.eval_generators + ("e",)
+    assert cfg.commands == (CommandGenerator(name="e", command="x {out}", languages=("en",)),)
+    assert replace(cfg, seed=1).seed == 1  # field values pass the constructor's checks
+    with pytest.raises(SpoofscanError, match="sources, train_generators, eval_generators, vocoder_size.*from_dict"):
+        CorpusConfig(size="tiny")  # the constructor fills nothing
+    with pytest.raises(SpoofscanError, match="level_dbfs.*from_dict"):
+        replace(cfg, level_dbfs=(-30, -20))  # ints would change the job keys: refused, not converted
+    with pytest.raises(SpoofscanError, match="real_dirs.*from_dict"):
+        replace(cfg, real_dirs=[Path("x")])
+    with pytest.raises(SpoofscanError, match="CommandGenerators.*from_dict"):
+        replace(cfg, commands=(command,))
+    with pytest.raises(SpoofscanError, match="languages must be a tuple"):
+        CommandGenerator(name="e", command="x {out}", languages=["en"])
+    with pytest.raises(SpoofscanError, match=r"unknown CommandGenerator field\(s\) \['lang'\]"):
+        CorpusConfig.from_dict({"commands": [{"name": "e", "command": "x {out}", "lang": "en"}]})
 
 
 def test_without_apt_the_error_says_what_to_do(tmp_path, monkeypatch):
@@ -345,11 +373,12 @@ NEEDS_DEBIAN = [shutil.which(p) is None for p in ("apt-get", "dpkg-deb", "espeak
     not WorldGenerator().is_available(), not LpcGenerator().is_available()]
 
 
-@pytest.mark.skipif(any(NEEDS_DEBIAN), reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
+@pytest.mark.skipif(any(NEEDS_DEBIAN),
+                    reason="needs apt-get, dpkg-deb, espeak-ng, pyworld and pysptk (CI installs them)")
 def test_tiny_corpus_from_debian_packages(tmp_path):
     cache = os.environ.get("SPOOFSCAN_CACHE", "")  # share downloads with other runs when set
-    summary = build_corpus_summary(CorpusConfig(out=str(tmp_path / "tiny"), size="tiny", jobs=2, progress=False,
-                                                cache_dir=cache))
+    summary = build_corpus_summary(CorpusConfig.from_dict({"out": str(tmp_path / "tiny"), "size": "tiny", "jobs": 2,
+                                                           "progress": False, "cache_dir": cache}))
     rows = _manifest_rows(summary.manifest)
     assert 60 <= len(rows) <= 80 and summary.failed == 0
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "dev", "eval")}
@@ -378,13 +407,13 @@ def _copy_config(tmp_path, out: str, cache: str, **kw) -> CorpusConfig:
                     eval_fraction=0.25, dev_fraction=0.2, progress=False, cache_dir=str(tmp_path / cache),
                     vocoder_steps=3)
     settings.update(kw)
-    return CorpusConfig(**settings)
+    return CorpusConfig.from_dict(settings)
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(any(NEEDS_COPY), reason="needs pysptk, pedalboard and torch (the corpus and torch extras)")
 def test_rebuild_from_scratch_gives_identical_audio_and_reuses_the_vocoders(tmp_path):
-    from spoofscan.corpus.builder import available_generators, plan_pairs, select_clips
+    from spoofscan.corpus.plan import available_generators, plan_pairs, select_clips
     from spoofscan.corpus.sources import find_real_dir
 
     logs = []

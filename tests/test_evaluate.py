@@ -12,9 +12,10 @@ from spoofscan.calibration import Calibration
 from spoofscan.datasets import Record
 from spoofscan.errors import SpoofscanError
 from spoofscan.evaluation.evaluate import (MAX_GROUP_VALUES, WORST_SHOWN, build_report, evaluate, evaluate_scores,
-                                           read_asv_scores, read_scores, write_report, write_scores)
+                                           write_report)
 from spoofscan.evaluation.metrics import (asv_error_rates, compute_act_dcf, compute_cllr, compute_eer, compute_min_dcf,
                                           compute_tdcf)
+from spoofscan.evaluation.scores import read_asv_scores, read_scores, write_scores
 
 
 def _records_and_scores(seed=0, n=300):

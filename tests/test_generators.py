@@ -11,12 +11,15 @@ import json
 
 import numpy as np
 import pytest
-
-from spoofscan.corpus.generators import (HNM_CONFIGS, LPC_CONFIGS, MLSA_CONFIGS, PVOC_CONFIGS, HnmGenerator,
-                                         LpcGenerator, MlsaGenerator, NeuralVocoderGenerator, PvocGenerator, Request,
-                                         builtin_generators, describe_generators)
-from spoofscan.errors import SpoofscanError
 from synth import synth_clip
+
+from spoofscan.corpus.generators import Request, builtin_generators, describe_generators
+from spoofscan.corpus.generators.hnm import HNM_CONFIGS, HnmGenerator
+from spoofscan.corpus.generators.lpc import LPC_CONFIGS, LpcGenerator
+from spoofscan.corpus.generators.mlsa import MLSA_CONFIGS, MlsaGenerator
+from spoofscan.corpus.generators.neural_vocoder import NeuralVocoderGenerator
+from spoofscan.corpus.generators.pvoc import PVOC_CONFIGS, PvocGenerator
+from spoofscan.errors import SpoofscanError
 
 RATE = 16_000
 DSP = ([MlsaGenerator(c) for c in MLSA_CONFIGS] + [LpcGenerator(c) for c in LPC_CONFIGS]
@@ -95,6 +98,47 @@ def test_every_family_has_train_and_eval_configurations_in_the_default_corpus():
         assert {"mlsa", "lpc", "hnm", "pvoc", "vocos", "hifigan"} <= train
     for name, g in table.items():
         assert name.split("/")[0] == g.family == g.engine and g.licence
+
+
+DEFAULT_TRAIN = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/klatt", "flite/kal16", "flite/rms",
+                 "world/dio", "world/harvest-shift", "mlsa/m24", "mlsa/smooth", "lpc/o16", "hnm/mvf4k", "pvoc/stretch",
+                 "pvoc/shift", "vocos/copy", "hifigan/copy")
+DEFAULT_EVAL = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4", "flite/slt", "flite/awb", "flite/kal",
+                "world/harvest", "world/dio-shift", "mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase",
+                "pvoc/stretch-shift-smeared", "vocos/smooth", "hifigan/smooth")
+
+
+def test_default_generator_lists_keep_their_order_whatever_is_imported_first():
+    """The default lists' order decides which configuration each pair draws, so a corpus depends on it:
+    it is pinned here, and it must not follow the order in which the engine modules happen to be imported."""
+    import subprocess
+    import sys
+
+    from spoofscan.corpus import SIZES
+    from spoofscan.corpus.generators import default_generators
+
+    for size in ("small", "full"):
+        assert default_generators("train") == SIZES[size].train_generators == DEFAULT_TRAIN
+        assert default_generators("eval") == SIZES[size].eval_generators == DEFAULT_EVAL
+    with pytest.raises(SpoofscanError, match="train, eval"):
+        default_generators("dev")
+    script = ("import sys; import spoofscan.corpus.generators.neural_vocoder, spoofscan.corpus.generators.hnm; "
+              "from spoofscan.corpus.generators import default_generators, builtin_generators; "
+              "print(default_generators('train') + default_generators('eval')); builtin_generators(); "
+              "print(sorted(m for m in ('torch', 'pyworld', 'pysptk', 'pedalboard') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == [repr(DEFAULT_TRAIN + DEFAULT_EVAL), "[]"]  # and listing the engines imports none of their packages
+
+
+def test_a_generator_says_whether_the_build_trains_a_vocoder_for_it():
+    table = builtin_generators()
+    trained = {name: g.trained_vocoder for name, g in table.items() if g.trained_vocoder}
+    assert trained == {"vocos/copy": "vocos", "vocos/smooth": "vocos", "hifigan/copy": "hifigan",
+                       "hifigan/smooth": "hifigan"}
+    bound = table["vocos/smooth"].bound("/x/vocoder.safetensors", key="k")
+    assert (bound.name, bound.checkpoint, bound.fingerprint()) == ("vocos/smooth", "/x/vocoder.safetensors", "k")
+    with pytest.raises(SpoofscanError, match="lpc/o16 runs on no trained vocoder"):
+        table["lpc/o16"].bound("/x", key="k")
 
 
 def test_corpus_generators_lists_everything(capsys):
@@ -194,7 +238,8 @@ def test_vocoder_checkpoint_loads_strictly(tmp_path):
     with pytest.raises(RuntimeError, match="Missing key"):
         load_vocoder(tmp_path / "missing.safetensors")
     detector_card = {**card, "format": "spoofscan-checkpoint"}
-    save_file(load_file(str(result.path)), str(tmp_path / "other.safetensors"), metadata={CARD_KEY: json.dumps(detector_card)})
+    save_file(load_file(str(result.path)), str(tmp_path / "other.safetensors"),
+              metadata={CARD_KEY: json.dumps(detector_card)})
     with pytest.raises(SpoofscanError, match="expected spoofscan-vocoder"):
         load_vocoder(tmp_path / "other.safetensors")
 

@@ -13,7 +13,8 @@ import shutil
 import pytest
 
 from spoofscan.corpus import SIZES
-from spoofscan.corpus.generators import LpcGenerator, WorldGenerator
+from spoofscan.corpus.generators.lpc import LpcGenerator
+from spoofscan.corpus.generators.world import WorldGenerator
 
 MISSING = [p for p in ("apt-get", "dpkg-deb", "espeak-ng") if shutil.which(p) is None]
 if not WorldGenerator().is_available():

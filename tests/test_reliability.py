@@ -565,7 +565,7 @@ def test_8_a_report_never_holds_a_non_finite_number(tmp_path):
 
 def test_a_bom_is_read_and_a_short_csv_row_says_what_it_lacks(tmp_path):
     from spoofscan.datasets import load_csv_manifest, load_records
-    from spoofscan.evaluation.evaluate import read_asv_scores, read_scores
+    from spoofscan.evaluation.scores import read_asv_scores, read_scores
 
     (tmp_path / "s.txt").write_bytes("\ufefft1 0.5\nt2 -0.5\n".encode())
     assert read_scores(tmp_path / "s.txt") == {"t1": 0.5, "t2": -0.5}

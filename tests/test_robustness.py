@@ -14,12 +14,14 @@ import pytest
 import soundfile as sf
 from synth import RATE, synth_clip
 
+from spoofscan.augment import add_noise
 from spoofscan.datasets import Record, load_records
 from spoofscan.detector import Failure
 from spoofscan.errors import SpoofscanError
-from spoofscan.evaluation.evaluate import read_scores
-from spoofscan.evaluation.robustness import (CONDITION_NAMES, CONDITIONS, ROBUSTNESS_JSON, ROBUSTNESS_MD,
-                                             ROBUSTNESS_PNG, degrade, robustness, select_conditions, stratified_subset)
+from spoofscan.evaluation.conditions import CONDITION_NAMES, CONDITIONS, degrade, select_conditions
+from spoofscan.evaluation.robustness import (ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG, robustness,
+                                             stratified_subset)
+from spoofscan.evaluation.scores import read_scores
 
 EXPECTED = ("clean", "mp3-32", "mp3-128", "aac-64", "opus-12", "phone-mulaw", "gsm", "white-20dB", "white-5dB",
             "babble-20dB", "babble-5dB", "room-small", "room-large")
@@ -88,6 +90,23 @@ def test_the_condition_list_is_fixed():
         select_conditions(["clean", "mp3-64"])
     with pytest.raises(SpoofscanError, match="no condition"):
         select_conditions(" , ")
+
+
+def test_conditions_are_augmentation_effects_with_fixed_settings():
+    from spoofscan.augment import CodecAugment, NoiseAugment, ReverbAugment
+
+    by_name = {c.name: c for c in CONDITIONS}
+    assert by_name["clean"].effect is None
+    assert by_name["mp3-32"].effect == CodecAugment(p=1.0, choices=("mp3:32",))
+    assert by_name["babble-5dB"].effect == NoiseAugment(p=1.0, kinds=("babble",), snr_db=(5.0, 5.0))
+    assert by_name["room-large"].effect == ReverbAugment(p=1.0, rooms=("large",))
+    assert by_name["mp3-32"].describe() == {"description": "MP3 at 32 kbit/s (LAME, 16 kHz)", "effect": "codec",
+                                            "setting": "mp3", "value": 32}
+    assert by_name["phone-mulaw"].describe()["value"] is None and by_name["room-small"].describe()["setting"] == "small"
+    x = _clip()
+    rng = np.random.default_rng(0)
+    expected = add_noise(x, 5.0, "white", np.random.default_rng(0))
+    np.testing.assert_array_equal(by_name["white-5dB"].apply(x, rng), expected)
 
 
 def test_every_condition_keeps_length_and_dtype_and_changes_the_audio_as_expected():

@@ -165,7 +165,8 @@ def test_no_speech_in_the_cli_table_csv_and_json(tiny_checkpoint, tmp_path, caps
 
 def test_evaluate_scores_clips_without_speech_and_lists_them(tiny_detector, tmp_path):
     from spoofscan.datasets import Record
-    from spoofscan.evaluation.evaluate import evaluate, read_scores
+    from spoofscan.evaluation.evaluate import evaluate
+    from spoofscan.evaluation.scores import read_scores
 
     records = []
     for i in range(4):

@@ -128,8 +128,8 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         return time.perf_counter()
 
     t = step(1, f"building the {size} corpus in {out / 'corpus'}")
-    manifest = build_corpus(CorpusConfig(out=str(out / "corpus"), size=size, jobs=jobs, cache_dir=cache_dir,
-                                         seed=seed, progress=progress))
+    manifest = build_corpus(CorpusConfig.from_dict({"out": str(out / "corpus"), "size": size, "jobs": jobs,
+                                                    "cache_dir": cache_dir, "seed": seed, "progress": progress}))
     timings["corpus"] = time.perf_counter() - t
 
     t = step(2, "shortcut audit: can one trivial number tell real from fake?")

@@ -7,13 +7,17 @@ every device. Masked cells take the example's mean feature value (0 after per-ba
 normalisation), not 0 in log units.
 
 Time warping, the third part of the original SpecAugment, is left out (it helped least in
-the paper and costs the most).
+the paper and costs the most). :class:`SpecAugmentConfig` holds the settings (the
+``specaugment`` field of :class:`spoofscan.augment.AugmentConfig`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import SpoofscanError
 from ..seeding import SPECAUGMENT_SALT, item_rng
+from .effects import Settings
 
 
 def step_generator(seed: int, epoch: int, step: int, rank: int = 0):
@@ -73,3 +77,29 @@ def spec_augment(feats, generator, *, freq_masks: int = 2, freq_width: tuple = (
         mask = mask[:, None]
     fill = feats.mean(dim=(-2, -1), keepdim=True)
     return torch.where(mask.to(feats.device), fill, feats)
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig(Settings):
+    """SpecAugment on the features in the training step: ``freq_masks`` and ``time_masks`` masks
+    per example, widths drawn in ``freq_width`` / ``time_width`` (fractions of the axis), each
+    example masked with probability ``p``."""
+
+    key = "specaugment"
+    ranges = {"freq_width": (0.0, 1.0), "time_width": (0.0, 1.0)}
+    p: float = 0.0
+    freq_masks: int = 2
+    freq_width: tuple = (0.0, 0.15)
+    time_masks: int = 2
+    time_width: tuple = (0.0, 0.1)
+
+    def __post_init__(self):
+        super().__post_init__()
+        for name in ("freq_masks", "time_masks"):
+            if int(getattr(self, name)) < 0:
+                raise SpoofscanError(f"augment specaugment.{name} must be >= 0, got {getattr(self, name)}")
+
+    def apply(self, feats, generator):
+        """:func:`spec_augment` with these settings (see there)."""
+        return spec_augment(feats, generator, freq_masks=int(self.freq_masks), freq_width=self.freq_width,
+                            time_masks=int(self.time_masks), time_width=self.time_width, p=self.p)

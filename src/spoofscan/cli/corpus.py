@@ -78,8 +78,7 @@ def _cmd_corpus_check(args) -> int:
     report = audit_corpus(args.out, splits=splits, threshold=args.threshold, progress=not args.quiet)
     print(report.table())
     if not report.passed:
-        bad = ", ".join(f"{r['measure']} on {r['split']} ({100 * r['eer']:.1f} %)" for r in report.failures)
-        print(f"shortcut audit FAILED: one number alone separates real from fake: {bad} "
+        print(f"shortcut audit FAILED: one number alone separates real from fake: {report.failure_summary()} "
               f"(threshold {100 * args.threshold:.0f} %)", file=sys.stderr)
         return 1
     if report.unjudged:

@@ -32,22 +32,15 @@ def add_evaluate(sub):
 
 def _cmd_evaluate(args) -> int:
     from ..datasets import load_records, parse_spec
-    from ..evaluation.evaluate import evaluate, evaluate_scores, output_files, prepare_out_dir, read_asv_scores
-    from ..fileio import refuse_overwrite
+    from ..evaluation.evaluate import calibration_from_card, check_report_folder, evaluate, evaluate_scores
+    from ..evaluation.scores import read_asv_scores
 
     # before any work: no report file may be one of the inputs, and --out must be a folder
     inputs = [args.model, args.scores, args.asv_scores, args.calibration, parse_spec(args.protocol)[1]]
-    refuse_overwrite(output_files(args.out, scored=args.model is not None), inputs, "a report file")
-    prepare_out_dir(args.out)
+    check_report_folder(args.out, inputs, scored=args.model is not None)
     asv = read_asv_scores(args.asv_scores) if args.asv_scores else None
     if args.scores:
-        calibration, threshold = None, 0.5
-        if args.calibration:
-            from ..calibration import Calibration
-            from ..checkpoint import read_card
-
-            card = read_card(args.calibration)
-            calibration, threshold = Calibration.from_dict(card["calibration"]), card["threshold"]
+        calibration, threshold = calibration_from_card(args.calibration) if args.calibration else (None, 0.5)
         records = load_records(args.protocol, check_files=False)
         report = evaluate_scores(args.scores, records, args.out, calibration, threshold=threshold, asv_scores=asv)
     else:
@@ -56,26 +49,35 @@ def _cmd_evaluate(args) -> int:
         records = load_records(args.protocol)
         detector = load_detector_from_args(args)
         report = evaluate(detector, records, args.out, progress=not args.quiet, asv_scores=asv)
+    _print_evaluation(report, args.out)
+    return 0
+
+
+def _print_evaluation(report: dict, out: str) -> None:
+    from ..evaluation.evaluate import REPORT_MD
+    from ..evaluation.report import percent
+
     m, c, acc = report["metrics"], report["counts"], report["accuracy"]
     print(f"EER {m['eer_percent']:.4f} % (threshold {m['eer_threshold']:.6g})  minDCF {m['min_dcf']:.4f}  "
           f"actDCF {m['act_dcf']:.4f}  Cllr {m['cllr']:.4f} bits "
           f"({'on calibrated LLRs' if report['llr'] == 'calibrated' else 'raw scores read as LLRs'})")
     if "min_tdcf" in m:
-        print(f"min t-DCF {m['min_tdcf']:.4f} (ASVspoof 2019 cost model; ASV EER {100 * report['asv']['asv_eer']:.2f} %)")
+        print(f"min t-DCF {m['min_tdcf']:.4f} (ASVspoof 2019 cost model; "
+              f"ASV EER {percent(report['asv']['asv_eer'])} %)")
     if acc:
-        print(f"accuracy {100 * acc['accuracy']:.2f} % (balanced {100 * acc['balanced_accuracy']:.2f} %) "
+        print(f"accuracy {percent(acc['accuracy'])} % (balanced {percent(acc['balanced_accuracy'])} %) "
               f"at p_fake >= {acc['threshold']:g}")
     failed = f"; {c['failures']} file(s) failed, excluded" if c["failures"] else ""
     silent = (f"; {c['no_speech']} without speech, scored on all their windows (listed in no_speech.txt)"
               if c.get("no_speech") else "")
     print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}{silent}")
-    print(f"report: {Path(args.out) / 'report.md'} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
-    return 0
+    print(f"report: {Path(out) / REPORT_MD} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
 
 
 def add_robustness(sub):
     from ..datasets import spec_help
-    from ..evaluation.robustness import CONDITIONS, DEFAULT_JOBS, DEFAULT_SEED
+    from ..evaluation.conditions import CONDITIONS, DEFAULT_SEED
+    from ..evaluation.robustness import DEFAULT_JOBS
 
     conditions = "\n".join(f"  {c.name:<12} {c.description}" for c in CONDITIONS)
     p = sub.add_parser("robustness", help="EER and minDCF under codecs, phone lines, noise and rooms (table, JSON, plot)",
@@ -104,6 +106,7 @@ def add_robustness(sub):
 
 def _cmd_robustness(args) -> int:
     from ..datasets import load_records
+    from ..evaluation.report import number, percent
     from ..evaluation.robustness import ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG, SCORES_DIR, robustness
 
     records = load_records(args.data)
@@ -114,13 +117,14 @@ def _cmd_robustness(args) -> int:
     c, s, t = report["counts"], report["summary"], report["timing"]
     print(f"{'condition':<12} {'EER %':>7} {'minDCF':>7} {'scored':>7} {'seconds':>8}")
     for name, e in report["conditions"].items():
-        m = e["metrics"]
-        eer, dcf = (f"{100 * m['eer']:.2f}", f"{m['min_dcf']:.4f}") if m else ("-", "-")
+        m = e["metrics"] or {}
+        eer, dcf = percent(m.get("eer")), number(m.get("min_dcf"))
         lost = e["counts"]["no_score"] + e["counts"]["failed"]
         print(f"{name:<12} {eer:>7} {dcf:>7} {e['counts']['scored']:>7} {t['conditions'][name]['seconds']:>8.1f}"
               + (f"  ({lost} not scored)" if lost else ""))
     if s["mean_degraded_eer"] is not None:
-        print(f"mean EER of the {len(s['degraded_conditions'])} degraded conditions: {100 * s['mean_degraded_eer']:.2f} %"
+        print(f"mean EER of the {len(s['degraded_conditions'])} degraded conditions: "
+              f"{percent(s['mean_degraded_eer'])} %"
               f" (worst: {s['worst_condition']})")
     unreadable = f"; {c['unreadable']} unreadable file(s) left out" if c["unreadable"] else ""
     print(f"{c['readable']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){unreadable}; "

@@ -25,7 +25,6 @@ Measures (on the decoded 16 kHz mono waveform):
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, load_audio
 from ..errors import SpoofscanError
+from ..evaluation.report import percent, table, write_json
 from ..fileio import atomic_write_text
 from ..labels import BONAFIDE
 
@@ -167,6 +167,10 @@ class AuditReport:
     def failures(self) -> list:
         return [row for row in self.rows if not row["passed"]]
 
+    def failure_summary(self) -> str:
+        """The failed measures as ``MEASURE on SPLIT (EER %)``, comma-separated."""
+        return ", ".join(f"{r['measure']} on {r['split']} ({percent(r['eer'], 1)} %)" for r in self.failures)
+
     def to_dict(self) -> dict:
         return {"threshold": self.threshold, "min_clips": self.min_clips, "passed": self.passed,
                 "counts": self.counts, "rows": list(self.rows)}
@@ -175,25 +179,23 @@ class AuditReport:
         """A Markdown table: one row per measure, one EER column per split."""
         splits = list(dict.fromkeys(row["split"] for row in self.rows))
         by = {(row["split"], row["measure"]): row for row in self.rows}
-        head = "| measure | " + " | ".join(f"EER {s} (real / fake median)" for s in splits) + " |"
-        lines = [head, "|---|" + "---|" * len(splits)]
-        for measure, title in MEASURES.items():
-            cells = []
-            for s in splits:
-                row = by.get((s, measure))
-                if row is None:
-                    cells.append("")
-                    continue
-                mark = "" if row["passed"] else " FAIL"
-                mark = mark if row.get("judged", True) else " ?"
-                cells.append(f"{100 * row['eer']:.1f} %{mark} ({_fmt(row['bonafide_median'])} / {_fmt(row['spoof_median'])})")
-            lines.append(f"| {title} | " + " | ".join(cells) + " |")
+        rows = [[title, *(_cell(by.get((s, measure))) for s in splits)] for measure, title in MEASURES.items()]
+        lines = table(["measure", *(f"EER {s} (real / fake median)" for s in splits)], rows, "l" * (1 + len(splits)))
         counts = ", ".join(f"{s}: {c['bonafide']} real + {c['spoof']} fake" for s, c in self.counts.items())
         lines.append("")
         lines.append(f"EER of a classifier that uses only that number (better of the two directions; "
-                     f"50 % = no information). Fails below {100 * self.threshold:.0f} % (splits with at least "
+                     f"50 % = no information). Fails below {percent(self.threshold, 0)} % (splits with at least "
                      f"{self.min_clips} clips per class; ? = fewer, not judged). Clips: {counts}.")
         return "\n".join(lines)
+
+
+def _cell(row: dict | None) -> str:
+    """One split's cell of the audit table: EER, verdict mark, the two medians."""
+    if row is None:
+        return ""
+    mark = "" if row["passed"] else " FAIL"
+    mark = mark if row.get("judged", True) else " ?"
+    return f"{percent(row['eer'], 1)} %{mark} ({_fmt(row['bonafide_median'])} / {_fmt(row['spoof_median'])})"
 
 
 def _fmt(v: float) -> str:
@@ -281,13 +283,9 @@ def _splits_in(manifest: Path) -> set:
 
 def write_audit(report: AuditReport, out_dir: str | Path) -> dict:
     """Write ``shortcut_audit.json`` and ``shortcut_audit.md`` into ``out_dir``; returns their paths."""
-
     out_dir = Path(out_dir)
     paths = {"json": out_dir / AUDIT_JSON, "markdown": out_dir / AUDIT_MD}
-    text = json.dumps(report.to_dict(), indent=2) + "\n"
-    atomic_write_text(paths["json"], text)
-    verdict = "passed" if report.passed else "FAILED: " + ", ".join(
-        f"{r['measure']} on {r['split']} ({100 * r['eer']:.1f} %)" for r in report.failures)
-    md = f"# Shortcut audit\n\n{report.table()}\n\nResult: {verdict}.\n"
-    atomic_write_text(paths["markdown"], md)
+    write_json(report.to_dict(), paths["json"])
+    verdict = "passed" if report.passed else "FAILED: " + report.failure_summary()
+    atomic_write_text(paths["markdown"], f"# Shortcut audit\n\n{report.table()}\n\nResult: {verdict}.\n")
     return paths

@@ -1,6 +1,6 @@
 """The corpus's own neural vocoders: which real clips train them, the cache, the training.
 
-A neural-vocoder fake family (``vocos/*``, ``hifigan/*``: :mod:`.generators.neural`) needs a
+A neural-vocoder fake family (``vocos/*``, ``hifigan/*``: :mod:`.generators.neural_vocoder`) needs a
 vocoder trained on real speech. The builder holds back a seeded share of the *train* split's
 real clips (:func:`held_clips`): each family's vocoder trains on them, and those clips get
 their fakes from the other engines only, so every neural fake is the copy-synthesis of a clip
@@ -99,8 +99,9 @@ def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, size:
     for family in families:
         model = VOCODER_PRESETS[family][size]
         train = VocoderTrainConfig(steps=steps or budget.steps, batch_size=budget.batch_size,
-                                   segment_seconds=budget.segment_seconds, seed=stable_seed(seed, "vocoder", family) % 2 ** 31,
-                                   threads=TRAIN_THREADS, device=device)
+                                   segment_seconds=budget.segment_seconds,
+                                   seed=stable_seed(seed, "vocoder", family) % 2 ** 31, threads=TRAIN_THREADS,
+                                   device=device)
         key = hashlib.sha256(json.dumps([family, model.to_dict(), train.to_dict(), digests, len(train_clips),
                                          torch.__version__, VOCODER_RECIPE]).encode()).hexdigest()[:20]
         jobs[family] = VocoderJob(family, key, cache / "vocoders" / f"{family}-{key}", train_clips, check, model, train)

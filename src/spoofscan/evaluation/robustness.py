@@ -2,155 +2,159 @@
 codec, noise or a room.
 
 Every labelled clip of a data set is decoded once per condition, degraded by that condition
-(:data:`CONDITIONS`, a fixed list so that reports stay comparable over time) and scored
-through the detector's normal path (:meth:`spoofscan.detector.Detector.predict_arrays`:
-the same windowing, batching, calibration and aggregation as ``predict`` and ``evaluate``).
-For each condition the report gives the EER and minDCF pooled and per generator (and per
-engine family when the records have a ``family`` column), the mean EER over the degraded
-conditions, and per-condition score files.
-
-Conditions are made only with :mod:`spoofscan.augment` (codec round trips, noise, simulated
-rooms): no effect is written twice. The randomness of a condition (the noise, the room) comes
-only from :func:`spoofscan.seeding.stable_seed` of (report seed, condition, trial),
-so a report is exactly repeatable, whatever the order of the clips or the number of worker
-processes, and every model scored with the same seed hears the same degraded audio.
+(:data:`spoofscan.evaluation.conditions.CONDITIONS`, a fixed list so that reports stay
+comparable over time, seeded by (report seed, condition, trial) so that a report is exactly
+repeatable) and scored through the detector's normal path
+(:func:`spoofscan.evaluation.conditions.score_conditions`). For each condition the report gives
+the EER and minDCF pooled and per generator (and per engine family when the records have a
+``family`` column), the mean EER over the degraded conditions, and per-condition score files.
 
 Clips that cannot be decoded are listed and left out of every condition alike. A degraded
 clip the detector cannot score (a :class:`~spoofscan.detector.Failure`) or gives no score
-(``score`` None; a clip without speech is still scored, as in evaluate) is counted and listed for that condition and
-left out of that condition's metrics only, as :func:`spoofscan.evaluation.evaluate.evaluate` leaves out
-files it cannot score.
+(``score`` None; a clip without speech is still scored, as in evaluate) is counted and listed
+for that condition and left out of that condition's metrics only, as
+:func:`spoofscan.evaluation.evaluate.evaluate` leaves out files it cannot score.
 
 Metrics are :mod:`spoofscan.evaluation.metrics`' official EER and minDCF (ASVspoof 5 cost model) via
 :func:`spoofscan.evaluation.evaluate.build_report`; per-group EERs are
 :func:`spoofscan.evaluation.evaluate.group_eers` (per generator: all bona fide trials against that
 generator's spoof trials, the ASVspoof convention).
+
+The report (what :func:`robustness` returns and ``robustness.json`` holds):
+
+- ``spoofscan_version``, ``seed``, ``data`` (the spec), ``model`` (``path`` and the card's
+  ``created``, ``model``, ``features``, ``train``), ``max_trials``
+- ``condition_order``: the condition names, in order
+- ``counts``: ``trials`` (after subsampling), ``readable``, ``bonafide``, ``spoof``
+  (readable), ``unreadable``; ``unreadable``: ``[{"trial", "path", "error"}]``
+- ``group_columns``: the columns broken down
+- ``conditions``: ``{name: {"description", "effect", "setting", "value", "counts": {"trials",
+  "scored", "bonafide", "spoof", "no_score", "failed"}, "no_score": [trial...], "failed":
+  [{"trial", "error"}], "metrics", "accuracy", "groups"}}`` where ``effect``, ``setting`` and
+  ``value`` are :meth:`spoofscan.evaluation.conditions.Condition.describe`'s, ``metrics``
+  (``eer``, ``eer_percent``, ``eer_threshold``, ``min_dcf``, ``min_dcf_threshold``, ``act_dcf``,
+  ``act_dcf_threshold``, ``cllr``) and ``accuracy`` are those of
+  :func:`spoofscan.evaluation.evaluate.build_report`, and ``groups`` is
+  :func:`spoofscan.evaluation.evaluate.group_eers` over ``group_columns``; ``metrics`` is None when a
+  class has no scored trial
+- ``summary``: ``eer`` and ``min_dcf`` ``{condition: value}``, ``clean_eer``,
+  ``degraded_conditions``, ``mean_degraded_eer`` and ``mean_degraded_min_dcf`` (means over
+  every condition but ``clean``), ``worst_condition``, and ``groups``: ``{column: {value:
+  {"eer": {condition: eer}, "mean_degraded_eer"}}}``
+- ``timing`` (the one part that differs between runs): ``setup_seconds``,
+  ``decode_seconds``, ``audio_seconds`` (of the readable clips), ``jobs``, ``total_seconds``
+  (before writing), and ``conditions``: ``{name: {"seconds", "cpu_seconds", "degrade_seconds"}}``:
+  wall time, CPU time of the scoring process (the model's threads included), and CPU time
+  spent decoding and degrading (in whichever process did it)
+
+EERs are fractions.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
 from .. import __version__
-from ..audio import MIN_SECONDS, SAMPLE_RATE, load_audio
 from ..errors import SpoofscanError, choice_error
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_write_text
 from ..labels import BONAFIDE, SPOOF
 from ..seeding import stable_seed
-from .evaluate import _examples, build_report, check_trial_names, write_scores
+from .conditions import CLEAN, DEFAULT_SEED, Condition, score_conditions, select_conditions
+from .evaluate import build_report
+from .report import examples, number, percent, plot_robustness, prepare_out_dir, table, write_json
+from .scores import check_trial_names, write_scores
 
 ROBUSTNESS_JSON = "robustness.json"
 ROBUSTNESS_MD = "robustness.md"
 ROBUSTNESS_PNG = "robustness.png"
 SCORES_DIR = "scores"  # scores/CONDITION.txt: 'trial score' lines, readable by `spoofscan evaluate --scores`
 
-DEFAULT_SEED = 0
 DEFAULT_JOBS = 1  # one process degrades audio while this one runs the model (see docs/BENCHMARKS.md)
 GROUP_COLUMNS = ("generator", "attack", "family")  # broken down when the records have them
 GENERATOR_COLUMNS = ("generator", "attack")  # the first one present stratifies --max-trials
-FAMILY_COLUMN = "family"
-MAX_PLOT_LINES = 10  # a column with more values than this is not drawn line by line
-AHEAD_PER_JOB = 16  # degraded clips in flight per worker process (bounds memory)
-EFFECTS = ("clean", "codec", "noise", "reverb")
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One channel condition.
+# ---------------------------------------------------------------------------- entry point
 
-    name : the name in reports (``mp3-32``, ``babble-5dB``...)
-    effect : ``clean``, ``codec`` (:func:`spoofscan.augment.codec_roundtrip`), ``noise``
-        (:func:`spoofscan.augment.add_noise`) or ``reverb`` (:func:`spoofscan.augment.reverberate`)
-    setting : the codec (a :data:`spoofscan.augment.CODECS` key), the noise kind or the room kind
-    value : the codec's bit rate in kbit/s, or the SNR in dB; None where there is none
-    description : what it stands for, for the table
+
+def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: Iterable[str] | str | None = None,
+               seed: int = DEFAULT_SEED, max_trials: int | None = None, by: Sequence[str] | None = None,
+               jobs: int = DEFAULT_JOBS, progress: bool = True, data: str | None = None,
+               model: str | None = None) -> dict:
+    """Score ``records`` under each channel condition with ``detector`` and write the report.
+
+    Parameters
+    ----------
+    detector : a :class:`spoofscan.detector.Detector` (any backend)
+    records : labelled :class:`spoofscan.datasets.Record` s (``spoofscan.datasets.load_records(spec)``)
+    out_dir : receives ``robustness.json``, ``robustness.md``, ``robustness.png`` and
+        ``scores/CONDITION.txt`` (``trial score`` lines of the clips scored under it)
+    conditions : names from :data:`spoofscan.evaluation.conditions.CONDITION_NAMES` (None: all);
+        always run in that order
+    seed : the report seed: the noise and rooms each clip gets (:func:`spoofscan.evaluation.conditions.degrade`)
+    max_trials : score a :func:`stratified_subset` of this many records (None: all)
+    by : grouping columns for per-group EERs (default: ``generator``/``attack`` and ``family`` when present)
+    jobs : processes decoding and degrading audio beside the model (0: none, all in this process)
+    progress : progress bars on standard error
+    data, model : the data spec and model file, recorded in the report
+
+    Returns
+    -------
+    The report, as written to ``robustness.json`` (see the module docstring). Unreadable files
+    are left out of every condition; a clip the detector fails on or gives no score under a
+    condition is left out of that condition only.
     """
-
-    name: str
-    effect: str
-    setting: str = ""
-    value: float | None = None
-    description: str = ""
-
-    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The condition applied to ``x`` (float32 (samples,) at 16 kHz); same length and dtype.
-
-        ``rng`` is the only randomness (noise samples, which room); codecs draw nothing.
-        """
-        from .. import augment
-
-        if self.effect == "clean":
-            return x
-        if self.effect == "codec":
-            return augment.codec_roundtrip(x, self.setting, self.value)
-        if self.effect == "noise":
-            return augment.add_noise(x, self.value, self.setting, rng)
-        if self.effect == "reverb":
-            return augment.reverberate(x, self.setting, rng)
-        raise choice_error("condition effect", self.effect, EFFECTS)
+    start = time.perf_counter()
+    records = list(records)
+    check_trial_names(records)
+    selected = select_conditions(conditions)
+    by = group_columns(records, by)
+    records = _subset(records, max_trials, seed)
+    unreadable, results, timing = score_conditions(detector, records, selected, seed=seed, jobs=jobs,
+                                                   progress=progress)
+    readable = _readable(records, unreadable)
+    card = getattr(detector, "card", None) or {}
+    report = build_robustness_report(
+        readable, results, selected, unreadable=unreadable, by=by, calibration=getattr(detector, "calibration", None),
+        threshold=getattr(detector, "threshold", 0.5), seed=seed, data=data, max_trials=max_trials,
+        model={"path": model, **{k: card[k] for k in ("created", "model", "features", "train") if k in card}})
+    report["timing"] = {**timing, "jobs": jobs, "total_seconds": time.perf_counter() - start,
+                        "conditions": {name: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
+                                              "degrade_seconds": r.degrade_seconds} for name, r in results.items()}}
+    write_robustness(report, results, out_dir)
+    return report
 
 
-CONDITIONS = (
-    Condition("clean", "clean", description="the audio as it is"),
-    Condition("mp3-32", "codec", "mp3", 32, "MP3 at 32 kbit/s (LAME, 16 kHz)"),
-    Condition("mp3-128", "codec", "mp3", 128, "MP3 at 128 kbit/s"),
-    Condition("aac-64", "codec", "aac", 64, "AAC-LC at 64 kbit/s"),
-    Condition("opus-12", "codec", "opus", 12, "Opus at 12 kbit/s"),
-    Condition("phone-mulaw", "codec", "mulaw", None, "telephone line: 8 kHz G.711 mu-law"),
-    Condition("gsm", "codec", "gsm", None, "GSM 06.10 full rate (8 kHz, 13 kbit/s)"),
-    Condition("white-20dB", "noise", "white", 20, "white noise at 20 dB SNR"),
-    Condition("white-5dB", "noise", "white", 5, "white noise at 5 dB SNR"),
-    Condition("babble-20dB", "noise", "babble", 20, "babble-like noise (6 generated talkers) at 20 dB SNR"),
-    Condition("babble-5dB", "noise", "babble", 5, "babble-like noise at 5 dB SNR"),
-    Condition("room-small", "reverb", "small", None, "small simulated room, RT60 0.2-0.4 s"),
-    Condition("room-large", "reverb", "large", None, "large simulated room (hall), RT60 0.7-1.0 s"),
-)
-CONDITION_NAMES = tuple(c.name for c in CONDITIONS)
-CLEAN = "clean"
+def _subset(records: list, max_trials: int | None, seed: int) -> list:
+    """The records to score: a :func:`stratified_subset` of ``max_trials`` (None: all), with both classes."""
+    if max_trials is not None:
+        if max_trials < 1:
+            raise SpoofscanError(f"max_trials must be >= 1, got {max_trials}")
+        records = stratified_subset(records, max_trials, seed)
+    labels = {r.label for r in records}
+    if labels != {BONAFIDE, SPOOF}:
+        raise SpoofscanError(f"the robustness report needs labelled trials of both classes, got {sorted(labels)}")
+    return records
 
 
-def select_conditions(names: Iterable[str] | str | None = None) -> tuple[Condition, ...]:
-    """The :data:`CONDITIONS` named (a list, or one comma-separated string), in the canonical order.
-
-    None means all of them. Unknown names raise SpoofscanError listing the valid ones.
-    """
-    if names is None:
-        return CONDITIONS
-    if isinstance(names, str):
-        names = names.split(",")
-    wanted = [n.strip() for n in names if n.strip()]
-    for name in wanted:
-        if name not in CONDITION_NAMES:
-            raise choice_error("condition", name, CONDITION_NAMES)
-    if not wanted:
-        raise SpoofscanError(f"no condition selected (choose from: {', '.join(CONDITION_NAMES)})")
-    return tuple(c for c in CONDITIONS if c.name in wanted)
-
-
-def condition_seed(seed: int, condition: str, trial: str) -> int:
-    """The seed of one degraded clip: a stable hash of (report seed, condition name, trial name)."""
-    return stable_seed("robustness", seed, condition, trial)
-
-
-def degrade(x: np.ndarray, condition: Condition | str, *, seed: int = DEFAULT_SEED, trial: str = "") -> np.ndarray:
-    """Clip ``x`` (float32 (samples,), 16 kHz) under ``condition`` (a :class:`Condition` or its name).
-
-    The randomness is drawn from :func:`condition_seed` of (``seed``, the condition, ``trial``):
-    the same clip, condition and seed always give the same samples. Same length and dtype out.
-    """
-    if isinstance(condition, str):
-        condition = select_conditions([condition])[0]
-    rng = np.random.default_rng(condition_seed(seed, condition.name, trial))
-    return condition.apply(x, rng)
+def _readable(records: list, unreadable: list) -> list:
+    """The records that could be decoded (the others are named on standard error); an error if none."""
+    if unreadable:
+        print(f"{len(unreadable)} of {len(records)} files could not be decoded and are left out of every condition "
+              f"(listed in {ROBUSTNESS_JSON}): {examples([r.trial for r, _ in unreadable])}", file=sys.stderr)
+    bad = {r.trial for r, _ in unreadable}
+    readable = [r for r in records if r.trial not in bad]
+    if not readable:
+        raise SpoofscanError(f"none of the {len(records)} files could be decoded: "
+                             f"{examples([f'{r.trial} ({e})' for r, e in unreadable])}")
+    return readable
 
 
 # ---------------------------------------------------------------------------- subsampling
@@ -197,185 +201,6 @@ def stratified_subset(records: Sequence, n: int, seed: int = DEFAULT_SEED) -> li
     return [r for r in records if r.trial in keep]
 
 
-# ---------------------------------------------------------------------------- scoring
-
-
-@dataclass
-class ConditionScores:
-    """What scoring one condition gave: ``scores`` ``{trial: score}``; trials with no score
-    (``no_score``) and trials the detector failed on (``failed``: ``{trial: reason}``); wall
-    ``seconds``; ``cpu_seconds`` of this process (model, and degrading when it does that too);
-    ``degrade_seconds``, the CPU time spent decoding and degrading (in whichever process)."""
-
-    scores: dict = field(default_factory=dict)
-    no_score: list = field(default_factory=list)
-    failed: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    cpu_seconds: float = 0.0
-    degrade_seconds: float = 0.0
-
-
-def _decode_and_degrade(job: tuple) -> tuple:
-    """Worker task: ``(index, trial, path, condition | None, seed, min_s, max_s)`` ->
-    ``(index, waveform or sample count, error or None, CPU seconds of this thread)``. With no
-    condition, only decode."""
-    index, trial, path, condition, seed, min_s, max_s = job
-    start = time.thread_time()
-    try:
-        x = load_audio(path, min_seconds=min_s, max_seconds=max_s, name=path)
-    except SpoofscanError as e:
-        return index, None, str(getattr(e, "reason", e)), time.thread_time() - start
-    if condition is None:
-        return index, len(x), None, time.thread_time() - start
-    y = degrade(x, condition, seed=seed, trial=trial)
-    return index, y, None, time.thread_time() - start
-
-
-def _init_worker(delays: dict, rirs: dict) -> None:
-    """Give a worker process the codec delays and room impulse responses measured in the parent."""
-    from ..augment.codecs import restore_codec_delays
-    from ..augment.reverb import restore_rir_bank
-
-    restore_codec_delays(delays)
-    restore_rir_bank(rirs)
-
-
-def _in_order(jobs: Iterable[tuple], pool, ahead: int) -> Iterator[tuple]:
-    """Results of :func:`_decode_and_degrade` over ``jobs`` in order: in this process without a
-    pool, else with at most ``ahead`` tasks in flight (memory stays bounded)."""
-    if pool is None:
-        yield from map(_decode_and_degrade, jobs)
-        return
-    jobs = iter(jobs)
-    pending: deque = deque()
-    for job in jobs:
-        pending.append(pool.apply_async(_decode_and_degrade, (job,)))
-        if len(pending) >= ahead:
-            break
-    while pending:
-        result = pending.popleft().get()
-        job = next(jobs, None)
-        if job is not None:
-            pending.append(pool.apply_async(_decode_and_degrade, (job,)))
-        yield result
-
-
-def _prepare_effects(conditions: Sequence[Condition], rooms: bool) -> tuple[dict, dict]:
-    """Check that every codec runs here and measure the codec delays now; with ``rooms``, also
-    simulate every room impulse response the conditions may use (once, before workers start;
-    in a single process they are simulated on first use). Returns ``(delays, rirs)`` for
-    :func:`_init_worker`."""
-    from ..augment.chain import _require
-    from ..augment.codecs import codec_delays, require_codec
-    from ..augment.reverb import rir_bank
-
-    codecs = [(c.setting, c.value) for c in conditions if c.effect == "codec"]
-    for name, _ in codecs:
-        require_codec(name)
-    if any(c.effect == "reverb" for c in conditions):
-        _require("pyroomacoustics", "the room conditions")
-        _require("scipy", "the room conditions")
-    kinds = sorted({c.setting for c in conditions if c.effect == "reverb"}) if rooms else []
-    return codec_delays(codecs), rir_bank(kinds)
-
-
-def score_conditions(detector, records: Sequence, conditions: Sequence[Condition], *, seed: int = DEFAULT_SEED,
-                     jobs: int = 0, progress: bool = True) -> tuple[list, dict, dict]:
-    """Decode every record once to find the unreadable ones, then score each condition.
-
-    Parameters
-    ----------
-    detector : a :class:`spoofscan.detector.Detector` (its ``min_seconds`` and ``max_seconds``
-        decide which clips are readable)
-    records : :class:`spoofscan.datasets.Record` list (unique trial names)
-    conditions : the :class:`Condition` s to score, in order
-    seed : the report seed (see :func:`degrade`)
-    jobs : worker processes that decode and degrade while this process runs the model; 0:
-        everything in this process
-    progress : tqdm progress bars on standard error
-
-    Returns
-    -------
-    ``(unreadable, results, timing)``: ``unreadable`` ``[(record, reason)]``; ``results``
-    ``{condition name: ConditionScores}`` over the readable records; ``timing``
-    ``{"setup_seconds", "decode_seconds", "audio_seconds"}``.
-    """
-    from tqdm import tqdm
-
-    min_s = getattr(detector, "min_seconds", MIN_SECONDS)
-    max_s = getattr(detector, "max_seconds", None)
-    if jobs < 0:
-        raise SpoofscanError(f"jobs must be >= 0 (0: degrade in this process), got {jobs}")
-    start = time.perf_counter()
-    delays, rirs = _prepare_effects(conditions, rooms=jobs > 0)
-    timing = {"setup_seconds": time.perf_counter() - start}
-    pool = None
-    if jobs > 0:
-        import multiprocessing
-
-        pool = multiprocessing.get_context().Pool(jobs, initializer=_init_worker, initargs=(delays, rirs))
-    ahead = max(1, jobs) * AHEAD_PER_JOB
-    try:
-        start = time.perf_counter()
-        unreadable, readable, samples = [], [], 0
-        decode_jobs = ((i, r.trial, r.path, None, seed, min_s, max_s) for i, r in enumerate(records))
-        bar = tqdm(total=len(records), unit="clip", desc="decode", file=sys.stderr, disable=not progress, leave=False)
-        for index, n, error, _ in _in_order(decode_jobs, pool, ahead):
-            if error is None:
-                readable.append(records[index])
-                samples += n
-            else:
-                unreadable.append((records[index], error))
-            bar.update(1)
-        bar.close()
-        timing["decode_seconds"] = time.perf_counter() - start
-        timing["audio_seconds"] = samples / SAMPLE_RATE
-
-        results: dict[str, ConditionScores] = {}
-        bar = tqdm(total=len(readable) * len(conditions), unit="clip", desc="robustness", file=sys.stderr,
-                   disable=not progress)
-        for condition in conditions:
-            bar.set_postfix_str(condition.name)
-            results[condition.name] = _score_condition(detector, readable, condition, seed, (min_s, max_s), pool,
-                                                       ahead, bar)
-        bar.close()
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    return unreadable, results, timing
-
-
-def _score_condition(detector, records: Sequence, condition: Condition, seed: int, limits: tuple, pool,
-                     ahead: int, bar) -> ConditionScores:
-    """Decode, degrade and score every record under one condition (see :func:`score_conditions`)."""
-    out = ConditionScores()
-    start, cpu = time.perf_counter(), time.process_time()
-    jobs = ((i, r.trial, r.path, condition, seed, *limits) for i, r in enumerate(records))
-
-    def degraded():
-        for index, y, error, seconds in _in_order(jobs, pool, ahead):
-            out.degrade_seconds += seconds
-            trial = records[index].trial
-            if error is None:
-                yield trial, y
-            else:  # read before, not now: the file changed under us
-                out.failed[trial] = f"could not be decoded this time: {error}"
-                bar.update(1)
-
-    # like evaluate(): a trial whose degraded audio holds no speech is still scored, not dropped
-    for result in detector.predict_arrays(degraded(), SAMPLE_RATE, score_no_speech=True):
-        if not result.ok:
-            out.failed[result.source] = result.error
-        elif result.score is None or not math.isfinite(result.score):
-            out.no_score.append(result.source)
-        else:
-            out.scores[result.source] = float(result.score)
-        bar.update(1)
-    out.seconds, out.cpu_seconds = time.perf_counter() - start, time.process_time() - cpu
-    return out
-
-
 # ---------------------------------------------------------------------------- the report
 
 
@@ -395,12 +220,12 @@ def build_robustness_report(records: Sequence, results: dict, conditions: Sequen
                             unreadable: Sequence = (), by: Sequence[str] | None = None, calibration=None,
                             threshold: float = 0.5, seed: int = DEFAULT_SEED, data: str | None = None,
                             model: dict | None = None, max_trials: int | None = None) -> dict:
-    """The report (JSON-ready) from the scores of each condition.
+    """The report (JSON-ready, see the module docstring; no ``timing``) from the scores of each condition.
 
     Parameters
     ----------
     records : the readable records that were scored
-    results : ``{condition name: ConditionScores}`` (:func:`score_conditions`)
+    results : ``{condition name: ConditionScores}`` (:func:`spoofscan.evaluation.conditions.score_conditions`)
     conditions : the conditions, in report order
     unreadable : ``[(record, reason)]`` left out of every condition
     by : grouping columns to break the EER down by (default: those of :data:`GROUP_COLUMNS`
@@ -408,37 +233,11 @@ def build_robustness_report(records: Sequence, results: dict, conditions: Sequen
     calibration, threshold : the detector's, for actDCF, Cllr and the accuracy (see
         :func:`spoofscan.evaluation.evaluate.build_report`)
     seed, data, model, max_trials : recorded in the report (``model``: a dict)
-
-    Returns
-    -------
-    See :func:`robustness`.
     """
     records = list(records)
     by = group_columns(records, by)
     grouped = [replace(r, groups={c: r.groups.get(c, "-") for c in by}) for r in records]
-    entries = {}
-    for condition in conditions:
-        res = results[condition.name]
-        scored = [r for r in grouped if r.trial in res.scores]
-        bona = sum(r.label == BONAFIDE for r in scored)
-        spoof = sum(r.label == SPOOF for r in scored)
-        entry = {
-            "description": condition.description,
-            "effect": condition.effect,
-            "setting": condition.setting,
-            "value": condition.value,
-            "counts": {"trials": len(records), "scored": len(scored), "bonafide": bona, "spoof": spoof,
-                       "no_score": len(res.no_score), "failed": len(res.failed)},
-            "no_score": sorted(res.no_score),
-            "failed": [{"trial": t, "error": e} for t, e in sorted(res.failed.items())],
-            "metrics": None,
-            "accuracy": None,
-            "groups": {},
-        }
-        if bona and spoof:
-            rep = build_report(scored, res.scores, calibration, threshold=threshold)
-            entry["metrics"], entry["accuracy"], entry["groups"] = rep["metrics"], rep["accuracy"], rep["groups"]
-        entries[condition.name] = entry
+    entries = {c.name: _condition_entry(c, results[c.name], grouped, calibration, threshold) for c in conditions}
     n_bona = sum(r.label == BONAFIDE for r in records)
     return {
         "spoofscan_version": __version__,
@@ -454,6 +253,27 @@ def build_robustness_report(records: Sequence, results: dict, conditions: Sequen
         "conditions": entries,
         "summary": _summary(entries, by),
     }
+
+
+def _condition_entry(condition: Condition, res, records: list, calibration, threshold: float) -> dict:
+    """One condition's part of the report (``conditions[name]``) from its ConditionScores ``res``."""
+    scored = [r for r in records if r.trial in res.scores]
+    bona = sum(r.label == BONAFIDE for r in scored)
+    spoof = sum(r.label == SPOOF for r in scored)
+    entry = {
+        **condition.describe(),
+        "counts": {"trials": len(records), "scored": len(scored), "bonafide": bona, "spoof": spoof,
+                   "no_score": len(res.no_score), "failed": len(res.failed)},
+        "no_score": sorted(res.no_score),
+        "failed": [{"trial": t, "error": e} for t, e in sorted(res.failed.items())],
+        "metrics": None,
+        "accuracy": None,
+        "groups": {},
+    }
+    if bona and spoof:
+        rep = build_report(scored, res.scores, calibration, threshold=threshold)
+        entry["metrics"], entry["accuracy"], entry["groups"] = rep["metrics"], rep["accuracy"], rep["groups"]
+    return entry
 
 
 def _eer(entry: dict):
@@ -491,110 +311,16 @@ def _summary(entries: dict, by: Sequence[str]) -> dict:
     }
 
 
-# ---------------------------------------------------------------------------- entry point
-
-
-def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: Iterable[str] | str | None = None,
-               seed: int = DEFAULT_SEED, max_trials: int | None = None, by: Sequence[str] | None = None,
-               jobs: int = DEFAULT_JOBS, progress: bool = True, data: str | None = None, model: str | None = None) -> dict:
-    """Score ``records`` under each channel condition with ``detector`` and write the report.
-
-    Parameters
-    ----------
-    detector : a :class:`spoofscan.detector.Detector` (any backend)
-    records : labelled :class:`spoofscan.datasets.Record` s (``spoofscan.datasets.load_records(spec)``)
-    out_dir : receives ``robustness.json``, ``robustness.md``, ``robustness.png`` and
-        ``scores/CONDITION.txt`` (``trial score`` lines of the clips scored under it)
-    conditions : names from :data:`CONDITION_NAMES` (None: all); always run in that order
-    seed : the report seed: the noise and rooms each clip gets (:func:`degrade`)
-    max_trials : score a :func:`stratified_subset` of this many records (None: all)
-    by : grouping columns for per-group EERs (default: ``generator``/``attack`` and ``family`` when present)
-    jobs : processes decoding and degrading audio beside the model (0: none, all in this process)
-    progress : progress bars on standard error
-    data, model : the data spec and model file, recorded in the report
-
-    Returns
-    -------
-    The report, as written to ``robustness.json``:
-
-    - ``spoofscan_version``, ``seed``, ``data`` (the spec), ``model`` (``path`` and the card's
-      ``created``, ``model``, ``features``, ``train``), ``max_trials``
-    - ``condition_order``: the condition names, in order
-    - ``counts``: ``trials`` (after subsampling), ``readable``, ``bonafide``, ``spoof``
-      (readable), ``unreadable``; ``unreadable``: ``[{"trial", "path", "error"}]``
-    - ``group_columns``: the columns broken down
-    - ``conditions``: ``{name: {"description", "effect", "setting", "value", "counts": {"trials",
-      "scored", "bonafide", "spoof", "no_score", "failed"}, "no_score": [trial...], "failed":
-      [{"trial", "error"}], "metrics", "accuracy", "groups"}}`` where ``metrics`` (``eer``,
-      ``eer_percent``, ``eer_threshold``, ``min_dcf``, ``min_dcf_threshold``, ``act_dcf``,
-      ``act_dcf_threshold``, ``cllr``) and ``accuracy`` are those of
-      :func:`spoofscan.evaluation.evaluate.build_report`, and ``groups`` is
-      :func:`spoofscan.evaluation.evaluate.group_eers` over ``group_columns``; ``metrics`` is None when a
-      class has no scored trial
-    - ``summary``: ``eer`` and ``min_dcf`` ``{condition: value}``, ``clean_eer``,
-      ``degraded_conditions``, ``mean_degraded_eer`` and ``mean_degraded_min_dcf`` (means over
-      every condition but ``clean``), ``worst_condition``, and ``groups``: ``{column: {value:
-      {"eer": {condition: eer}, "mean_degraded_eer"}}}``
-    - ``timing`` (the one part that differs between runs): ``setup_seconds``,
-      ``decode_seconds``, ``audio_seconds`` (of the readable clips), ``jobs``, ``total_seconds``
-      (before writing), and ``conditions``: ``{name: {"seconds", "cpu_seconds", "degrade_seconds"}}``:
-      wall time, CPU time of the scoring process (the model's threads included), and CPU time
-      spent decoding and degrading (in whichever process did it)
-
-    EERs are fractions. Unreadable files are left out of every condition; a clip the detector
-    fails on or gives no score under a condition is left out of that condition only.
-    """
-    start = time.perf_counter()
-    records = list(records)
-    check_trial_names(records)
-    selected = select_conditions(conditions)
-    by = group_columns(records, by)
-    if max_trials is not None:
-        if max_trials < 1:
-            raise SpoofscanError(f"max_trials must be >= 1, got {max_trials}")
-        records = stratified_subset(records, max_trials, seed)
-    labels = {r.label for r in records}
-    if labels != {BONAFIDE, SPOOF}:
-        raise SpoofscanError(f"the robustness report needs labelled trials of both classes, got {sorted(labels)}")
-    unreadable, results, timing = score_conditions(detector, records, selected, seed=seed, jobs=jobs,
-                                                   progress=progress)
-    if unreadable:
-        print(f"{len(unreadable)} of {len(records)} files could not be decoded and are left out of every condition "
-              f"(listed in {ROBUSTNESS_JSON}): {_examples([r.trial for r, _ in unreadable])}", file=sys.stderr)
-    bad = {r.trial for r, _ in unreadable}
-    readable = [r for r in records if r.trial not in bad]
-    if not readable:
-        raise SpoofscanError(f"none of the {len(records)} files could be decoded: "
-                             f"{_examples([f'{r.trial} ({e})' for r, e in unreadable])}")
-    card = getattr(detector, "card", None) or {}
-    report = build_robustness_report(
-        readable, results, selected, unreadable=unreadable, by=by, calibration=getattr(detector, "calibration", None),
-        threshold=getattr(detector, "threshold", 0.5), seed=seed, data=data, max_trials=max_trials,
-        model={"path": model, **{k: card[k] for k in ("created", "model", "features", "train") if k in card}})
-    report["timing"] = {**timing, "jobs": jobs, "total_seconds": time.perf_counter() - start,
-                        "conditions": {name: {"seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
-                                              "degrade_seconds": r.degrade_seconds} for name, r in results.items()}}
-    write_robustness(report, results, out_dir)
-    return report
-
-
 # ---------------------------------------------------------------------------- writing
-
-
-def _write_json(report: dict, path: Path) -> None:
-    text = json.dumps(report, indent=2) + "\n"
-    atomic_write_text(path, text)
 
 
 def write_robustness(report: dict, results: dict | None, out_dir: str | Path) -> dict[str, Path]:
     """Write ``robustness.json``, ``robustness.md``, ``robustness.png`` and, with ``results``
     (``{condition: ConditionScores}``), ``scores/CONDITION.txt``. Returns the paths by kind."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = prepare_out_dir(out_dir)
     paths = {"json": out_dir / ROBUSTNESS_JSON, "markdown": out_dir / ROBUSTNESS_MD, "plot": out_dir / ROBUSTNESS_PNG}
-    _write_json(report, paths["json"])
-    md = robustness_markdown(report)
-    atomic_write_text(paths["markdown"], md)
+    write_json(report, paths["json"])
+    atomic_write_text(paths["markdown"], robustness_markdown(report))
     plot_robustness(report, paths["plot"])
     for name, res in (results or {}).items():
         trials = sorted(res.scores)
@@ -602,14 +328,13 @@ def write_robustness(report: dict, results: dict | None, out_dir: str | Path) ->
     return paths
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
-
-
 def robustness_markdown(report: dict) -> str:
     """The report as Markdown: one row per condition, then the EER per group value and condition."""
-    conditions, summary, c = report["conditions"], report["summary"], report["counts"]
-    model = report.get("model") or {}
+    return "\n".join(_conditions_markdown(report) + _groups_markdown(report))
+
+
+def _conditions_markdown(report: dict) -> list[str]:
+    summary, c, model = report["summary"], report["counts"], report.get("model") or {}
     lines = ["# spoofscan robustness report", ""]
     if model.get("path"):
         lines.append(f"Model: `{model['path']}`" + (f" (created {model['created']})" if model.get("created") else "") + ".")
@@ -618,74 +343,38 @@ def robustness_markdown(report: dict) -> str:
                                                      if report.get("max_trials") else "") + ".")
     lines += [f"Trials: {c['readable']} ({c['bonafide']} bona fide, {c['spoof']} spoof)"
               + (f"; {c['unreadable']} file(s) could not be decoded and are left out of every condition: "
-                 + _examples([u["trial"] for u in report["unreadable"]]) if c["unreadable"] else "")
+                 + examples([u["trial"] for u in report["unreadable"]]) if c["unreadable"] else "")
               + f". Seed {report['seed']}.", ""]
-    lines += ["| condition | what | scored | no score | failed | EER % | minDCF | actDCF |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for name, e in conditions.items():
-        m, n = e["metrics"], e["counts"]
-        lines.append(f"| {name} | {e['description']} | {n['scored']} | {n['no_score']} | {n['failed']} | "
-                     f"{_pct(m and m['eer'])} | {'-' if not m else format(m['min_dcf'], '.4f')} | "
-                     f"{'-' if not m else format(m['act_dcf'], '.4f')} |")
+    rows = []
+    for name, e in report["conditions"].items():
+        m, n = e["metrics"] or {}, e["counts"]
+        rows.append([name, e["description"], n["scored"], n["no_score"], n["failed"], percent(m.get("eer")),
+                     number(m.get("min_dcf")), number(m.get("act_dcf"))])
     degraded = summary["degraded_conditions"]
     if degraded:
-        dcf = summary["mean_degraded_min_dcf"]
-        lines.append(f"| **mean of the {len(degraded)} degraded** | | | | | **{_pct(summary['mean_degraded_eer'])}** | "
-                     f"{'-' if dcf is None else format(dcf, '.4f')} | |")
-    lines += ["", "EER: official ASVspoof algorithm; minDCF/actDCF: ASVspoof 5 cost model (actDCF on the model's "
-              "calibration, fitted on clean dev audio, so it also shows calibration drift). \"no score\": the detector "
-              "gave no score (e.g. no speech found); \"failed\": it could not score the degraded clip; both are "
-              "left out of that condition's metrics.", ""]
-    names = list(conditions)
+        rows.append([f"**mean of the {len(degraded)} degraded**", "", "", "", "",
+                     f"**{percent(summary['mean_degraded_eer'])}**", number(summary["mean_degraded_min_dcf"]), ""])
+    lines += table(["condition", "what", "scored", "no score", "failed", "EER %", "minDCF", "actDCF"], rows, "llrrrrrr")
+    return lines + ["", "EER: official ASVspoof algorithm; minDCF/actDCF: ASVspoof 5 cost model (actDCF on the model's "
+                    "calibration, fitted on clean dev audio, so it also shows calibration drift). \"no score\": the "
+                    "detector gave no score (e.g. no speech found); \"failed\": it could not score the degraded clip; "
+                    "both are left out of that condition's metrics.", ""]
+
+
+def _groups_markdown(report: dict) -> list[str]:
+    conditions, summary = report["conditions"], report["summary"]
+    names, degraded = list(conditions), bool(summary["degraded_conditions"])
+    lines = []
     for column, values in summary["groups"].items():
         mode = next((e["groups"][column]["mode"] for e in conditions.values() if column in e["groups"]), "all_bonafide")
         how = ("all bona fide trials against each value's spoof trials" if mode == "all_bonafide"
                else "the bona fide and spoof trials of each value")
+        mean = ["mean degraded"] if degraded else []
+        rows = [["*pooled*", *(percent(summary["eer"][name]) for name in names),
+                 *([percent(summary["mean_degraded_eer"])] if degraded else [])]]
+        rows += [[value, *(percent(by_condition["eer"][name]) for name in names),
+                  *([percent(by_condition["mean_degraded_eer"])] if degraded else [])]
+                 for value, by_condition in values.items()]
         lines += [f"## EER % by {column}", "", f"EER of {how}, under each condition.", "",
-                  f"| {column} | " + " | ".join(names) + (" | mean degraded |" if degraded else " |"),
-                  "|---|" + "---:|" * (len(names) + bool(degraded))]
-        pooled = [_pct(summary["eer"][name]) for name in names]
-        lines.append("| *pooled* | " + " | ".join(pooled) + (f" | {_pct(summary['mean_degraded_eer'])} |" if degraded else " |"))
-        for value, row in values.items():
-            cells = [_pct(row["eer"][name]) for name in names]
-            lines.append(f"| {value} | " + " | ".join(cells) + (f" | {_pct(row['mean_degraded_eer'])} |" if degraded else " |"))
-        lines.append("")
-    return "\n".join(lines)
-
-
-def plot_robustness(report: dict, path: str | Path) -> None:
-    """EER (%) per condition: the pooled EER, and one line per family (else per generator, when
-    there are at most :data:`MAX_PLOT_LINES`)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    summary = report["summary"]
-    names = list(report["conditions"])
-    x = np.arange(len(names))
-
-    def values(eers: dict) -> np.ndarray:
-        return np.array([np.nan if eers.get(n) is None else 100 * eers[n] for n in names])
-
-    groups = summary["groups"]
-    column = FAMILY_COLUMN if groups.get(FAMILY_COLUMN) else next(
-        (c for c in groups if c != FAMILY_COLUMN and 0 < len(groups[c]) <= MAX_PLOT_LINES), None)
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.62 * len(names) + 2.5), 4.6))
-    if column is not None:
-        for k, (value, row) in enumerate(groups[column].items()):
-            ax.plot(x, values(row["eer"]), "o-", lw=1.0, ms=3.5, alpha=0.8, color=f"C{k % 10}", label=f"{column} {value}")
-    ax.plot(x, values(summary["eer"]), "s-", lw=2.4, ms=6, color="black", label="pooled")
-    if summary["mean_degraded_eer"] is not None:
-        ax.axhline(100 * summary["mean_degraded_eer"], color="black", ls=":", lw=1,
-                   label=f"pooled, mean of degraded ({100 * summary['mean_degraded_eer']:.1f} %)")
-    ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=40, ha="right")
-    ax.set_ylabel("EER (%)")
-    ax.set_ylim(bottom=0)
-    ax.set_title("EER under channel conditions")
-    ax.grid(True, axis="y", lw=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
-    plt.close(fig)
+                  *table([column, *names, *mean], rows, "l" + "r" * (len(names) + degraded)), ""]
+    return lines

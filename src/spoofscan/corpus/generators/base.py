@@ -1,4 +1,5 @@
-"""The generator interface (:class:`Generator`, :class:`Request`) and the helpers engines share.
+"""The generator interface (:class:`Generator`, :class:`Request`), the skeletons engines share
+(:class:`CopySynthesisGenerator`, :class:`TextToSpeechGenerator`) and their helpers.
 
 A generator turns a :class:`Request` (a text in a language, or a real source clip) into a
 waveform at the engine's own sample rate. The corpus builder does everything else
@@ -8,17 +9,19 @@ generator never has to care about shortcuts.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar, Collection
 
 import numpy as np
 import soundfile as sf
 
-from ...audio import SAMPLE_RATE
-from ...errors import SpoofscanError
+from ...audio import SAMPLE_RATE, resample
+from ...errors import SpoofscanError, choice_error
+from .native import have_module
 
 NEEDS = ("text", "audio")  # what a generator synthesises from
 COMMAND_TIMEOUT = 120  # seconds one external synthesis may take
@@ -49,13 +52,26 @@ class Generator:
 
     Subclasses set ``name`` (unique, e.g. ``espeak-ng/m3``), ``engine`` (e.g. ``espeak-ng``)
     and ``needs`` (``"text"`` or ``"audio"``), and implement :meth:`is_available`,
-    :meth:`synthesize` and, for text-to-speech, :meth:`supports`.
+    :meth:`synthesize` and, for text-to-speech, :meth:`supports`. A generator that runs on a
+    model the corpus build trains (a neural vocoder) names its family in ``trained_vocoder``
+    and implements :meth:`bound`.
     """
 
     name: str = ""
     engine: str = ""
     needs: str = "text"
     licence: str = ""  # one line for ATTRIBUTION.md
+    trained_vocoder: str = ""  # the vocoder family the corpus build trains for it (see vocoder_jobs); "": none
+
+    @property
+    def needs_description(self) -> str:
+        """What it synthesises from, in words: the ``needs`` column of ``spoofscan corpus generators``."""
+        return self.needs
+
+    def bound(self, checkpoint: str | Path, key: str) -> "Generator":
+        """This configuration with the vocoder the build trained for it (``checkpoint``, cache ``key``);
+        only for a generator with a ``trained_vocoder``."""
+        raise SpoofscanError(f"generator {self.name} runs on no trained vocoder")
 
     @property
     def family(self) -> str:
@@ -96,6 +112,102 @@ class Generator:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
+    def require(self) -> None:
+        """Raise a SpoofscanError naming the generator and what to install when it cannot run here."""
+        if not self.is_available():
+            raise SpoofscanError(f"generator {self.name} cannot run here: {self.missing_hint()}")
+
+
+class CopySynthesisGenerator(Generator):
+    """The skeleton of a copy-synthesis engine: one configuration of it resynthesises a real clip.
+
+    Subclasses (frozen dataclasses with a ``config`` field, or a ``config`` property) set
+    ``engine``, ``licence``, ``configs`` (configuration name -> its settings), ``config_kind``
+    (what an error calls a configuration), ``requires`` (the optional packages it runs on),
+    ``install_hint``, optionally ``analysis_rate`` and ``version``, and implement
+    :meth:`resynthesize`. :meth:`synthesize` checks the packages and the source clip, takes the
+    clip to ``analysis_rate`` and draws every random number from the request's seed.
+    """
+
+    needs = "audio"
+    configs: ClassVar[Collection] = {}
+    config_kind: ClassVar[str] = "configuration"
+    requires: ClassVar[tuple] = ()
+    install_hint: ClassVar[str] = ""
+    analysis_rate: ClassVar[int] = SAMPLE_RATE  # Hz, the rate the engine analyses and synthesises at
+    version: ClassVar[int] = 0  # bump when the synthesis changes (it is then in the builder's job keys); 0: not
+
+    config: str
+
+    def __post_init__(self):
+        if self.config not in self.configs:
+            raise choice_error(self.config_kind, self.config, self.configs)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"{self.engine}/{self.config}"
+
+    @property
+    def settings(self):
+        """The settings of this configuration (``configs[config]``)."""
+        return self.configs[self.config]
+
+    def fingerprint(self) -> str:
+        return f"{self.engine}-v{self.version}" if self.version else ""
+
+    def is_available(self) -> bool:
+        return all(have_module(m) for m in self.requires)
+
+    def missing_hint(self) -> str:
+        return self.install_hint
+
+    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
+        self.require()
+        if request.audio is None or len(request.audio) == 0:
+            raise SpoofscanError(f"generator {self.name} needs a source clip, got none")
+        x = resample(np.asarray(request.audio, np.float32), int(request.rate), self.analysis_rate)
+        return self.resynthesize(x, np.random.default_rng(request.seed))
+
+    def resynthesize(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """The fake made from the source clip ``x``: float32 (samples,) at :attr:`analysis_rate`.
+
+        ``rng`` is seeded by the request: every random draw comes from it, in a fixed order.
+        Returns the waveform, float32 (samples,) in [-1, 1], and its rate in Hz.
+        """
+        raise NotImplementedError
+
+
+class TextToSpeechGenerator(Generator):
+    """The skeleton of a text-to-speech program run once per clip with one of its voices.
+
+    Subclasses (frozen dataclasses with a ``config`` field: the voice) set ``engine``,
+    ``licence``, ``program`` (the executable looked up on PATH) and ``install_hint``, and
+    implement :meth:`supports` and :meth:`command`.
+    """
+
+    needs = "text"
+    program: ClassVar[str] = ""
+    install_hint: ClassVar[str] = ""
+
+    config: str
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"{self.engine}/{self.config}"
+
+    def is_available(self) -> bool:
+        return shutil.which(self.program) is not None
+
+    def missing_hint(self) -> str:
+        return self.install_hint
+
+    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
+        text = need_text(request, self.name)
+        return run_to_file(self.name, lambda tmp, out: self.command(text, request, out))
+
+    def command(self, text: str, request: Request, out: Path) -> list:
+        """The argv that says ``text`` (one line) as ``request`` asks and writes the sound file ``out``."""
+        raise NotImplementedError
 
 
 # ---------------------------------------------------------------------------- helpers

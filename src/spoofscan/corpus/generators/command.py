@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from ...config import config_from_dict
 from ...errors import SpoofscanError, choice_error
 from .base import NEEDS, Generator, Request, need_text, one_line, run_to_file
 
@@ -38,14 +39,27 @@ class CommandGenerator(Generator):
 
     def __post_init__(self):
         if not self.name or any(c.isspace() or c in ",/\\" for c in self.name):
-            raise SpoofscanError(f"command generator name {self.name!r} must be non-empty, without spaces, ',' or slashes")
+            raise SpoofscanError(f"command generator name {self.name!r} must be non-empty, without spaces, ',' or "
+                                 "slashes")
         if self.needs not in NEEDS:
             raise choice_error(f"'needs' of command generator {self.name}", self.needs, NEEDS)
         if "{out}" not in self.command:
             raise SpoofscanError(f"command generator {self.name}: the template {self.command!r} must contain {{out}}")
         if self.needs == "audio" and "{source}" not in self.command:
             raise SpoofscanError(f"command generator {self.name} needs audio: its template must contain {{source}}")
-        object.__setattr__(self, "languages", tuple(self.languages or ()))
+        if not isinstance(self.languages, tuple):
+            raise SpoofscanError(f"command generator {self.name}: languages must be a tuple of language codes, got "
+                                 f"{self.languages!r} (CommandGenerator.from_dict takes a list)")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CommandGenerator":
+        """A CommandGenerator from a mapping of its fields (strict: an unknown key is an error)."""
+        return config_from_dict(cls, d)
+
+    @classmethod
+    def field_values(cls, d: dict) -> dict:
+        """``languages`` may be a list or None in a mapping."""
+        return {**d, "languages": tuple(d.get("languages") or ())}
 
     def fingerprint(self) -> str:
         return self.command

@@ -6,11 +6,13 @@ import functools
 import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ...errors import SpoofscanError
-from .base import Generator, Request, need_text, run_to_file
+from .base import Request, TextToSpeechGenerator
+from .registry import register
 
 ESPEAK_WPM = 175  # eSpeak NG's default speaking rate, words per minute
 ESPEAK_WPM_RANGE = (80, 450)
@@ -50,34 +52,29 @@ def espeak_voice(language: str) -> str | None:
 
 
 @dataclass(frozen=True, repr=False)
-class EspeakGenerator(Generator):
-    """eSpeak NG with one voice variant; the language follows the request; pitch drawn per clip."""
+class EspeakGenerator(TextToSpeechGenerator):
+    """eSpeak NG with one voice variant (``config``); the language follows the request; pitch drawn per clip."""
 
-    variant: str = "m3"
-    engine: str = "espeak-ng"
-    needs: str = "text"
-    licence: str = "eSpeak NG (GPL-3.0-or-later), https://github.com/espeak-ng/espeak-ng"
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"espeak-ng/{self.variant}"
-
-    def is_available(self) -> bool:
-        return shutil.which("espeak-ng") is not None
-
-    def missing_hint(self) -> str:
-        return "install eSpeak NG (Debian/Ubuntu: apt-get install espeak-ng)"
+    config: str = "m3"
+    engine = "espeak-ng"
+    licence = "eSpeak NG (GPL-3.0-or-later), https://github.com/espeak-ng/espeak-ng"
+    program = "espeak-ng"
+    install_hint = "install eSpeak NG (Debian/Ubuntu: apt-get install espeak-ng)"
 
     def supports(self, language: str) -> bool:
         return espeak_voice(language) is not None
 
-    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        text = need_text(request, self.name)
+    def command(self, text: str, request: Request, out: Path) -> list:
         voice = espeak_voice(request.language)
         if voice is None:
             raise SpoofscanError(f"generator {self.name}: no eSpeak NG voice for language {request.language!r}")
         rng = np.random.default_rng(request.seed)
         pitch = int(rng.integers(ESPEAK_PITCH_RANGE[0], ESPEAK_PITCH_RANGE[1] + 1))
         wpm = int(np.clip(round(ESPEAK_WPM * request.speed), *ESPEAK_WPM_RANGE))
-        return run_to_file(self.name, lambda tmp, out: ["espeak-ng", "-v", f"{voice}+{self.variant}", "-s", str(wpm),
-                                                         "-p", str(pitch), "-w", str(out), "--", text])
+        return [self.program, "-v", f"{voice}+{self.config}", "-s", str(wpm), "-p", str(pitch), "-w", str(out), "--",
+                text]
+
+
+register([EspeakGenerator(v) for v in ESPEAK_VARIANTS],
+         roles={"espeak-ng/m1": "train", "espeak-ng/m3": "train", "espeak-ng/f2": "train", "espeak-ng/klatt": "train",
+                "espeak-ng/m7": "eval", "espeak-ng/f4": "eval", "espeak-ng/klatt4": "eval"})

@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import SpoofscanError, choice_error
-from .base import Generator, Request
-from .parametric import (ANALYSIS_RATE, F0_RANGE, FRAME_HOP, finish, fit_length, istft, load_pysptk, moving_average,
-                         pysptk_hint, source_wave, stft, track_f0)
+from .parametric import (ANALYSIS_RATE, F0_RANGE, FRAME_HOP, ParametricGenerator, fit_length, istft, moving_average,
+                         stft, track_f0)
+from .registry import register
 
 HNM_PERIODS = 3  # analysis window, in pitch periods
 HNM_NFFT = 512  # STFT size of the noise part (32 ms)
@@ -35,10 +34,12 @@ class HnmSettings:
     mvf : maximum voiced frequency, Hz (harmonics below, noise above)
     phases : ``analysed`` (each harmonic keeps its phase relative to the fundamental) or
         ``zero`` (all harmonics in phase: a pulse-like, buzzy waveform)
+    f0 : F0 tracker (SPTK's SWIPE')
     """
 
     mvf: float
     phases: str = "analysed"
+    f0: str = "swipe"
 
 
 HNM_CONFIGS = {
@@ -48,38 +49,21 @@ HNM_CONFIGS = {
 
 
 @dataclass(frozen=True, repr=False)
-class HnmGenerator(Generator):
+class HnmGenerator(ParametricGenerator):
     """Harmonic-plus-noise copy-synthesis of a real clip (configurations in :data:`HNM_CONFIGS`)."""
 
     config: str = "mvf4k"
-    engine: str = "hnm"
-    needs: str = "audio"
-    licence: str = "harmonic-plus-noise model by spoofscan (Apache-2.0), F0 by SPTK (modified BSD) via pysptk (MIT)"
+    engine = "hnm"
+    licence = "harmonic-plus-noise model by spoofscan (Apache-2.0), F0 by SPTK (modified BSD) via pysptk (MIT)"
+    configs = HNM_CONFIGS
+    config_kind = "HNM configuration"
 
-    def __post_init__(self):
-        if self.config not in HNM_CONFIGS:
-            raise choice_error("HNM configuration", self.config, HNM_CONFIGS)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"hnm/{self.config}"
-
-    def is_available(self) -> bool:
-        return load_pysptk() is not None
-
-    def missing_hint(self) -> str:
-        return pysptk_hint()
-
-    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        if load_pysptk() is None:
-            raise SpoofscanError(f"generator {self.name}: pysptk is not installed ({pysptk_hint()})")
-        s = HNM_CONFIGS[self.config]
-        x = source_wave(request, self.name)
-        f0 = track_f0(x, "swipe", self.name)
+    def vocode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        s = self.settings
+        f0 = track_f0(x, s.f0, self.name)
         amps, phases = analyse_harmonics(x, f0, s.mvf)
         harmonic = synthesise_harmonics(f0, amps, phases if s.phases == "analysed" else None, len(x))
-        noise = shaped_noise(x - harmonic, f0, s.mvf, np.random.default_rng(request.seed))
-        return finish(fit_length(harmonic + noise, len(x)), self.name)
+        return harmonic + shaped_noise(x - harmonic, f0, s.mvf, rng)
 
 
 def analyse_harmonics(x: np.ndarray, f0: np.ndarray, mvf: float) -> tuple[np.ndarray, np.ndarray]:
@@ -149,3 +133,6 @@ def shaped_noise(residual: np.ndarray, f0: np.ndarray, mvf: float, rng: np.rando
     unit = noise_spec / np.maximum(np.sqrt(np.mean(np.abs(noise_spec) ** 2)), 1e-12)
     y = istft(unit * envelope, HNM_NFFT, len(residual))
     return fit_length(y, len(residual))
+
+
+register([HnmGenerator(c) for c in HNM_CONFIGS], roles={"hnm/mvf4k": "train", "hnm/mvf6k-zerophase": "eval"})

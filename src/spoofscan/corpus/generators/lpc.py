@@ -3,7 +3,7 @@
 The oldest speech vocoder (LPC-10 and its descendants): per frame, the all-pole filter of
 the pre-emphasised clip (autocorrelation method, Levinson-Durbin, via pysptk's ``lpc``) and
 its gain; the excitation is a pulse train at F0 in voiced frames, noise in unvoiced ones
-(:func:`.vocoding.excitation`); the output is de-emphasised.
+(:func:`.parametric.excitation`); the output is de-emphasised.
 
 The synthesis filter is SPTK's all-pole filter (pysptk's ``AllPoleDF``) with each frame's
 coefficients held for the frame and its state carried over, rather than pysptk's
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import SpoofscanError, choice_error
-from .base import Generator, Request
-from .parametric import excitation, finish, fit_length, frames, have_f0, load_pysptk, pysptk_hint, source_wave, track_f0
+from ...errors import SpoofscanError
+from .parametric import ParametricGenerator, excitation, frames, load_pysptk, track_f0
+from .registry import register
 
 PRE_EMPHASIS = 0.97  # first-order pre-emphasis before analysis, undone after synthesis
 LPC_VERSION = 2  # bump when the synthesis changes: the builder's job keys include it
@@ -52,40 +52,22 @@ LPC_CONFIGS = {
 
 
 @dataclass(frozen=True, repr=False)
-class LpcGenerator(Generator):
+class LpcGenerator(ParametricGenerator):
     """LPC vocoder copy-synthesis of a real clip (configurations in :data:`LPC_CONFIGS`)."""
 
     config: str = "o16"
-    engine: str = "lpc"
-    needs: str = "audio"
-    licence: str = ("LPC analysis and all-pole filter of SPTK (modified BSD) via pysptk (MIT); pulse/noise source "
-                    "by spoofscan (Apache-2.0)")
+    engine = "lpc"
+    licence = ("LPC analysis and all-pole filter of SPTK (modified BSD) via pysptk (MIT); pulse/noise source "
+               "by spoofscan (Apache-2.0)")
+    configs = LPC_CONFIGS
+    config_kind = "LPC configuration"
+    version = LPC_VERSION
 
-    def __post_init__(self):
-        if self.config not in LPC_CONFIGS:
-            raise choice_error("LPC configuration", self.config, LPC_CONFIGS)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"lpc/{self.config}"
-
-    def fingerprint(self) -> str:
-        return f"lpc-v{LPC_VERSION}"
-
-    def is_available(self) -> bool:
-        return load_pysptk() is not None and have_f0(LPC_CONFIGS[self.config].f0)
-
-    def missing_hint(self) -> str:
-        return pysptk_hint()
-
-    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        sptk = load_pysptk()
-        if sptk is None:
-            raise SpoofscanError(f"generator {self.name}: pysptk is not installed ({pysptk_hint()})")
+    def vocode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from pysptk.synthesis import AllPoleDF
 
-        s = LPC_CONFIGS[self.config]
-        x = source_wave(request, self.name)
+        sptk = load_pysptk()
+        s = self.settings
         emphasised = np.append(x[0], x[1:] - PRE_EMPHASIS * x[:-1])
         f0 = track_f0(x, s.f0, self.name, hop=s.hop)
         coefs = np.array([_lpc(sptk, f, s.order) for f in frames(emphasised, s.frame, len(f0), hop=s.hop,
@@ -93,13 +75,12 @@ class LpcGenerator(Generator):
         gains = coefs[:, 0]  # SPTK: H(z) = K / (1 + sum_m a(m) z^-m), coefficients [K, a(1), ..., a(m)]
         if not np.isfinite(coefs).all():
             raise SpoofscanError(f"generator {self.name}: LPC analysis failed (not finite)")
-        source = excitation(f0, s.hop, len(f0) * s.hop, np.random.default_rng(request.seed), s.noise)
+        source = excitation(f0, s.hop, len(f0) * s.hop, rng, s.noise)
         # 1 / (A(z) (1 - PRE_EMPHASIS z^-1)): the frame's all-pole filter and the de-emphasis in one
         poles = np.array([np.convolve(np.r_[1.0, c[1:]], [1.0, -PRE_EMPHASIS]) for c in coefs])
         scaled = source * np.repeat(gains, s.hop)
         pole = AllPoleDF(order=s.order + 1)
-        y = np.array([pole.filt(v, poles[i // s.hop]) for i, v in enumerate(scaled)])  # state carried over
-        return finish(fit_length(y, len(x)), self.name)
+        return np.array([pole.filt(v, poles[i // s.hop]) for i, v in enumerate(scaled)])  # state carried over
 
 
 def _lpc(sptk, frame: np.ndarray, order: int) -> np.ndarray:
@@ -111,3 +92,5 @@ def _lpc(sptk, frame: np.ndarray, order: int) -> np.ndarray:
     except RuntimeError:  # SPTK's Levinson found the normal matrix singular
         return np.zeros(order + 1)
 
+
+register([LpcGenerator(c) for c in LPC_CONFIGS], roles={"lpc/o16": "train", "lpc/o10": "eval"})

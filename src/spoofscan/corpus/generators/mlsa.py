@@ -2,7 +2,7 @@
 
 Analysis: F0 by SPTK's SWIPE' or WORLD's DIO, mel-cepstrum (``mcep``) of 32 ms Blackman frames every
 5 ms. Synthesis: a pulse train at F0 in voiced frames and noise in unvoiced ones
-(written in :mod:`.vocoding`) through the MLSA filter of the mel-cepstrum (``MLSADF`` + ``Synthesizer``), as
+(:func:`.parametric.excitation`) through the MLSA filter of the mel-cepstrum (``MLSADF`` + ``Synthesizer``), as
 in HTS and the HMM-based TTS systems built on it. The ``smooth`` configurations average the
 parameter trajectories over 60-100 ms, lower the cepstral order and shrink the spectral
 detail towards the clip's mean: the muffled, buzzy sound of statistical-parametric TTS, whose
@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import SpoofscanError, choice_error
-from .base import Generator, Request
-from .parametric import (ANALYSIS_RATE, FRAME_HOP, excitation, finish, fit_length, frames, have_f0, load_pysptk,
-                         moving_average, pysptk_hint, smooth_f0, source_wave, track_f0)
+from .parametric import (ANALYSIS_RATE, FRAME_HOP, ParametricGenerator, excitation, frames, load_pysptk, moving_average,
+                         smooth_f0, track_f0)
+from .registry import register
 
 MLSA_ALPHA = 0.42  # all-pass constant that approximates the mel scale at 16 kHz
 MLSA_FRAME = 512  # samples (32 ms) per analysis frame
@@ -56,40 +55,21 @@ MLSA_CONFIGS = {
 
 
 @dataclass(frozen=True, repr=False)
-class MlsaGenerator(Generator):
+class MlsaGenerator(ParametricGenerator):
     """MLSA vocoder copy-synthesis of a real clip (configurations in :data:`MLSA_CONFIGS`)."""
 
     config: str = "m24"
-    engine: str = "mlsa"
-    needs: str = "audio"
-    licence: str = ("SPTK (modified BSD) via pysptk (MIT), https://github.com/r9y9/pysptk; "
-                    "https://sp-tk.sourceforge.net")
+    engine = "mlsa"
+    licence = "SPTK (modified BSD) via pysptk (MIT), https://github.com/r9y9/pysptk; https://sp-tk.sourceforge.net"
+    configs = MLSA_CONFIGS
+    config_kind = "MLSA configuration"
+    version = MLSA_VERSION
 
-    def __post_init__(self):
-        if self.config not in MLSA_CONFIGS:
-            raise choice_error("MLSA configuration", self.config, MLSA_CONFIGS)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"mlsa/{self.config}"
-
-    def fingerprint(self) -> str:
-        return f"mlsa-v{MLSA_VERSION}"
-
-    def is_available(self) -> bool:
-        return load_pysptk() is not None and have_f0(MLSA_CONFIGS[self.config].f0)
-
-    def missing_hint(self) -> str:
-        return pysptk_hint()
-
-    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        sptk = load_pysptk()
-        if sptk is None:
-            raise SpoofscanError(f"generator {self.name}: pysptk is not installed ({pysptk_hint()})")
+    def vocode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from pysptk.synthesis import MLSADF, Synthesizer
 
-        s = MLSA_CONFIGS[self.config]
-        x = source_wave(request, self.name)
+        sptk = load_pysptk()
+        s = self.settings
         f0 = track_f0(x, s.f0, self.name)
         mc = np.array([sptk.mcep(f, s.order, MLSA_ALPHA, etype=1, eps=MCEP_FLOOR)
                        for f in frames(x, MLSA_FRAME, len(f0))])  # (frames, order + 1)
@@ -101,9 +81,12 @@ class MlsaGenerator(Generator):
             mean = mc[:, 1:].mean(axis=0)
             mc[:, 1:] = mean + s.detail * (mc[:, 1:] - mean)
         n = len(f0) * FRAME_HOP
-        source = excitation(f0, FRAME_HOP, n, np.random.default_rng(request.seed), s.noise)
+        source = excitation(f0, FRAME_HOP, n, rng, s.noise)
         b = sptk.mc2b(np.ascontiguousarray(mc), MLSA_ALPHA)
         spread = np.abs(b[:, 1:]).sum(axis=1, keepdims=True)  # bounds the filter's log-amplitude swing
         b[:, 1:] *= np.minimum(1.0, MLSA_B_LIMIT / np.maximum(spread, 1e-12))  # tames clipped, extreme frames
-        y = Synthesizer(MLSADF(order=s.order, alpha=MLSA_ALPHA, pd=MLSA_PADE), FRAME_HOP).synthesis(source, b)
-        return finish(fit_length(y, len(x)), self.name)
+        return Synthesizer(MLSADF(order=s.order, alpha=MLSA_ALPHA, pd=MLSA_PADE), FRAME_HOP).synthesis(source, b)
+
+
+register([MlsaGenerator(c) for c in MLSA_CONFIGS],
+         roles={"mlsa/m24": "train", "mlsa/smooth": "train", "mlsa/smooth-dio": "eval"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import importlib.util
 import os
 import sys
 import types
@@ -35,7 +36,8 @@ def _resource_filename(module: str, resource: str) -> str:
 
 
 def _stand_in() -> types.ModuleType:
-    module = types.ModuleType("pkg_resources", "spoofscan's stand-in for the two pkg_resources calls pysptk/pyworld make")
+    module = types.ModuleType("pkg_resources",
+                              "spoofscan's stand-in for the two pkg_resources calls pysptk/pyworld make")
     module.get_distribution = _Distribution
     module.resource_filename = _resource_filename
     return module
@@ -58,3 +60,12 @@ def import_optional(name: str):
         return None
     finally:
         del sys.modules["pkg_resources"]
+
+
+def have_module(name: str) -> bool:
+    """Whether the optional package ``name`` can be used: ``pysptk`` and ``pyworld`` are imported
+    (:func:`import_optional`: a broken build fails there), any other is only looked up (importing
+    torch takes seconds)."""
+    if name in OPTIONAL:
+        return import_optional(name) is not None
+    return importlib.util.find_spec(name) is not None

@@ -20,15 +20,14 @@ Outside the builder, pass ``checkpoint=`` (a ``spoofscan vocoder train`` output)
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from ...audio import resample
 from ...errors import SpoofscanError, choice_error
-from .base import Generator, Request
+from .base import CopySynthesisGenerator, Request
+from .registry import register
 
 NEURAL_FAMILIES = ("vocos", "hifigan")
 SMOOTH_SECONDS = 0.05  # the "smooth" configurations average the log-mel over this span
@@ -45,10 +44,10 @@ def _load(checkpoint: str):
 
 
 @dataclass(frozen=True, repr=False)
-class NeuralVocoderGenerator(Generator):
+class NeuralVocoderGenerator(CopySynthesisGenerator):
     """Copy-synthesis through a trained neural vocoder.
 
-    family : ``vocos`` or ``hifigan`` (which vocoder the corpus builder trains for it)
+    family_name : ``vocos`` or ``hifigan`` (which vocoder the corpus builder trains for it: its ``trained_vocoder``)
     config : ``copy`` or ``smooth``
     checkpoint : the vocoder (``vocoder.safetensors`` or its folder); set by the corpus builder
     key : a hash of everything the vocoder depends on (the builder's cache key; ``""`` when
@@ -59,21 +58,27 @@ class NeuralVocoderGenerator(Generator):
     config: str = "copy"
     checkpoint: str = ""
     key: str = ""
-    needs: str = "audio"
+    configs = NEURAL_CONFIGS
+    config_kind = "neural vocoder configuration"
+    requires = ("torch",)
+    install_hint = "install torch (pip install 'spoofscan[torch]'); the corpus builder trains the vocoder itself"
 
     def __post_init__(self):
         if self.family_name not in NEURAL_FAMILIES:
             raise choice_error("neural vocoder family", self.family_name, NEURAL_FAMILIES)
-        if self.config not in NEURAL_CONFIGS:
-            raise choice_error("neural vocoder configuration", self.config, NEURAL_CONFIGS)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"{self.family_name}/{self.config}"
+        super().__post_init__()
 
     @property
     def engine(self) -> str:  # type: ignore[override]
         return self.family_name
+
+    @property
+    def trained_vocoder(self) -> str:  # type: ignore[override]
+        return self.family_name
+
+    @property
+    def needs_description(self) -> str:
+        return "audio + a vocoder the corpus build trains"
 
     @property
     def licence(self) -> str:  # type: ignore[override]
@@ -82,6 +87,11 @@ class NeuralVocoderGenerator(Generator):
         return (f"{arch} vocoder written and trained by spoofscan (Apache-2.0) on this corpus's train-split "
                 "real clips; its weights derive from those recordings (see their licences above)")
 
+    @property
+    def analysis_rate(self) -> int:  # type: ignore[override]
+        """The vocoder's sample rate (read from its checkpoint)."""
+        return int(_load(str(self.checkpoint))[1]["model"]["sample_rate"])
+
     def bound(self, checkpoint: str | Path, key: str) -> "NeuralVocoderGenerator":
         """This configuration with a trained vocoder."""
         return replace(self, checkpoint=str(checkpoint), key=key)
@@ -89,34 +99,36 @@ class NeuralVocoderGenerator(Generator):
     def fingerprint(self) -> str:
         return self.key or self.checkpoint
 
-    def is_available(self) -> bool:
-        return importlib.util.find_spec("torch") is not None
-
-    def missing_hint(self) -> str:
-        return "install torch (pip install 'spoofscan[torch]'); the corpus builder trains the vocoder itself"
-
-    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
+    def require(self) -> None:
         if not self.checkpoint:
             raise SpoofscanError(f"generator {self.name} has no trained vocoder: the corpus builder trains one, "
                                  "or pass checkpoint= a 'spoofscan vocoder train' output")
-        if request.audio is None or len(request.audio) == 0:
-            raise SpoofscanError(f"generator {self.name} needs a source clip, got none")
+        super().require()
+
+    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
+        self.require()
         import torch
 
-        from ...vocoder import vocode
-
         threads = torch.get_num_threads()
-        torch.set_num_threads(SYNTHESIS_THREADS)  # before any torch work: see _init_worker in corpus/builder.py
+        torch.set_num_threads(SYNTHESIS_THREADS)  # before any torch work, loading too: see corpus/workers.py
         try:
-            model, card = _load(str(self.checkpoint))
-            rate = int(card["model"]["sample_rate"])
-            frames_per_second = rate / int(card["model"]["hop_length"])
-            smooth = self.config == "smooth"
-            x = resample(np.asarray(request.audio, np.float32), int(request.rate), rate)
-            y = vocode(model, x, smooth_frames=max(1, round(SMOOTH_SECONDS * frames_per_second)) if smooth else 1,
-                       detail=SMOOTH_DETAIL if smooth else 1.0)
+            return super().synthesize(request)
         finally:
             torch.set_num_threads(threads)
+
+    def resynthesize(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        from ...vocoder import vocode
+
+        model, card = _load(str(self.checkpoint))
+        rate = self.analysis_rate
+        frames_per_second = rate / int(card["model"]["hop_length"])
+        smooth = self.config == "smooth"
+        y = vocode(model, x, smooth_frames=max(1, round(SMOOTH_SECONDS * frames_per_second)) if smooth else 1,
+                   detail=SMOOTH_DETAIL if smooth else 1.0)
         if not np.isfinite(y).all() or not np.any(y):
             raise SpoofscanError(f"generator {self.name}: the vocoder produced no finite audio")
         return y, rate
+
+
+register([NeuralVocoderGenerator(f, c) for f in NEURAL_FAMILIES for c in NEURAL_CONFIGS],
+         roles={"vocos/copy": "train", "hifigan/copy": "train", "vocos/smooth": "eval", "hifigan/smooth": "eval"})

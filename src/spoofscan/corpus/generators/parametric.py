@@ -1,7 +1,9 @@
-"""Analysis helpers the signal-processing vocoders share (MLSA, LPC, harmonic-plus-noise).
+"""What the signal-processing vocoders (MLSA, LPC, harmonic-plus-noise) share: their skeleton
+(:class:`ParametricGenerator`) and their analysis and synthesis helpers.
 
-Every copy-synthesis engine starts the same way: take the request's real clip to 16 kHz,
-track F0 on a 5 ms grid, cut frames centred on that grid. These helpers do it once. F0 comes
+Every one starts the same way: take the request's real clip to 16 kHz, remove its DC, track
+F0 on a 5 ms grid, cut frames centred on that grid; and ends the same way: cut the output to
+the clip's length and scale it to :data:`OUTPUT_PEAK`. These are written once here. F0 comes
 from SPTK's SWIPE' (via pysptk) or WORLD's DIO + StoneMask (via pyworld). SPTK's RAPT is not
 offered: in a long-running process two calls on the same clip gave different F0 tracks
 (it appears to read memory it did not set), which would break bit-for-bit rebuilds.
@@ -11,17 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...audio import SAMPLE_RATE, resample
+from ...audio import SAMPLE_RATE
 from ...errors import SpoofscanError, choice_error
-from .base import Request
+from .base import CopySynthesisGenerator
 from .native import import_optional
 
 ANALYSIS_RATE = SAMPLE_RATE  # Hz: every DSP vocoder analyses and synthesises at this rate
 FRAME_HOP = 80  # samples: 5 ms analysis grid
 F0_RANGE = (60.0, 400.0)  # Hz searched by the F0 trackers
-F0_METHODS = ("swipe", "dio")
+F0_PACKAGES = {"swipe": "pysptk", "dio": "pyworld"}  # F0 method -> the package it runs on
+F0_METHODS = tuple(F0_PACKAGES)
 SWIPE_THRESHOLD = 0.3  # SWIPE' voicing threshold (SPTK's default)
 OUTPUT_PEAK = 0.9  # synthesised clips are scaled to this peak (the builder sets the level later)
+PYSPTK_HINT = "install pysptk (pip install 'spoofscan[corpus]', needs a C compiler)"
 
 
 def load_pysptk():
@@ -29,20 +33,37 @@ def load_pysptk():
     return import_optional("pysptk")
 
 
-def pysptk_hint() -> str:
-    return "install pysptk (pip install 'spoofscan[corpus]', needs a C compiler)"
+class ParametricGenerator(CopySynthesisGenerator):
+    """The skeleton of a signal-processing vocoder: pysptk and an F0 tracker, the clip analysed as
+    float64 with its DC removed, the output cut to the clip's length and scaled to :data:`OUTPUT_PEAK`.
+
+    Subclasses' settings (``configs`` values) have an ``f0`` (one of :data:`F0_METHODS`);
+    subclasses implement :meth:`vocode`.
+    """
+
+    install_hint = PYSPTK_HINT
+    analysis_rate = ANALYSIS_RATE
+
+    @property
+    def requires(self) -> tuple:  # type: ignore[override]
+        return tuple(dict.fromkeys(("pysptk", F0_PACKAGES[self.settings.f0])))
+
+    def resynthesize(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        x = analysis_wave(x, self.name)
+        return finish(fit_length(self.vocode(x, rng), len(x)), self.name)
+
+    def vocode(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Analyse and resynthesise ``x`` (float64 (samples,) at :data:`ANALYSIS_RATE`, DC removed); float64
+        (about samples,). Every random draw comes from ``rng``."""
+        raise NotImplementedError
 
 
-def have_f0(method: str) -> bool:
-    """Whether the library behind an F0 method is installed."""
-    return import_optional("pysptk" if method == "swipe" else "pyworld") is not None
+def analysis_wave(x: np.ndarray, name: str) -> np.ndarray:
+    """A source clip (float32 (samples,) at :data:`ANALYSIS_RATE`) as float64 with its DC removed.
 
-
-def source_wave(request: Request, name: str) -> np.ndarray:
-    """The request's real clip as float64 (samples,) at :data:`ANALYSIS_RATE`, DC removed."""
-    if request.audio is None or len(request.audio) == 0:
-        raise SpoofscanError(f"generator {name} needs a source clip, got none")
-    x = resample(np.asarray(request.audio, np.float32), int(request.rate), ANALYSIS_RATE).astype(np.float64)
+    Raises SpoofscanError naming the generator ``name`` when it is silent or not finite.
+    """
+    x = x.astype(np.float64)
     if not np.isfinite(x).all() or not np.any(x):
         raise SpoofscanError(f"generator {name}: the source clip is silent or not finite")
     return x - x.mean()
@@ -57,7 +78,7 @@ def track_f0(x: np.ndarray, method: str, name: str, hop: int = FRAME_HOP) -> np.
     if method == "swipe":
         sptk = load_pysptk()
         if sptk is None:
-            raise SpoofscanError(f"generator {name}: pysptk is not installed ({pysptk_hint()})")
+            raise SpoofscanError(f"generator {name}: pysptk is not installed ({PYSPTK_HINT})")
         f0 = sptk.swipe(x, ANALYSIS_RATE, hop, min=lo, max=hi, threshold=SWIPE_THRESHOLD, otype="f0")
     elif method == "dio":
         pw = import_optional("pyworld")

@@ -3,20 +3,19 @@
 The clip is re-timed and/or re-pitched by the Rubber Band library's phase vocoder (through
 pedalboard's ``time_stretch``): the short-time spectrum is resynthesised frame by frame with
 phases advanced for the new timing, as in the voice-modification tools behind many
-manipulated recordings. No iterative phase reconstruction is involved. Factors are drawn per clip from the request's seed.
+manipulated recordings. No iterative phase reconstruction is involved. Factors are drawn per
+clip from the request's seed.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 import numpy as np
 
-from ...audio import resample
-from ...errors import SpoofscanError, choice_error
-from .base import Generator, Request
+from .base import CopySynthesisGenerator
 from .parametric import ANALYSIS_RATE, finish, signed_uniform
+from .registry import register
 
 PVOC_STRETCH_RANGE = (0.1, 0.25)  # |log2 of the speed factor|: 1.07-1.19 times faster or slower
 PVOC_SHIFT_SEMITONES = (2.0, 5.0)  # |pitch shift| range
@@ -46,44 +45,24 @@ PVOC_CONFIGS = {
 }
 
 
-def _have_pedalboard() -> bool:
-    return importlib.util.find_spec("pedalboard") is not None
-
-
 @dataclass(frozen=True, repr=False)
-class PvocGenerator(Generator):
+class PvocGenerator(CopySynthesisGenerator):
     """Phase-vocoder time stretch / pitch shift of a real clip (configurations in :data:`PVOC_CONFIGS`)."""
 
     config: str = "stretch"
-    engine: str = "pvoc"
-    needs: str = "audio"
-    licence: str = ("Rubber Band Library (GPL-2.0-or-later), https://breakfastquay.com/rubberband/, "
-                    "via pedalboard (GPL-3.0), https://github.com/spotify/pedalboard")
+    engine = "pvoc"
+    licence = ("Rubber Band Library (GPL-2.0-or-later), https://breakfastquay.com/rubberband/, "
+               "via pedalboard (GPL-3.0), https://github.com/spotify/pedalboard")
+    configs = PVOC_CONFIGS
+    config_kind = "phase-vocoder configuration"
+    requires = ("pedalboard",)
+    install_hint = "install pedalboard (pip install 'spoofscan[corpus]')"
+    analysis_rate = ANALYSIS_RATE
 
-    def __post_init__(self):
-        if self.config not in PVOC_CONFIGS:
-            raise choice_error("phase-vocoder configuration", self.config, PVOC_CONFIGS)
-
-    @property
-    def name(self) -> str:  # type: ignore[override]
-        return f"pvoc/{self.config}"
-
-    def is_available(self) -> bool:
-        return _have_pedalboard()
-
-    def missing_hint(self) -> str:
-        return "install pedalboard (pip install 'spoofscan[corpus]')"
-
-    def synthesize(self, request: Request) -> tuple[np.ndarray, int]:
-        if not _have_pedalboard():
-            raise SpoofscanError(f"generator {self.name}: pedalboard is not installed ({self.missing_hint()})")
+    def resynthesize(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
         from pedalboard import time_stretch
 
-        if request.audio is None or len(request.audio) == 0:
-            raise SpoofscanError(f"generator {self.name} needs a source clip, got none")
-        s = PVOC_CONFIGS[self.config]
-        x = resample(np.asarray(request.audio, np.float32), int(request.rate), ANALYSIS_RATE)
-        rng = np.random.default_rng(request.seed)
+        s = self.settings
         speed = 2.0 ** signed_uniform(rng, *PVOC_STRETCH_RANGE) if s.stretch else 1.0
         semitones = signed_uniform(rng, *PVOC_SHIFT_SEMITONES) if s.shift else 0.0
         options = {} if s.crisp else {"transient_mode": "smooth", "retain_phase_continuity": False,
@@ -91,3 +70,7 @@ class PvocGenerator(Generator):
         y = time_stretch(x[None, :], ANALYSIS_RATE, stretch_factor=speed, pitch_shift_in_semitones=semitones,
                          **options)
         return finish(np.asarray(y, np.float32).reshape(-1), self.name)
+
+
+register([PvocGenerator(c) for c in PVOC_CONFIGS],
+         roles={"pvoc/stretch": "train", "pvoc/shift": "train", "pvoc/stretch-shift-smeared": "eval"})

@@ -50,7 +50,8 @@ def fetch_package(name: str, cache: Path, log: Callable[[str], None] = print) ->
             raise SpoofscanError(f"apt-get download {name} failed ({(err or ['no .deb written'])[-1].strip()}); "
                                  "try 'apt-get update' first, or use --real-dir DIR")
     if shutil.which("dpkg-deb") is None:
-        raise SpoofscanError(f"cannot unpack {found[-1].name}: dpkg-deb is not available (install dpkg, or use --real-dir)")
+        raise SpoofscanError(f"cannot unpack {found[-1].name}: dpkg-deb is not available (install dpkg, or use "
+                             "--real-dir)")
     log(f"unpacking {found[-1].name} ...")
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
