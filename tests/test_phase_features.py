@@ -225,16 +225,16 @@ def test_create_model_refuses_a_stem_that_does_not_fit_the_channels():
     features = FeatureConfig(channels=ALL, window_seconds=0.5, hop_seconds=0.25)
     with pytest.raises(SpoofscanError, match=r"model in_chans=1 does not match the front end's 3 channel\(s\) "
                                              r"logmag, mgd, ifd: set the model's in_chans to 3"):
-        create_model(model_preset("tiny"), features)
+        create_model(model_preset("resnet10-mini"), features)
     with pytest.raises(SpoofscanError, match="in_chans=2"):
         create_model(ModelConfig(layers=(1, 1, 1, 1), width=8, in_chans=2), features)
-    assert match_in_chans(model_preset("tiny"), features).in_chans == 3
-    assert match_in_chans(model_preset("tiny"), FeatureConfig()) == model_preset("tiny")
+    assert match_in_chans(model_preset("resnet10-mini"), features).in_chans == 3
+    assert match_in_chans(model_preset("resnet10-mini"), FeatureConfig()) == model_preset("resnet10-mini")
     two = ModelConfig(in_chans=2)
     assert match_in_chans(two, features) == two  # a set value is kept, and refused by create_model
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-hybrid"])
+@pytest.mark.parametrize("preset", ["resnet10-mini", "resnet10-mini-hybrid"])
 def test_a_multi_channel_network_trains_a_step(preset):
     features = FeatureConfig(frontend="linear", n_mels=40, n_fft=512, channels=ALL, window_seconds=0.5,
                              hop_seconds=0.25)
@@ -260,7 +260,7 @@ def phase_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("phase")
     features = FeatureConfig(frontend="linear", channels=ALL, window_seconds=1.0, hop_seconds=0.5)
     torch.manual_seed(0)
-    model = create_model(match_in_chans(model_preset("tiny"), features), features)
+    model = create_model(match_in_chans(model_preset("resnet10-mini"), features), features)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -302,7 +302,7 @@ def test_train_cli_takes_channels_and_the_run_reloads(tmp_path, capsys):
     config.write_text("features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n")
     out = tmp_path / "run"
     code = main(["train", "--config", str(config), "--train", f"csv:{manifest}:train", "--dev", f"csv:{manifest}:dev",
-                 "--out", str(out), "--model", "tiny", "--frontend", "linear", "--channels", "logmag, mgd,ifd",
+                 "--out", str(out), "--model", "resnet10-mini", "--frontend", "linear", "--channels", "logmag, mgd,ifd",
                  "--epochs", "1", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--quiet"])
     assert code == 0
     card = read_card(out / "best.safetensors")
@@ -314,5 +314,5 @@ def test_train_cli_takes_channels_and_the_run_reloads(tmp_path, capsys):
     assert main(["info", str(out / "best.safetensors")]) == 0
     assert "channels logmag+mgd+ifd" in capsys.readouterr().out
     bad = main(["train", "--config", str(config), "--train", f"csv:{manifest}:train", "--dev", f"csv:{manifest}:dev",
-                "--out", str(tmp_path / "bad"), "--model", "tiny", "--frontend", "lfcc", "--channels", "logmag,mgd"])
+                "--out", str(tmp_path / "bad"), "--model", "resnet10-mini", "--frontend", "lfcc", "--channels", "logmag,mgd"])
     assert bad == 2 and "need frontend logmel or linear" in capsys.readouterr().err

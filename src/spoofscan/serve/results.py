@@ -25,7 +25,7 @@ import hashlib
 import math
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 
 HASH_CHARS = 12  # hex digits of the model file's SHA-256 shown as its short hash
 
