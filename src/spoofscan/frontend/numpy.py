@@ -8,7 +8,8 @@ from concurrent.futures import Executor
 
 import numpy as np
 
-from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
+                     dct_matrix, filterbank, stft_window)
 
 
 def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
@@ -19,6 +20,14 @@ def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
     num = sum(n * (padded[..., width + n:width + n + frames] - padded[..., width - n:width - n + frames])
               for n in range(1, width + 1))
     return (num / (2.0 * sum(n * n for n in range(1, width + 1)))).astype(x.dtype)
+
+
+def whisper_scale(x: np.ndarray) -> np.ndarray:
+    """Whisper's scaling of log10 band powers (batch, bands, frames): floored
+    :data:`~spoofscan.frontend.config.WHISPER_DYNAMIC_RANGE` below each item's maximum, then
+    ``(x + 4) / 4``. Same shape."""
+    x = np.maximum(x, x.max(axis=(-2, -1), keepdims=True) - WHISPER_DYNAMIC_RANGE)
+    return (x + WHISPER_OFFSET) / WHISPER_SCALE
 
 
 def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
@@ -50,6 +59,7 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
     padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
     # (batch, frames, n_fft) view of the frames: no copy until the window is applied
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
+    frames = frames[:, :cfg.num_frames(waves.shape[1])]  # whisper drops the last one
     if pool is None or parts < 2:
         feats = _frame_features(frames, cfg)
     else:
@@ -60,16 +70,19 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
     if cfg.frontend == "lfcc":
         d = deltas(x)
         x = np.concatenate([x, d, deltas(d)], axis=1)
+    elif cfg.frontend == "whisper":
+        x = whisper_scale(x)
     return normalize_features(x, cfg.normalize)[:, None].astype(np.float32)
 
 
 def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """(batch, frames, n_fft) frames -> (batch, frames, n_mels) log band energies (``n_lfcc``
-    cepstral coefficients for ``lfcc``), before deltas and normalisation."""
+    cepstral coefficients for ``lfcc``; log10 for ``whisper``), before deltas and normalisation."""
     window, fbank_t, dct_t = _cached_matrices(cfg)
     spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
     power = np.square(spec.real) + np.square(spec.imag)
-    logs = np.log(np.maximum(power @ fbank_t, cfg.log_floor))
+    log = np.log10 if cfg.frontend == "whisper" else np.log
+    logs = log(np.maximum(power @ fbank_t, cfg.log_floor))
     return logs if dct_t is None else logs @ dct_t
 
 

@@ -1,4 +1,4 @@
-"""The front end as a torch module: waveform to log-mel, linear log-spectrogram or LFCC.
+"""The front end as a torch module: waveform to log-mel, linear log-spectrogram, LFCC or Whisper's log-mel.
 
 Settings come from :class:`~spoofscan.frontend.config.FeatureConfig` (re-exported here), which is stored
 in every checkpoint. The numpy twin of this module is :func:`spoofscan.frontend.numpy.frontend`; the
@@ -14,7 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
+                     dct_matrix, filterbank, stft_window)
 
 __all__ = ["FeatureConfig", "Frontend"]
 
@@ -42,17 +43,29 @@ class Frontend(nn.Module):
         with torch.autocast(device_type=waves.device.type, enabled=False):
             spec = torch.stft(waves.float(), cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.n_fft,
                               window=self.window, center=True, pad_mode="reflect", return_complex=True)
+            if cfg.frontend == "whisper":
+                spec = spec[..., :-1]  # Whisper drops the last frame
             power = spec.real.square() + spec.imag.square()  # (batch, bins, frames)
-            x = torch.log(torch.clamp(self.filterbank @ power, min=cfg.log_floor))  # (batch, n_mels, frames)
+            log = torch.log10 if cfg.frontend == "whisper" else torch.log
+            x = log(torch.clamp(self.filterbank @ power, min=cfg.log_floor))  # (batch, n_mels, frames)
             if cfg.frontend == "lfcc":
                 x = self.dct @ x  # (batch, n_lfcc, frames)
                 d = _deltas(x)
                 x = torch.cat([x, d, _deltas(d)], dim=1)
+            elif cfg.frontend == "whisper":
+                x = _whisper_scale(x)
             if cfg.normalize != "none":
                 x = x - x.mean(dim=-1, keepdim=True)
             if cfg.normalize == "meanvar":
                 x = x / (x.std(dim=-1, keepdim=True, unbiased=False) + NORM_EPS)
         return x.unsqueeze(1)
+
+
+def _whisper_scale(x: torch.Tensor) -> torch.Tensor:
+    """Whisper's scaling of (batch, bands, frames) log10 powers; the twin of
+    :func:`spoofscan.frontend.numpy.whisper_scale`."""
+    x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - WHISPER_DYNAMIC_RANGE)
+    return (x + WHISPER_OFFSET) / WHISPER_SCALE
 
 
 def _deltas(x: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:
