@@ -11,6 +11,7 @@ output path naming one of them (``predict IN.flac -o IN.flac``) is an error, not
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -112,3 +113,12 @@ def refuse_overwrite(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
             if same_file(out, given):
                 raise SpoofscanError(f"{what} {str(out)!r} is also an input ({str(given)!r}); "
                                      f"writing it would destroy that input: choose another path")
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, hex, read ``chunk`` bytes at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
