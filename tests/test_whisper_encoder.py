@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -365,8 +366,11 @@ def test_onnx_export_of_the_stacked_hidden_states_matches_torch(tmp_path):
 
     model = Stacked(_direct_module(_tiny_whisper(seed=4))).eval()
     frames = torch.export.Dim("frames", min=2, max=2 * TINY.max_positions)
-    program = torch.onnx.export(model, (_mel(4.0, batch=2),), dynamo=True, input_names=["mel"], output_names=["hidden"],
-                                dynamic_shapes={"mel": {0: torch.export.Dim("batch", min=1), 2: frames}}, verbose=False)
+    with warnings.catch_warnings():  # the exporter's own deprecation notices
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (_mel(4.0, batch=2),), dynamo=True, input_names=["mel"],
+                                    output_names=["hidden"], verbose=False,
+                                    dynamic_shapes={"mel": {0: torch.export.Dim("batch", min=1), 2: frames}})
     program.save(str(tmp_path / "enc.onnx"))
     session = ort.InferenceSession(str(tmp_path / "enc.onnx"), providers=["CPUExecutionProvider"])
     for seconds, batch in ((4.0, 2), (2.0, 1), (3.3, 3)):
