@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from bench_core import timed
-from common import cpu_model, peak_rss_mib, speech_like
+from common import cpu_model, peak_rss_mib, print_table, speech_like
 
 WINDOW_SECONDS = 4.0
 MODES = ("plain", "no_grad", "inference_mode")
@@ -142,10 +142,7 @@ def main() -> None:
           f"{info['shape'][1]} x {info['shape'][2]}; {args.repeats} timed calls per row (x5 for the log-mel); "
           f"command: python benchmarks/bench_encoder.py {' '.join(sys.argv[1:])}\n")
     head = ("measurement", "threads", "batch", "mode", "median", "p95", "RSS after load", "peak RSS", "other load")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "|".join(["---"] * len(head)) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
+    print_table(head, rows)
 
 
 if __name__ == "__main__":
