@@ -16,11 +16,12 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..errors import SpoofscanError, choice_error
+from ..fileio import default_cache_dir
 from ..seeding import stable_seed
 from .config import CorpusConfig
 from .generators import Generator, builtin_generators
 from .process import processing_key
-from .sources import RealClip, default_cache_dir
+from .sources import RealClip
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ unpacked with ``dpkg-deb -x`` into a cache, nothing installed), finds its clips 
 from __future__ import annotations
 
 import gzip
-import os
 import re
 import shutil
 import subprocess
@@ -19,18 +18,8 @@ from typing import Callable, Optional
 import numpy as np
 import soundfile as sf
 
-from ..audio import SAMPLE_RATE, load_audio
-from ..audio import AUDIO_EXTENSIONS, audio_files
+from ..audio import AUDIO_EXTENSIONS, SAMPLE_RATE, audio_files, load_audio
 from ..errors import SpoofscanError
-
-
-def default_cache_dir() -> Path:
-    """``$SPOOFSCAN_CACHE``, else ``$XDG_CACHE_HOME/spoofscan``, else ``~/.cache/spoofscan``."""
-    if os.environ.get("SPOOFSCAN_CACHE"):
-        return Path(os.environ["SPOOFSCAN_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spoofscan"
-
 
 # ---------------------------------------------------------------------------- packages
 
