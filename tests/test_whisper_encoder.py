@@ -452,7 +452,7 @@ def test_a_whisper_front_end_detector_exports_and_runs_torch_free(tmp_path):
 
     features = FeatureConfig.from_dict({"frontend": "whisper", "window_seconds": 1.0, "hop_seconds": 0.5})
     torch.manual_seed(3)
-    model = create_model(model_preset("tiny"), features)
+    model = create_model(model_preset("resnet10-mini"), features)
     save_checkpoint(tmp_path / "m.safetensors", model.state_dict(),
                     make_card(features.to_dict(), model.cfg.to_dict(), Calibration(a=1.0, b=0.0).to_dict()))
     assert export_onnx(tmp_path / "m.safetensors", tmp_path / "m.onnx").max_abs_diff <= 1e-4
