@@ -60,10 +60,10 @@ def random_checkpoint(path: Path) -> Path:
     from spoofscan.checkpoint import make_card, save_checkpoint
     from spoofscan.frontend.config import FeatureConfig
     from spoofscan.models import create_model, model_preset
-    from spoofscan.quickstart import HOP_SECONDS, WINDOW_SECONDS
+    from spoofscan.recipes import load_recipe
 
     torch.manual_seed(0)
-    features = FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS)
+    features = FeatureConfig.from_dict(load_recipe("quick")["features"])
     model = create_model(model_preset("resnet18"), features)
     card = make_card(features.to_dict(), model.cfg.to_dict(), Calibration().to_dict(), threshold=0.5,
                      train={"corpus": "none (random weights, for timing)"}, metrics={})

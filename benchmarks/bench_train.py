@@ -36,9 +36,10 @@ from pathlib import Path
 import numpy as np
 from common import OtherLoad, cpu_model, speech_like
 
+from spoofscan.recipes import load_recipe
+
 CLIPS = 64  # generated training clips
 CLIP_SECONDS = (1.0, 4.0)
-WINDOW_SECONDS = 2.0  # the quickstart's training crop
 BATCH = 32
 LOADER_CLIPS = 48  # clips timed per row of the loader table
 
@@ -170,7 +171,7 @@ def main() -> None:
     steps = args.steps or (2 if args.quick else 4)
     warmup = 2
     names = tuple(args.configs or (QUICK_CONFIGS if args.quick else CONFIGS))
-    features = FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=WINDOW_SECONDS / 2)
+    features = FeatureConfig.from_dict(load_recipe("quick")["features"])  # the quickstart's 2-s crops
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="spoofscan-bench-train-") as tmp:
         records = make_records(Path(tmp))
@@ -190,7 +191,7 @@ def main() -> None:
           f"({torch.get_num_threads()} threads); numpy {np.__version__}; python {platform.python_version()}; "
           f"load average at start/end: {load_start:.2f}/{os.getloadavg()[0]:.2f}; 'other load' = cores other "
           "processes kept busy during the row (0 = the machine was ours)")
-    print(f"{CLIPS} generated clips of {CLIP_SECONDS[0]:g}-{CLIP_SECONDS[1]:g} s; {WINDOW_SECONDS:g}-s crops; "
+    print(f"{CLIPS} generated clips of {CLIP_SECONDS[0]:g}-{CLIP_SECONDS[1]:g} s; {load_recipe('quick')['features']['window_seconds']:g}-s crops; "
           f"ResNet-18, batch {BATCH}; {warmup} warm-up + {steps} timed steps per training row; "
           f"command: python {' '.join(sys.argv)}\n")
     print("| loader alone (one process) | wall ms per clip | CPU ms per clip | CPU x off | set-up (once per run) "

@@ -62,7 +62,7 @@ def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Pa
     from spoofscan.corpus import family_of
     from spoofscan.datasets import load_records
     from spoofscan.evaluation.evaluate import evaluate
-    from spoofscan.training.loop import fit, load_train_config
+    from spoofscan.training import fit, load_train_config
 
     run_dir = out / name / f"seed{seed}" / fold
     done = run_dir / RESULT

@@ -41,7 +41,7 @@ def tiny_detector(tiny_features):
     from spoofscan.models import create_model, model_preset
 
     torch.manual_seed(0)
-    model = create_model(model_preset("tiny"), tiny_features)
+    model = create_model(model_preset("resnet10-mini"), tiny_features)
     return TorchDetector(model, Calibration(a=1.5, b=0.2), device="cpu", batch_size=4)
 
 
@@ -75,7 +75,7 @@ def tiny_onnx(tmp_path_factory):
     root = tmp_path_factory.mktemp("runtime")
     torch.manual_seed(1)
     features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
-    net = create_model(model_preset("tiny"), features)
+    net = create_model(model_preset("resnet10-mini"), features)
     card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration(a=2.0, b=-0.1).to_dict(), threshold=0.5)
     save_checkpoint(root / "tiny.safetensors", net.state_dict(), card)
     export_onnx(root / "tiny.safetensors", root / "tiny.onnx")

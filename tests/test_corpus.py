@@ -321,12 +321,12 @@ def test_from_dict_fills_the_size_and_the_constructor_only_checks():
     cfg = CorpusConfig.from_dict({"size": "tiny", "max_real": None, "real_dirs": [Path("x")], "level_dbfs": [-30, -20],
                                   "heldout_families": "world", "commands": [command]})
     preset = SIZES["tiny"]
-    assert (cfg.sources, cfg.max_real, cfg.vocoder_size) == (preset.sources, 40, "small")  # None: the size's
+    assert (cfg.sources, cfg.max_real, cfg.vocoder_recipe) == (preset.sources, 40, "draft")  # None: the size's
     assert cfg.real_dirs == ("x",) and cfg.level_dbfs == (-30.0, -20.0) and cfg.heldout_families == ("world",)
     assert cfg.train_generators == preset.train_generators and cfg.eval_generators == preset.eval_generators + ("e",)
     assert cfg.commands == (CommandGenerator(name="e", command="x {out}", languages=("en",)),)
     assert replace(cfg, seed=1).seed == 1  # field values pass the constructor's checks
-    with pytest.raises(SpoofscanError, match="sources, train_generators, eval_generators, vocoder_size.*from_dict"):
+    with pytest.raises(SpoofscanError, match="sources, train_generators, eval_generators, vocoder_recipe.*from_dict"):
         CorpusConfig(size="tiny")  # the constructor fills nothing
     with pytest.raises(SpoofscanError, match="level_dbfs.*from_dict"):
         replace(cfg, level_dbfs=(-30, -20))  # ints would change the job keys: refused, not converted

@@ -43,7 +43,7 @@ def exported(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
     features = FeatureConfig(window_seconds=1.0, hop_seconds=0.5)
-    model = create_model(model_preset("tiny"), features)
+    model = create_model(model_preset("resnet10-mini"), features)
     for m in model.modules():  # trained-like BN statistics, so every layer shapes the output
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)

@@ -96,14 +96,14 @@ def test_every_architecture_takes_every_front_end(arch, kind):
 
 
 def test_feature_augment_sees_the_front_end_output():
-    model = create_model(model_preset("tiny"), SMALL).eval()
+    model = create_model(model_preset("resnet10-mini"), SMALL).eval()
     seen = []
     with torch.no_grad():
         model(torch.randn(2, SMALL.window_samples), feature_augment=lambda x: seen.append(x.shape) or x * 0)
     assert seen == [(2, 1, SMALL.rows, SMALL.num_frames(SMALL.window_samples))]
 
 
-@pytest.mark.parametrize("preset", ["tiny", "tiny-hybrid"])
+@pytest.mark.parametrize("preset", ["resnet10-mini", "resnet10-mini-hybrid"])
 def test_eval_is_deterministic_and_batch_independent(preset):
     model = create_model(model_preset(preset), SMALL).eval()
     x = 0.1 * torch.randn(3, SMALL.window_samples)
@@ -114,7 +114,7 @@ def test_eval_is_deterministic_and_batch_independent(preset):
 
 
 def test_hybrid_waveform_branch_ignores_the_level_and_sinc_freezes_to_the_same_filters():
-    model = create_model(model_preset("tiny-hybrid"), SMALL).eval()
+    model = create_model(model_preset("resnet10-mini-hybrid"), SMALL).eval()
     x = 0.1 * torch.randn(2, SMALL.window_samples)
     with torch.no_grad():
         torch.testing.assert_close(model.wave(x), model.wave(10 * x), rtol=5e-3, atol=5e-3)  # up to LEVEL_EPS
@@ -178,7 +178,7 @@ def test_load_pretrained_wrong_shape_missing_key_and_bad_files(tmp_path):
     with pytest.raises(SpoofscanError, match="no such file"):
         load_pretrained(model, tmp_path / "absent.pth")
     with pytest.raises(SpoofscanError, match="only the resnet18 shape"):
-        load_pretrained(create_model(model_preset("tiny")), tmp_path / "shape.pth")
+        load_pretrained(create_model(model_preset("resnet10-mini")), tmp_path / "shape.pth")
 
 
 def test_imagenet_offline_gives_a_clear_error(monkeypatch):
@@ -236,8 +236,9 @@ def test_model_config_round_trip_and_presets():
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # lists back to tuples
     with pytest.raises(SpoofscanError, match=r"unknown ModelConfig field\(s\) \['depth'\]"):
         ModelConfig.from_dict({"depth": 18})
-    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, small, tiny, "
-                                             r"resnet18-hybrid, small-hybrid, tiny-hybrid\)"):
+    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, resnet18-half, "
+                                             r"resnet10-mini, resnet18-hybrid, resnet18-half-hybrid, "
+                                             r"resnet10-mini-hybrid\)"):
         model_preset("resnet50")
     assert model_preset("resnet18") == ModelConfig()
-    assert create_model(model_preset("tiny")).cfg == model_preset("tiny")
+    assert create_model(model_preset("resnet10-mini")).cfg == model_preset("resnet10-mini")

@@ -305,17 +305,18 @@ def test_the_worker_starts_and_stops_with_the_app():
 
 
 def test_a_model_failure_is_a_500_and_the_service_goes_on():
-    class Flaky(BandDetector):
-        fail = True
+    class Broken(BandDetector):
+        broken = True
 
         def window_scores(self, windows):
-            if self.fail:
-                self.fail = False
+            if self.broken:
                 raise RuntimeError("boom")
             return super().window_scores(windows)
 
-    with client(Flaky()) as c:
+    det = Broken()
+    with client(det) as c:
         bad = c.post("/v1/detect", content=clip_bytes("bonafide", 1.0))
+        det.broken = False
         good = c.post("/v1/detect", content=clip_bytes("bonafide", 1.0))
     assert bad.status_code == 500 and bad.json()["error"] == "internal" and "boom" not in bad.text
     assert good.status_code == 200 and good.json()["label"] == "real"
@@ -328,6 +329,17 @@ def _post_in_thread(c: TestClient, body: bytes, out: list, **kw):
     t = threading.Thread(target=lambda: out.append(c.post("/v1/detect", content=body, **kw)))
     t.start()
     return t
+
+
+def _release_once_queued(c: TestClient, det, windows: int, threads: list) -> None:
+    """Wait until ``windows`` windows queue behind the model call ``det`` holds, then let the
+    model run and wait for the requests of ``threads``."""
+    deadline = time.time() + 10
+    while c.app.state.serve.batcher.queue_windows < windows and time.time() < deadline:
+        time.sleep(0.01)
+    det.gate.set()
+    for t in threads:
+        t.join(20)
 
 
 def test_queue_full_is_503_with_retry_after():
@@ -361,12 +373,7 @@ def test_windows_of_concurrent_requests_share_model_calls(cross):
         assert det.entered.wait(10)  # the model is now held on the first clip
         out: list = []
         threads = [_post_in_thread(c, clip_bytes("spoof" if i % 2 else "bonafide", 1.0, seed=i), out) for i in range(6)]
-        deadline = time.time() + 10
-        while c.app.state.serve.batcher.queue_windows < 6 and time.time() < deadline:
-            time.sleep(0.01)
-        det.gate.set()
-        for t in threads + [t0]:
-            t.join(20)
+        _release_once_queued(c, det, 6, threads + [t0])
         clips_per_call = c.get("/metrics").text
     assert [r.status_code for r in out + first] == [200] * 7
     assert sorted(r.json()["label"] for r in out) == ["fake"] * 3 + ["real"] * 3
@@ -376,6 +383,39 @@ def test_windows_of_concurrent_requests_share_model_calls(cross):
     else:
         assert det.calls[1:] == [1] * 6
     assert ("spoofscan_batch_clips_bucket{le=\"1.0\"} " + ("1.0" if cross else "7.0")) in clips_per_call
+
+
+def test_a_window_the_model_cannot_score_costs_only_its_own_clip():
+    """Two clips in one model call, the model raising whenever the marked clip's window is in the
+    batch: as in the library (Detector.score_windows), the windows are tried again one by one,
+    so the good clip gets its verdict and only the marked one its 500."""
+    marker = 0.25  # the bad clip is a constant: its window is easy to spot
+    shared: list = []  # per model call: the marked window came with others
+
+    class Choking(GatedDetector):
+        def window_scores(self, windows):
+            marked = bool(np.any(np.all(np.abs(windows - marker) < 1e-3, axis=1)))
+            shared.append(marked and len(windows) > 1)
+            if marked:
+                raise RuntimeError("boom")
+            return super().window_scores(windows)
+
+    det = Choking(batch_size=8)
+    with client(det) as c:
+        first: list = []
+        t0 = _post_in_thread(c, clip_bytes("bonafide", 1.0, seed=3), first)
+        assert det.entered.wait(10)  # the model is now held on the first clip
+        good: list = []
+        bad: list = []
+        threads = [_post_in_thread(c, clip_bytes("bonafide", 1.0), good),
+                   _post_in_thread(c, wav_bytes(np.full(RATE_2S // 2, marker, np.float32)), bad)]
+        _release_once_queued(c, det, 2, threads + [t0])
+        internal = metric(c, "spoofscan_failures_total", kind="internal")
+    assert any(shared)  # the two clips did share a model call
+    assert first[0].status_code == 200
+    assert good[0].status_code == 200 and good[0].json()["label"] == "real"
+    assert bad[0].status_code == 500 and bad[0].json()["error"] == "internal" and "boom" not in bad[0].text
+    assert internal == 1
 
 
 def test_a_short_clip_is_not_queued_behind_long_ones():

@@ -15,12 +15,14 @@ from safetensors.numpy import load_file
 from synth import make_corpus
 
 import spoofscan
+from spoofscan.augment import AUGMENT_PRESETS
 from spoofscan.checkpoint import read_card
 from spoofscan.cli import main
 from spoofscan.datasets import load_records
 from spoofscan.evaluation.evaluate import evaluate, read_scores
 from spoofscan.frontend.config import FeatureConfig
-from spoofscan.training.loop import TrainConfig, fit, load_train_config
+from spoofscan.models import ModelConfig, model_preset
+from spoofscan.training import TrainConfig, fit, load_train_config
 
 SMALL_FEATURES = FeatureConfig(n_mels=40, n_fft=512, window_seconds=1.0, hop_seconds=0.5)
 SRC = str(Path(spoofscan.__file__).resolve().parents[1])
@@ -32,11 +34,11 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def tiny_config(manifest: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(out), model="tiny",
+    base = dict(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(out), model="resnet10-mini",
                 features=SMALL_FEATURES, epochs=4, batch_size=8, lr=3e-3, num_workers=0, device="cpu",
                 progress=False, seed=1)
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainConfig.from_dict(base)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +113,7 @@ def test_resume_after_kill_reaches_the_same_weights(corpus, tmp_path, augment):
         import os, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_train import tiny_config
-        from spoofscan.training.loop import fit
+        from spoofscan.training import fit
         from pathlib import Path
         def die(row):
             if row["epoch"] == 1:
@@ -153,12 +155,12 @@ def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_old_folder(c
 
 def test_config_file_and_flags(tmp_path, corpus):
     cfg_file = tmp_path / "train.yaml"
-    cfg_file.write_text(f"train: csv:{corpus}:train\ndev: csv:{corpus}:dev\nmodel: tiny\nepochs: 7\n"
+    cfg_file.write_text(f"train: csv:{corpus}:train\ndev: csv:{corpus}:dev\nmodel: resnet10-mini\nepochs: 7\n"
                         "features:\n  n_mels: 40\n  window_seconds: 1.0\n  hop_seconds: 0.5\n")
     cfg = load_train_config(cfg_file, epochs=2, lr=None)
     assert cfg.epochs == 2 and cfg.features.n_mels == 40 and cfg.model.width == 8
     toml = tmp_path / "train.toml"
-    toml.write_text('model = "small"\nbalance = "sampler"\n')
+    toml.write_text('model = "resnet18-half"\nbalance = "sampler"\n')
     assert load_train_config(toml).balance == "sampler"
     aug = tmp_path / "aug.yaml"
     aug.write_text("augment:\n  noise: {p: 0.3, snr_db: [5, 20], kinds: [babble]}\n  specaugment:\n    p: 0.5\n")
@@ -171,10 +173,34 @@ def test_config_file_and_flags(tmp_path, corpus):
         TrainConfig.from_dict({"augment": {"noise": {"snr": [1, 2]}}})
     with pytest.raises(spoofscan.SpoofscanError, match="choose from"):
         TrainConfig(balance="magic")
+    assert TrainConfig.from_dict({"model": "resnet10-mini", "augment": "rawboost"}) == TrainConfig(
+        model=model_preset("resnet10-mini"), augment=AUGMENT_PRESETS["rawboost"])  # names become configs in from_dict
+    for loose in ({"model": "resnet10-mini"}, {"features": {"n_mels": 40}}, {"augment": "rawboost"}):
+        with pytest.raises(spoofscan.SpoofscanError, match="use TrainConfig.from_dict"):
+            TrainConfig(**loose)  # the constructor takes configs only, and says where names and mappings go
     with pytest.raises(spoofscan.SpoofscanError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"epoch": 3})
     assert main(["train", "--config", str(cfg_file), "--epochs", "0"]) == 2
     assert main(["train", "--config", str(cfg_file), "--augment", "heavy"]) == 2  # unknown preset: a usage error
+
+
+def test_recipes_are_read_everywhere_and_changed_by_files_and_flags(tmp_path):
+    from spoofscan.recipes import describe, load_recipe, recipe_names
+
+    assert {"ci", "quick", "long"} <= set(recipe_names()) and all(describe(n) for n in recipe_names())
+    quick = TrainConfig.from_dict({"recipe": "quick"})
+    assert (quick.model, quick.epochs, quick.features.window_seconds) == (model_preset("resnet18-half"), 6, 2.0)
+    long = TrainConfig.from_dict({"recipe": "long"})  # 'recipe: quick' with changes: the rest is quick's
+    assert (long.model, long.epochs, long.features, long.lr) == (ModelConfig(), 20, quick.features, quick.lr)
+    overlay = tmp_path / "lfcc.yaml"
+    overlay.write_text("recipe: quick\nfeatures: {frontend: lfcc}\nepochs: 3\n")
+    cfg = load_train_config(overlay, epochs=4)  # a flag beats the file, the file beats the recipe
+    assert (cfg.recipe, cfg.epochs, cfg.features.frontend, cfg.features.window_seconds) == ("quick", 4, "lfcc", 2.0)
+    assert load_train_config(overlay, recipe="ci").model == model_preset("resnet10-mini")
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # config.json round trip
+    assert load_recipe("quick") is not load_recipe("quick")  # callers get their own copy to change
+    with pytest.raises(spoofscan.SpoofscanError, match="unknown recipe 'fast'.*ci, long, quick"):
+        TrainConfig.from_dict({"recipe": "fast"})
 
 
 DDP_FEATURES = "features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n"
@@ -183,7 +209,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--np
 
 
 def _ddp_args(corpus: Path, out: Path) -> list:
-    return ["--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out), "--model", "tiny",
+    return ["--train", f"csv:{corpus}:train", "--dev", f"csv:{corpus}:dev", "--out", str(out), "--model", "resnet10-mini",
             "--epochs", "2", "--batch-size", "8", "--workers", "0", "--device", "cpu", "--quiet"]
 
 
@@ -220,14 +246,14 @@ def test_torchrun_resume_matches_an_uninterrupted_run(corpus, ddp_run, tmp_path)
     script = tmp_path / "die_after_epoch_1.py"
     script.write_text(textwrap.dedent(f"""
         import os
-        from spoofscan.training.loop import fit, load_train_config
+        from spoofscan.training import fit, load_train_config
 
         def die(row):  # on rank 0, after the epoch's state is saved: as abrupt as SIGKILL
             if row["epoch"] == 1:
                 os._exit(9)
 
         cfg = load_train_config({str(tmp_path / "ddp.yaml")!r}, train={f"csv:{corpus}:train"!r},
-                                dev={f"csv:{corpus}:dev"!r}, out={str(killed)!r}, model="tiny", epochs=2,
+                                dev={f"csv:{corpus}:dev"!r}, out={str(killed)!r}, model="resnet10-mini", epochs=2,
                                 batch_size=8, num_workers=0, device="cpu", progress=False)
         fit(cfg, on_epoch_end=die)
     """))

@@ -28,11 +28,9 @@ class Calibration:
     def __post_init__(self):
         for name in ("a", "b"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool) \
-                    or not math.isfinite(value) or abs(value) > MAX_ABS_PARAMETER:
-                raise SpoofscanError(f"calibration {name} must be a finite number within ±{MAX_ABS_PARAMETER:g}, "
+            if not isinstance(value, float) or not math.isfinite(value) or abs(value) > MAX_ABS_PARAMETER:
+                raise SpoofscanError(f"calibration {name} must be a finite float within ±{MAX_ABS_PARAMETER:g}, "
                                      f"got {value!r}")
-            object.__setattr__(self, name, float(value))
 
     def llr(self, score):
         """Calibrated log-likelihood ratio, bona fide vs spoof (natural log)."""
@@ -49,7 +47,9 @@ class Calibration:
     def from_dict(cls, d: dict) -> "Calibration":
         if not isinstance(d, dict) or set(d) != {"a", "b"}:
             raise SpoofscanError(f"a calibration is a mapping with the numbers a and b, got {d!r:.200}")
-        return cls(a=d["a"], b=d["b"])
+        numbers = (int, float, np.integer, np.floating)
+        a, b = (float(d[k]) if isinstance(d[k], numbers) and not isinstance(d[k], bool) else d[k] for k in "ab")
+        return cls(a=a, b=b)
 
 
 def fit_calibration(bona: np.ndarray, spoof: np.ndarray, *, l2: float = 1e-4, iterations: int = 50) -> Calibration:

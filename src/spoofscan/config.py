@@ -77,8 +77,14 @@ def load_config(cls, path: str | Path | None = None, **overrides):
             d = yaml.safe_load(text) or {}
         if not isinstance(d, dict):
             raise SpoofscanError(f"config file {str(path)!r}: expected a mapping of {cls.__name__} fields")
-    for k, v in overrides.items():
-        if v is None:
-            continue
-        d[k] = {**d[k], **v} if isinstance(v, dict) and isinstance(d.get(k), dict) else v  # nested: merged
-    return cls.from_dict(d)
+    return cls.from_dict(merge_mappings(d, {k: v for k, v in overrides.items() if v is not None}))
+
+
+def merge_mappings(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` applied: a mapping given for a mapping is merged key by key, any
+    other value replaces (a new dict; the arguments are left as they are)."""
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = merge_mappings(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) \
+            else value
+    return out

@@ -190,8 +190,9 @@ class Detector:
                          score_no_speech=score_no_speech)
 
     # ------------------------------------------------------------------ the clip seam
-    # ``open_clip`` + ``finish`` are what every way of scoring shares (``predict_many`` here, the
-    # web service's cross-request batcher): decoding, windowing, voice activity and aggregation exist once.
+    # ``open_clip``, ``score_windows`` and ``finish`` are what every way of scoring shares (``predict_many``
+    # here, the web service's cross-request batcher): decoding, windowing, voice activity, the retry of
+    # windows one by one and aggregation exist once.
 
     def open_clip(self, audio: Union[AudioSource, np.ndarray, tuple], sample_rate: int | None = None,
                   name: str | None = None) -> tuple["Clip", Iterator[np.ndarray]]:
@@ -268,6 +269,27 @@ class Detector:
                           duration=round(total / rate, 3), speech=float(clip.speech_fraction),
                           padded=total < PADDED_FRACTION * win, timeline=timeline)
 
+    def score_windows(self, windows: list) -> tuple[np.ndarray, list]:
+        """Score a batch of windows through :meth:`window_scores`, and say which could not be scored.
+
+        ``windows``: float32 arrays of shape (window_samples,) at 16 kHz, one backend call for
+        all of them. Returns their scores, (len(windows),) float64 with non-finite ones as NaN,
+        and per window the error (``"Type: message"``) that kept it from being scored, or None.
+        When the backend raises on the batch, each window is tried alone, so that one bad window
+        costs only its own clip.
+        """
+        try:
+            return self._checked_scores(np.stack(windows)), [None] * len(windows)
+        except Exception as e:
+            if len(windows) == 1:
+                return np.full(1, np.nan), [f"{type(e).__name__}: {first_line(e)}"]
+        scores, errors = [], []
+        for window in windows:
+            s, err = self.score_windows([window])
+            scores.append(s[0])
+            errors.extend(err)
+        return np.asarray(scores, dtype=np.float64), errors
+
     # ------------------------------------------------------------------ machinery
 
     def _blocks(self, audio, sample_rate, name) -> Iterator[np.ndarray]:
@@ -287,22 +309,6 @@ class Detector:
         if sample_rate is not None:
             raise SpoofscanError("sample_rate= goes with an array; a file or bytes state their own rate")
         yield from stream_audio(audio, min_seconds=self.min_seconds, max_seconds=self.max_seconds, name=name)
-
-    def _score(self, windows: list) -> tuple[np.ndarray, list]:
-        """Scores of a batch of windows, float64 (non-finite as NaN), and per window the error
-        that kept it from being scored (None). When the backend raises on the batch, each
-        window is tried alone, so that one bad window costs only its own clip."""
-        try:
-            return self._checked_scores(np.stack(windows)), [None] * len(windows)
-        except Exception as e:
-            if len(windows) == 1:
-                return np.full(1, np.nan), [f"{type(e).__name__}: {first_line(e)}"]
-        scores, errors = [], []
-        for window in windows:
-            s, err = self._score([window])
-            scores.append(s[0])
-            errors.extend(err)
-        return np.asarray(scores, dtype=np.float64), errors
 
     def _checked_scores(self, batch: np.ndarray) -> np.ndarray:
         scores = np.asarray(self.window_scores(batch), dtype=np.float64).reshape(-1)
@@ -328,7 +334,7 @@ class Detector:
 
         def flush():
             if batch:
-                scores, errors = self._score(batch)
+                scores, errors = self.score_windows(batch)
                 for (clip, i), s, err in zip(owners, scores, errors):
                     clip.scores[i] = float(s)
                     if err is not None and clip.failure is None:

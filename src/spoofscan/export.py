@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .audio import SAMPLE_RATE, load_audio
 from .backends.onnx import FEATURES_INPUT, METADATA_KEY, OUTPUT_NAME, WAVE_INPUT, session_options
 from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION
@@ -86,9 +86,10 @@ class ExportResult:
         lines = [f"wrote {self.path} ({self.precision}, {self.size_bytes / 1e6:.1f} MB) in {self.seconds:.1f} s",
                  f"fp32 check: max |logit diff| vs PyTorch = {self.max_abs_diff:.3g} (tolerance {self.tolerance:g})"]
         if self.precision == "int8":
-            lines.append(f"int8 vs fp32 on {self.calibration_windows} calibration windows from {self.calibration_clips} "
-                         f"clips: max |logit diff| = {self.int8_max_abs_diff:.3g}, correlation = {self.int8_correlation:.4f}"
-                         + (f" ({self.calibration_skipped} unreadable clips skipped)" if self.calibration_skipped else ""))
+            skipped = f" ({self.calibration_skipped} unreadable clips skipped)" if self.calibration_skipped else ""
+            lines.append(f"int8 vs fp32 on {self.calibration_windows} calibration windows from "
+                         f"{self.calibration_clips} clips: max |logit diff| = {self.int8_max_abs_diff:.3g}, "
+                         f"correlation = {self.int8_correlation:.4f}{skipped}")
         return "\n".join(lines)
 
 
@@ -132,17 +133,7 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     with tempfile.TemporaryDirectory(prefix="spoofscan-export-") as tmp:
         fp32_path = os.path.join(tmp, "model.onnx")
         _export_graph(model, features, fp32_path)
-        checks = [graph_inputs(model.inputs, w, features) for w in check_waves(features)]
-        with torch.inference_mode():
-            expected = [model.forward_inputs(*[torch.from_numpy(x[name]) for name in model.inputs]).numpy()
-                        for x in checks]
-        fp32 = _session(fp32_path)
-        got = [_run(fp32, x) for x in checks]
-        diff = max(float(np.abs(g - e).max()) for g, e in zip(got, expected))
-        allowed = max(float((tolerance + RELATIVE_TOLERANCE * np.abs(e)).min()) for e in expected)
-        if not np.isfinite(diff) or diff > allowed:
-            raise SpoofscanError(f"the ONNX graph does not match PyTorch: max |logit difference| {diff:.3g} > "
-                                 f"tolerance {allowed:.3g}; nothing written")
+        fp32, diff, checks = _check_against_torch(model, features, fp32_path, tolerance)
         meta = _metadata(det.card, features, det, precision="int8" if int8 else "fp32",
                          export={"opset": OPSET, "exporter": "torch.onnx.export(dynamo=True)",
                                  "torch_version": torch.__version__, "max_abs_diff_vs_torch": diff,
@@ -151,27 +142,62 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
         result = dict(max_abs_diff=diff, tolerance=tolerance)
         final_path = fp32_path
         if int8:
-            windows, clips, skipped, source = calibration_windows_from(calibration, features, calibration_windows, seed)
-            feats = graph_inputs(model.inputs, windows, features)
             final_path = os.path.join(tmp, "model-int8.onnx")
-            _quantize(fp32_path, final_path, feats, tmp)
-            ref = _run(fp32, feats)
-            q = _run(_session(final_path), feats)
-            if not np.all(np.isfinite(q)):
-                raise SpoofscanError("the INT8 model gives non-finite logits on the calibration windows; nothing written")
-            corr = float(np.corrcoef(ref, q)[0, 1]) if len(q) > 1 and np.std(ref) > 0 and np.std(q) > 0 else float("nan")
-            qdiff = float(np.abs(q - ref).max())
-            meta["quantization"] = {
-                "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8 per-tensor",
-                "kept_fp32": "the nodes only the raw waveform input feeds" if WAVE_INPUT in model.inputs else None,
-                "calibration_method": "minmax", "source": source, "windows": len(windows), "clips": clips,
-                "skipped_clips": skipped, "seed": seed,
-                "int8_vs_fp32": {"max_abs_diff": qdiff, "correlation": corr}}
-            result.update(int8_max_abs_diff=qdiff, int8_correlation=corr, calibration_windows=len(windows),
-                          calibration_clips=clips, calibration_skipped=skipped)
+            meta["quantization"], int8_result = _quantize_checked(model, features, fp32, fp32_path, final_path, tmp,
+                                                                  calibration, calibration_windows, seed)
+            result.update(int8_result)
         _write_with_metadata(final_path, out_path, meta)
     return ExportResult(path=str(out_path), precision=meta["precision"], size_bytes=Path(out_path).stat().st_size,
                         seconds=time.perf_counter() - start, **result)
+
+
+def _check_against_torch(model, features: FeatureConfig, fp32_path: str, tolerance: float) -> tuple:
+    """Run the FP32 graph and PyTorch on the check inputs (:func:`check_waves`); raise when they differ
+    by more than ``tolerance`` (plus :data:`RELATIVE_TOLERANCE` relative).
+
+    Returns ``(session, max |logit difference|, the check inputs)``.
+    """
+    import torch
+
+    checks = [graph_inputs(model.inputs, w, features) for w in check_waves(features)]
+    with torch.inference_mode():
+        expected = [model.forward_inputs(*[torch.from_numpy(x[name]) for name in model.inputs]).numpy()
+                    for x in checks]
+    fp32 = _session(fp32_path)
+    got = [_run(fp32, x) for x in checks]
+    diff = max(float(np.abs(g - e).max()) for g, e in zip(got, expected))
+    allowed = max(float((tolerance + RELATIVE_TOLERANCE * np.abs(e)).min()) for e in expected)
+    if not np.isfinite(diff) or diff > allowed:
+        raise SpoofscanError(f"the ONNX graph does not match PyTorch: max |logit difference| {diff:.3g} > "
+                             f"tolerance {allowed:.3g}; nothing written")
+    return fp32, diff, checks
+
+
+def _quantize_checked(model, features: FeatureConfig, fp32, fp32_path: str, int8_path: str, tmp: str,
+                      calibration, n_windows: int, seed: int) -> tuple[dict, dict]:
+    """Quantise the FP32 graph to ``int8_path``, calibrated on windows of ``calibration``, and
+    compare it with the FP32 session ``fp32`` on them (non-finite INT8 logits are an error).
+
+    Returns the metadata's ``quantization`` entry and the INT8 fields of :class:`ExportResult`.
+    """
+    windows, clips, skipped, source = calibration_windows_from(calibration, features, n_windows, seed)
+    feats = graph_inputs(model.inputs, windows, features)
+    _quantize(fp32_path, int8_path, feats, tmp)
+    ref = _run(fp32, feats)
+    q = _run(_session(int8_path), feats)
+    if not np.all(np.isfinite(q)):
+        raise SpoofscanError("the INT8 model gives non-finite logits on the calibration windows; nothing written")
+    corr = float(np.corrcoef(ref, q)[0, 1]) if len(q) > 1 and np.std(ref) > 0 and np.std(q) > 0 else float("nan")
+    qdiff = float(np.abs(q - ref).max())
+    quantization = {
+        "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8 per-tensor",
+        "kept_fp32": "the nodes only the raw waveform input feeds" if WAVE_INPUT in model.inputs else None,
+        "calibration_method": "minmax", "source": source, "windows": len(windows), "clips": clips,
+        "skipped_clips": skipped, "seed": seed,
+        "int8_vs_fp32": {"max_abs_diff": qdiff, "correlation": corr}}
+    result = dict(int8_max_abs_diff=qdiff, int8_correlation=corr, calibration_windows=len(windows),
+                  calibration_clips=clips, calibration_skipped=skipped)
+    return quantization, result
 
 
 # ---------------------------------------------------------------------------- graph
@@ -192,13 +218,15 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
     examples, dynamic = [], []
     for name in model.inputs:
         if name == FEATURES_INPUT:
-            examples.append(torch.zeros(2, 1, features.rows, features.num_frames(features.window_samples)))
+            examples.append(torch.zeros(2, features.num_channels, features.rows,
+                                        features.num_frames(features.window_samples)))
             dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2)})
         elif name == WAVE_INPUT:
             examples.append(torch.zeros(2, features.window_samples))
             dynamic.append({0: batch, 1: torch.export.Dim("samples", min=features.n_fft)})
         else:
-            raise SpoofscanError(f"cannot export a model with graph input {name!r} (known: {FEATURES_INPUT}, {WAVE_INPUT})")
+            raise SpoofscanError(f"cannot export a model with graph input {name!r} "
+                                 f"(known: {FEATURES_INPUT}, {WAVE_INPUT})")
     quiet = logging.getLogger("torch.onnx")  # it lists torchvision ops it skips, at WARNING
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -228,7 +256,8 @@ def check_waves(features: FeatureConfig, seed: int = CHECK_SEED) -> list:
     for batch, samples in ((3, features.window_samples), (2, max(features.window_samples // 2, features.n_fft))):
         t = np.arange(samples) / features.sample_rate
         f0 = rng.uniform(90, 250, size=(batch, 1))
-        wave = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8)) + 0.1 * rng.standard_normal((batch, samples))
+        harmonics = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 8))
+        wave = harmonics + 0.1 * rng.standard_normal((batch, samples))
         wave *= rng.uniform(0.05, 0.5, size=(batch, 1)) / np.abs(wave).max(axis=1, keepdims=True)
         out.append(wave.astype(np.float32))
     return out
@@ -295,7 +324,8 @@ def calibration_windows_from(calibration, features: FeatureConfig, n_windows: in
             skipped += 1
             continue
         starts = window_starts(len(wave), win, hop)
-        pick = starts[np.unique(np.linspace(0, len(starts) - 1, min(WINDOWS_PER_CLIP, len(starts))).round().astype(int))]
+        spread = np.linspace(0, len(starts) - 1, min(WINDOWS_PER_CLIP, len(starts))).round().astype(int)
+        pick = starts[np.unique(spread)]
         windows.extend(repeat_pad(wave[s:s + win], win) for s in pick[: n_windows - len(windows)])
         clips += 1
     if not windows:
@@ -357,9 +387,9 @@ def _metadata(card: dict, features: FeatureConfig, det, *, precision: str, expor
     inputs = []
     for name in det.model.inputs:
         if name == FEATURES_INPUT:
-            inputs.append({"name": name, "shape": ["batch", 1, features.rows, "frames"],
-                           "content": f"spoofscan.frontend.numpy.frontend ({features.frontend}) of {SAMPLE_RATE} Hz windows "
-                                      "with the features below"})
+            inputs.append({"name": name, "shape": ["batch", features.num_channels, features.rows, "frames"],
+                           "content": f"spoofscan.frontend.numpy.frontend ({features.frontend}) of {SAMPLE_RATE} Hz "
+                                      "windows with the features below"})
         else:
             inputs.append({"name": name, "shape": ["batch", "samples"], "content": f"the {SAMPLE_RATE} Hz window"})
     return {

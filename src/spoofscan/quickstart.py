@@ -6,21 +6,23 @@ into its folder:
 
 1. build the offline corpus (:func:`spoofscan.corpus.build_corpus`) in ``OUT/corpus``;
 2. audit it for shortcuts (:func:`spoofscan.corpus.audit.audit_corpus`);
-3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.loop.fit`);
+3. train on its ``train`` split, choosing the best epoch on ``dev`` (:func:`spoofscan.training.fit`);
 4. evaluate the best checkpoint on ``eval`` (speakers and generators unseen in training):
    EER overall and per generator, DET curve, histograms (:func:`spoofscan.evaluation.evaluate.evaluate`);
 5. predict one real and one fake eval clip with the public API (:func:`spoofscan.load_detector`).
 
-Training settings per size (:data:`PRESETS`) are chosen to fit a 2-core CPU: ``tiny`` (CI)
-trains the ``tiny`` model for a few epochs in well under a minute, ``small`` trains the
-``small`` model (ResNet-18's layout at a quarter of its width) for 6 epochs, about five
-minutes, and ``full`` ResNet-18 for 20. Crops are 2 s (the clips are short words and sentences).
+Each size builds the corpus of that size and trains a recipe of :mod:`spoofscan.recipes`
+(:data:`RECIPES`), chosen to fit a 2-core CPU: ``tiny`` (CI) trains the ``ci`` recipe in well under
+a minute, ``small`` the ``quick`` recipe (ResNet-18's layout at half its width, 6 epochs, about
+five minutes), ``full`` the ``long`` recipe (ResNet-18, 20 epochs). Crops are 2 s (the clips are
+short words and sentences).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -28,30 +30,8 @@ from typing import Callable, Optional
 from .errors import SpoofscanError, choice_error
 from .fileio import atomic_write_text
 
-WINDOW_SECONDS = 2.0  # training crop / inference window of the quickstart models
-HOP_SECONDS = 1.0
 RESULT_FILE = "quickstart.json"
-
-
-@dataclass(frozen=True)
-class Preset:
-    """Training settings of one quickstart size. ``augment`` is a preset name of
-    :data:`spoofscan.augment.AUGMENT_PRESETS` (``off``: none)."""
-
-    model: str
-    epochs: int
-    batch_size: int
-    lr: float
-    augment: str = "off"
-
-
-PRESETS = {
-    "tiny": Preset("tiny", epochs=6, batch_size=8, lr=3e-3),
-    # small: the recipe chosen in docs/GENERALIZATION.md (the small preset trains about 3x faster
-    # per step than ResNet-18 on 2 cores and measured no worse there; augmentation measured worse)
-    "small": Preset("small", epochs=6, batch_size=32, lr=1e-3),
-    "full": Preset("resnet18", epochs=20, batch_size=32, lr=1e-3),
-}
+RECIPES = {"tiny": "ci", "small": "quick", "full": "long"}  # quickstart size (= corpus size) -> training recipe
 
 
 @dataclass
@@ -95,8 +75,8 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         ``metrics.csv``...), ``eval/``, ``quickstart.json``
     jobs : corpus-building processes (0: one per CPU)
     device : training and scoring device (``auto``, ``cpu``, ``cuda``...)
-    model, epochs, augment : override the size's training preset (``augment``: a preset name
-        of :data:`spoofscan.augment.AUGMENT_PRESETS`)
+    model, epochs, augment : override the size's recipe (``model``: a preset name of
+        :data:`spoofscan.models.MODEL_PRESETS`; ``augment``: of :data:`spoofscan.augment.AUGMENT_PRESETS`)
     cache_dir : where Debian packages are downloaded (default ``~/.cache/spoofscan``)
     progress : progress bars; ``log`` receives the step headers and the summary (default: print)
 
@@ -104,69 +84,106 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     in ``out`` are replaced).
     """
     from . import load_detector
-    from .augment import augment_config
     from .corpus import CorpusConfig, build_corpus
     from .corpus.audit import audit_corpus
-    from .datasets import load_records
-    from .evaluation.evaluate import evaluate
-    from .frontend.config import FeatureConfig
-    from .labels import BONAFIDE, HUMAN_LABEL
-    from .training.loop import TrainConfig, fit
 
-    if size not in PRESETS:
-        raise choice_error("quickstart size", size, PRESETS)
+    settings = training_settings(size, model=model, epochs=epochs, augment=augment)  # bad names fail now
     log = log or (lambda msg: print(msg, flush=True))
-    preset = PRESETS[size]
-    augment_settings = augment_config(augment or preset.augment)  # a bad name fails now, not after the corpus
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
     started = time.perf_counter()
 
-    def step(number: int, title: str) -> float:
-        log(f"\n[{number}/5] {title}")
-        return time.perf_counter()
+    with _step(1, f"building the {size} corpus in {out / 'corpus'}", "corpus", timings, log):
+        manifest = build_corpus(CorpusConfig.from_dict({"out": str(out / "corpus"), "size": size, "jobs": jobs,
+                                                        "cache_dir": cache_dir, "seed": seed, "progress": progress}))
+    with _step(2, "shortcut audit: can one trivial number tell real from fake?", "audit", timings, log):
+        audit = audit_corpus(manifest.parent, progress=progress)
+        log(audit.table())
+        if not audit.passed:
+            log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
+    with _step(3, f"training {settings['model']} ({RECIPES[size]} recipe) on the train split (best epoch chosen "
+                  "on dev)", "train", timings, log):
+        trained, dev_eer = _train(manifest, out, {**settings, "seed": seed, "device": device, "progress": progress},
+                                  log)
+    with _step(4, "evaluating on the eval split (speakers and generators unseen in training)", "evaluate",
+               timings, log):
+        detector = load_detector(trained.checkpoint, device=device)
+        records, eval_eer, per_generator = _evaluate(detector, manifest, out / "eval", progress, log)
+    with _step(5, "predicting one real and one fake eval clip", "predict", timings, log):
+        predictions = _predict_examples(detector, records, log)
+    timings["total"] = time.perf_counter() - started
 
-    t = step(1, f"building the {size} corpus in {out / 'corpus'}")
-    manifest = build_corpus(CorpusConfig.from_dict({"out": str(out / "corpus"), "size": size, "jobs": jobs,
-                                                    "cache_dir": cache_dir, "seed": seed, "progress": progress}))
-    timings["corpus"] = time.perf_counter() - t
+    result = QuickstartResult(out, manifest, trained.checkpoint, out / "eval", eval_eer, dev_eer, per_generator,
+                              audit, predictions, {k: round(v, 1) for k, v in timings.items()})
+    atomic_write_text(out / RESULT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
+    log(summary_text(result))
+    return result
 
-    t = step(2, "shortcut audit: can one trivial number tell real from fake?")
-    audit = audit_corpus(manifest.parent, progress=progress)
-    log(audit.table())
-    if not audit.passed:
-        log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
-    timings["audit"] = time.perf_counter() - t
 
-    t = step(3, f"training {model or preset.model} on the train split (best epoch chosen on dev)")
+def training_settings(size: str, **overrides) -> dict:
+    """The TrainConfig fields a quickstart size trains with: its recipe's, with the ``overrides``
+    that are not None (``model``, ``epochs``, ``augment``); names are checked here, before any work."""
+    from .augment import augment_config
+    from .models import model_preset
+    from .recipes import load_recipe
+
+    if size not in RECIPES:
+        raise choice_error("quickstart size", size, RECIPES)
+    settings = {**load_recipe(RECIPES[size]), **{k: v for k, v in overrides.items() if v is not None},
+                "recipe": RECIPES[size]}
+    model_preset(settings["model"])
+    augment_config(settings["augment"])
+    return settings
+
+
+@contextmanager
+def _step(number: int, title: str, key: str, timings: dict, log: Callable[[str], None]):
+    """Announce step ``number`` of five; its seconds go to ``timings[key]``."""
+    log(f"\n[{number}/5] {title}")
+    t = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - t
+
+
+def _train(manifest: Path, out: Path, settings: dict, log: Callable[[str], None]) -> tuple:
+    """Step 3: train ``settings`` (TrainConfig fields: the recipe and its changes) on the manifest's
+    train split into ``out`` (the best epoch chosen on dev), replacing a previous run's checkpoints
+    there. Returns the :class:`~spoofscan.training.TrainResult` and the best epoch's dev EER (a fraction)."""
+    from .training import TrainConfig, fit
+
     run_dir = out  # the checkpoint lands at OUT/best.safetensors (runs/quickstart/best.safetensors)
     for stale in ("state.pt", "best.safetensors", "last.safetensors"):
         (run_dir / stale).unlink(missing_ok=True)
-    cfg = TrainConfig(train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev", out=str(run_dir),
-                      model=model or preset.model, epochs=epochs or preset.epochs, batch_size=preset.batch_size,
-                      lr=preset.lr, augment=augment_settings, num_workers=1, seed=seed, device=device,
-                      features=FeatureConfig(window_seconds=WINDOW_SECONDS, hop_seconds=HOP_SECONDS),
-                      progress=progress)
+    cfg = TrainConfig.from_dict({**settings, "train": f"csv:{manifest}:train", "dev": f"csv:{manifest}:dev",
+                                 "out": str(run_dir)})
     trained = fit(cfg)
     if not trained.checkpoint.is_file():
         raise SpoofscanError(f"training wrote no checkpoint in {run_dir}")
     dev_eer = float(trained.metrics.get("dev_eer", float("nan")))
     log(f"best epoch {trained.best_epoch}: dev EER {100 * dev_eer:.2f} % -> {trained.checkpoint}")
-    timings["train"] = time.perf_counter() - t
+    return trained, dev_eer
 
-    t = step(4, "evaluating on the eval split (speakers and generators unseen in training)")
-    detector = load_detector(trained.checkpoint, device=device)
+
+def _evaluate(detector, manifest: Path, report_dir: Path, progress: bool, log: Callable[[str], None]):
+    """Step 4: the eval split's records, its EER (a fraction) and the EER per generator."""
+    from .datasets import load_records
+    from .evaluation.evaluate import evaluate
+
     records = load_records(f"csv:{manifest}:eval")
-    report = evaluate(detector, records, out / "eval", progress=progress)
+    report = evaluate(detector, records, report_dir, progress=progress)
     eval_eer = float(report["metrics"]["eer"])
     per_generator = {row["value"]: row["eer"] for row in report["groups"].get("generator", {}).get("values", [])}
     log(f"eval EER {100 * eval_eer:.2f} % on {report['counts']['trials']} clips")
     for name, eer in sorted(per_generator.items()):
         log(f"  {name:<22} EER {100 * eer:6.2f} %")
-    timings["evaluate"] = time.perf_counter() - t
+    return records, eval_eer, per_generator
 
-    t = step(5, "predicting one real and one fake eval clip")
+
+def _predict_examples(detector, records: list, log: Callable[[str], None]) -> list:
+    """Step 5: the verdicts on the first real and the first fake eval clip, one dict each."""
+    from .labels import BONAFIDE, HUMAN_LABEL
+
     picks = [next(r for r in records if r.label == BONAFIDE), next(r for r in records if r.label != BONAFIDE)]
     predictions = []
     for record in picks:
@@ -177,14 +194,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         verdict = f"p_fake {p.p_fake:.3f}, score {p.score:.3f}" if p.score is not None else f"speech {p.speech:.2f}"
         log(f"  {Path(record.path).name}: {p.label} ({verdict}); truly {truth}"
             f"{'' if record.label == BONAFIDE else ' (' + record.groups.get('generator', '?') + ')'}")
-    timings["predict"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - started
-
-    result = QuickstartResult(out, manifest, trained.checkpoint, out / "eval", eval_eer, dev_eer, per_generator,
-                              audit, predictions, {k: round(v, 1) for k, v in timings.items()})
-    atomic_write_text(out / RESULT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
-    log(summary_text(result))
-    return result
+    return predictions
 
 
 def summary_text(result: QuickstartResult) -> str:

@@ -214,9 +214,10 @@ class OnnxDetector(Detector):
             raise SpoofscanError(f"{where}: graph inputs {sorted(inputs)} and outputs {outputs}: this runtime feeds "
                                  f"only {', '.join(GRAPH_INPUTS)} and reads {OUTPUT_NAME!r}")
         for name in (FEATURES_INPUT, LEGACY_FEATURES_INPUT):
-            if name in inputs and (len(inputs[name]) != 4 or inputs[name][2] != features.rows):
+            expected = [features.num_channels, features.rows]
+            if name in inputs and (len(inputs[name]) != 4 or inputs[name][1:3] != expected):
                 raise SpoofscanError(f"{where}: graph input {name!r} {inputs[name]} does not take "
-                                     f"(batch, 1, {features.rows}, frames) as its metadata says")
+                                     f"(batch, {features.num_channels}, {features.rows}, frames) as its metadata says")
         kwargs.setdefault("threshold", meta["threshold"])
         det = cls(session, features, Calibration.from_dict(meta["calibration"]), metadata=meta,
                   feature_threads=threads or os.cpu_count() or 1, **kwargs)
@@ -230,10 +231,10 @@ class OnnxDetector(Detector):
         return self.feature_threads
 
     def front_end(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, samples) float32 16 kHz -> (batch, 1, rows, frames) float32, the ``features`` input."""
+        """(batch, samples) float32 16 kHz -> (batch, channels, rows, frames) float32, the ``features`` input."""
         windows = np.asarray(windows, dtype=np.float32)
         frames = self.features.num_frames(windows.shape[1])
-        out = np.empty((len(windows), 1, self.features.rows, frames), dtype=np.float32)
+        out = np.empty((len(windows), self.features.num_channels, self.features.rows, frames), dtype=np.float32)
         with _blas_controller().limit(limits=FEATURE_BLAS_THREADS, user_api="blas"):
             for i in range(0, len(windows), FEATURE_CHUNK):
                 out[i:i + FEATURE_CHUNK] = frontend(windows[i:i + FEATURE_CHUNK], self.features,

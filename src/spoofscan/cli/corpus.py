@@ -118,11 +118,11 @@ def _cmd_corpus_generators(args) -> int:
 def add_quickstart(sub):
     p = sub.add_parser("quickstart", help="build an offline corpus, train, evaluate and predict: a detector in one command")
     p.add_argument("--size", default="small", help="tiny (CI, under a minute), small (default, about 3,100 clips and "
-                                                   "the small model: minutes on 2 CPU cores, see docs/QUICKSTART.md) or full (ResNet-18)")
+                                                   "the quick recipe: minutes on 2 CPU cores, see docs/QUICKSTART.md) or full (ResNet-18)")
     p.add_argument("--out", default="runs/quickstart", help="folder for the corpus, run, report (default runs/quickstart)")
     p.add_argument("--jobs", type=int, default=0, help="corpus-building processes (default: one per CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--model", help="override the size's model preset (tiny, small, resnet10, resnet18, resnet18-hybrid...)")
+    p.add_argument("--model", help="override the size's model preset (resnet10-mini, resnet18-half, resnet18, resnet18-hybrid...)")
     p.add_argument("--epochs", type=int, help="override the size's epochs")
     p.add_argument("--augment", help="override the size's augmentation preset (off, rawboost, channel, full...)")
     p.add_argument("--cache", dest="cache_dir", default="", help="download cache (default ~/.cache/spoofscan)")

@@ -126,6 +126,9 @@ def _cmd_info(args) -> int:
     f = card["features"]
     frontend = f.get("frontend", "logmel")
     rows = f"{f['n_mels']} bands" + (f" -> {f.get('n_lfcc')} coefficients + deltas" if frontend == "lfcc" else "")
+    channels = tuple(f.get("channels", ("logmag",)))
+    if channels != ("logmag",):
+        rows += f", channels {'+'.join(channels)}"
     print(f"features   {frontend} {rows} {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
           f"hop={f['hop_length']}, normalize={f['normalize']}, windows {f['window_seconds']:g} s every {f['hop_seconds']:g} s")
     c = card["calibration"]

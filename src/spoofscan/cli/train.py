@@ -14,13 +14,21 @@ def add_train(sub):
 
     p = sub.add_parser("train", help="train a detector (runs unchanged under torchrun for several GPUs or nodes)",
                        epilog=spec_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="YAML or TOML file with TrainConfig fields; flags override it")
+    p.add_argument("--recipe", help="start from a named recipe (quick, long, ci: spoofscan.recipes); a --config file "
+                                    "and the flags change it")
+    p.add_argument("--config", help="YAML or TOML file with TrainConfig fields (it may name a recipe: 'recipe: quick'); "
+                                    "flags override it")
     p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
-    p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), e.g. asvspoof2019la:/data/LA:dev")
+    p.add_argument("--dev", help="dev data spec (picks the best epoch and fits the calibration), "
+                                 "e.g. asvspoof2019la:/data/LA:dev")
     p.add_argument("--out", help="run folder (default runs/default)")
-    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, small, tiny, resnet18-hybrid, small-hybrid, "
-                                    "tiny-hybrid")
-    p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc")
+    p.add_argument("--model", help="a preset: resnet18 (default), resnet10, resnet18-half, resnet10-mini, "
+                                   "resnet18-hybrid, resnet18-half-hybrid, resnet10-mini-hybrid")
+    p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc; "
+                                      "see --channels for phase channels")
+    p.add_argument("--channels", help="input channels, comma-separated: logmag (default: the front end alone), mgd "
+                                      "(modified group delay), ifd (instantaneous-frequency deviation), e.g. "
+                                      "logmag,mgd,ifd; the phase channels need --frontend logmel or linear")
     p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -30,21 +38,24 @@ def add_train(sub):
     p.add_argument("--workers", type=int, dest="num_workers", help="DataLoader worker processes")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto (default), cpu, cuda, mps")
-    p.add_argument("--augment", help="augmentation preset: off (default), standard (the measured chain), rawboost, channel or full (replaces "
-                                     "the config file's augment: mapping, where each effect can be set)")
+    p.add_argument("--augment", help="augmentation preset: off (default), standard (the measured chain), rawboost, "
+                                     "channel or full (replaces the config file's augment: mapping, where each effect "
+                                     "can be set)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
-    from ..training.loop import fit, load_train_config
+    from ..training import fit, load_train_config
 
-    keys = ("train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
+    keys = ("recipe", "train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
             "num_workers", "seed", "device", "augment")
     overrides = {k: getattr(args, k) for k in keys}
-    if args.frontend:
-        overrides["features"] = {"frontend": args.frontend}
+    features = {"frontend": args.frontend,
+                "channels": tuple(name.strip() for name in args.channels.split(",")) if args.channels else None}
+    if any(v is not None for v in features.values()):
+        overrides["features"] = {k: v for k, v in features.items() if v is not None}
     if args.quiet:
         overrides["progress"] = False
     if args.resume and args.config is None and (Path(args.out or "runs/default") / "config.json").is_file():
@@ -64,11 +75,14 @@ def add_export(sub):
     p.add_argument("checkpoint", help="the .safetensors checkpoint")
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--format", choices=("onnx",), default="onnx")
-    p.add_argument("--int8", action="store_true", help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration")
+    p.add_argument("--int8", action="store_true",
+                   help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration")
     p.add_argument("--calibration", metavar="DATA_SPEC",
-                   help="audio to calibrate INT8 activation ranges on, e.g. csv:manifest.csv:dev (both classes; the dev split)")
+                   help="audio to calibrate INT8 activation ranges on, e.g. csv:manifest.csv:dev "
+                        "(both classes; the dev split)")
     p.add_argument("--calibration-windows", type=int, default=256, help="windows to calibrate on")
-    p.add_argument("--tolerance", type=float, default=1e-4, help="largest accepted |logit difference| ONNX FP32 vs PyTorch")
+    p.add_argument("--tolerance", type=float, default=1e-4,
+                   help="largest accepted |logit difference| ONNX FP32 vs PyTorch")
     p.set_defaults(func=_cmd_export)
 
 
@@ -110,9 +124,10 @@ def add_vocoder(sub):
     t.add_argument("--check", action="append", default=[],
                    help="clips held out of training for the listen-free check (folder or data spec); repeatable")
     t.add_argument("--family", default="vocos", help="vocos (Vocos-like, iSTFT head) or hifigan (HiFi-GAN-like)")
-    t.add_argument("--size", default="small", help="small (fits a CPU) or full (wider, deeper)")
-    t.add_argument("--steps", type=int, help="training steps (default: the size's corpus budget)")
-    t.add_argument("--batch-size", type=int, help="crops per step (default: the size's corpus budget)")
+    t.add_argument("--recipe", default="draft", help="draft (narrow, 300 steps: fits a CPU) or quality (wider and "
+                                                     "deeper, 4,000 steps); see spoofscan.vocoder.VOCODER_RECIPES")
+    t.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
+    t.add_argument("--batch-size", type=int, help="crops per step (default: the recipe's)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; the weights depend on the "
                                                            "count, not on the machine's cores)")
@@ -139,21 +154,18 @@ def _vocoder_clips(items: list) -> list:
 
 
 def _cmd_vocoder_train(args) -> int:
-    from ..corpus.vocoder_jobs import VOCODER_BUDGETS
     from ..errors import choice_error
-    from ..vocoder import VOCODER_PRESETS, VocoderTrainConfig, train_vocoder
+    from ..vocoder import VOCODER_FAMILIES, VocoderTrainConfig, train_vocoder, vocoder_recipe
 
-    if args.family not in VOCODER_PRESETS:
-        raise choice_error("vocoder family", args.family, VOCODER_PRESETS)
-    if args.size not in VOCODER_BUDGETS:
-        raise choice_error("vocoder size", args.size, VOCODER_BUDGETS)
-    budget = VOCODER_BUDGETS[args.size]
+    if args.family not in VOCODER_FAMILIES:
+        raise choice_error("vocoder family", args.family, VOCODER_FAMILIES)
+    budget = vocoder_recipe(args.recipe)
     train = VocoderTrainConfig(steps=args.steps or budget.steps, batch_size=args.batch_size or budget.batch_size,
                                segment_seconds=budget.segment_seconds, seed=args.seed, threads=args.threads,
                                device=args.device)
     waves = _vocoder_clips(args.data)
     check = _vocoder_clips(args.check) if args.check else []
-    result = train_vocoder(waves, VOCODER_PRESETS[args.family][args.size], train, args.out, check_waves=check,
+    result = train_vocoder(waves, budget.models[args.family], train, args.out, check_waves=check,
                            resume=args.resume, log=None if args.quiet else print)
     first, last = result.history[0], result.history[-1]
     print(f"loss {first['loss']:.4f} (steps 1-{first['step']}) -> {last['loss']:.4f} (to step {last['step']}); "

@@ -41,11 +41,12 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SpoofscanError, choice_error
+from ..fileio import default_cache_dir
 from .attribution import write_attribution
 from .config import CorpusConfig
 from .manifest import MANIFEST, corpus_counts, family_of, write_heldout_manifest, write_info, write_manifest
 from .plan import Plan, available_generators, dedupe_clips, plan_pairs, select_clips
-from .sources import SOURCES, default_cache_dir, fetch_package, find_real_dir
+from .sources import SOURCES, fetch_package, find_real_dir
 from .state import FAILURES, STATE, BuildSummary, is_done, read_state, record, write_failures
 from .vocoder_jobs import describe, is_trained, train_jobs
 from .workers import pair_results

@@ -18,14 +18,14 @@ from ..devices import CUDA_DEVICES, parse_device
 from ..errors import SpoofscanError, choice_error
 from .generators import ROLES, CommandGenerator, default_generators
 from .sources import SOURCES
-from .vocoder_jobs import VOCODER_BUDGETS
+from ..vocoder.recipes import VOCODER_RECIPES
 
 RECIPE_VERSION = 3  # bump when processing changes: every pair is then rebuilt (3: the spoofscan.augment chain)
 DEFAULT_SIZE = "small"
 TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families")
 RANGE_FIELDS = ("level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter")  # (low, high) pairs
 SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share")  # in [0, 1)
-SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_size")  # the size's when not given
+SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe")  # the size's when not given
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,13 @@ class SizePreset:
     max_speakers: Optional[int]  # speakers kept (None: all)
     train_generators: tuple
     eval_generators: tuple
-    vocoder: str = "small"  # the neural vocoders' architecture and budget (:data:`.vocoder_jobs.VOCODER_BUDGETS`)
+    vocoder: str = "draft"  # how the neural vocoders are made (:data:`spoofscan.vocoder.VOCODER_RECIPES`)
 
     def defaults(self) -> dict:
         """The :class:`CorpusConfig` field values this size stands for."""
         return {"sources": self.sources, "max_real": self.max_real, "max_speakers": self.max_speakers,
                 "train_generators": self.train_generators, "eval_generators": self.eval_generators,
-                "vocoder_size": self.vocoder}
+                "vocoder_recipe": self.vocoder}
 
 
 SIZES = {
@@ -52,7 +52,7 @@ SIZES = {
     "small": SizePreset(("tuxpaint", "ktuberling", "asterisk"), 1600, None, default_generators("train"),
                         default_generators("eval")),
     "full": SizePreset(("tuxpaint", "ktuberling", "asterisk"), None, None, default_generators("train"),
-                       default_generators("eval"), vocoder="full"),
+                       default_generators("eval"), vocoder="quality"),
 }
 
 
@@ -62,7 +62,7 @@ class CorpusConfig(Config):
 
     Build it with :meth:`from_dict`, which fills the size's values (see the module docstring);
     the constructor needs ``sources``, ``train_generators``, ``eval_generators`` and
-    ``vocoder_size`` given, and ``max_real``/``max_speakers`` None there mean no cap.
+    ``vocoder_recipe`` given, and ``max_real``/``max_speakers`` None there mean no cap.
 
     out : the corpus folder
     size : ``tiny`` (a few dozen clips from the Asterisk prompts, two engines: for CI),
@@ -91,8 +91,8 @@ class CorpusConfig(Config):
     noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
-    vocoder_size : architecture and training budget of the neural vocoders (``small`` or
-        ``full``; None: the size's), see :data:`spoofscan.corpus.vocoder_jobs.VOCODER_BUDGETS`
+    vocoder_recipe : architectures and training budget of the neural vocoders (``draft`` or
+        ``quality``; None: the size's), see :data:`spoofscan.vocoder.VOCODER_RECIPES`
     vocoder_steps : override the budget's training steps (None: the budget's)
     vocoder_clips : override how many train-split real clips are held back to train them
     vocoder_device : ``cpu`` (default: bit-for-bit reproducible), ``cuda`` or ``auto``
@@ -124,7 +124,7 @@ class CorpusConfig(Config):
     noise_snr_db: tuple = (35.0, 55.0)
     edge_pad_seconds: tuple = (0.1, 0.4)
     duration_jitter: tuple = (0.9, 1.1)
-    vocoder_size: Optional[str] = None
+    vocoder_recipe: Optional[str] = None
     vocoder_steps: Optional[int] = None
     vocoder_clips: Optional[int] = None
     vocoder_device: str = "cpu"
@@ -174,8 +174,8 @@ class CorpusConfig(Config):
         for share in SHARE_FIELDS:
             if not 0 <= getattr(self, share) < 1:
                 raise SpoofscanError(f"{share} must be in [0, 1), got {getattr(self, share)}")
-        if self.vocoder_size not in VOCODER_BUDGETS:
-            raise choice_error("vocoder size", self.vocoder_size, VOCODER_BUDGETS)
+        if self.vocoder_recipe not in VOCODER_RECIPES:
+            raise choice_error("vocoder recipe", self.vocoder_recipe, VOCODER_RECIPES)
         parse_device(self.vocoder_device, CUDA_DEVICES, "vocoder device")
         if not self.sources and not self.real_dirs:
             raise SpoofscanError("no real speech: give package sources (tuxpaint, ktuberling, asterisk) "

@@ -98,7 +98,7 @@ def corpus_counts(rows: Iterable[dict]) -> dict:
 def write_info(out: Path, cfg: CorpusConfig, summary: BuildSummary, roots: dict, generators: dict) -> None:
     """Write ``corpus.json``: the config, package versions (``roots``: package -> unpacked folder), the
     generators of each role, the build's counts and the data specs of the splits."""
-    from .. import __version__
+    from ..version import __version__
 
     info = {
         "spoofscan_version": __version__, "recipe_version": RECIPE_VERSION, "config": cfg.to_dict(),

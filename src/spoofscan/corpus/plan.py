@@ -16,11 +16,12 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..errors import SpoofscanError, choice_error
+from ..fileio import default_cache_dir
 from ..seeding import stable_seed
 from .config import CorpusConfig
 from .generators import Generator, builtin_generators
 from .process import processing_key
-from .sources import RealClip, default_cache_dir
+from .sources import RealClip
 
 
 @dataclass(frozen=True)
@@ -240,8 +241,8 @@ def _bind_vocoders(clips: list, splits: dict, cfg: CorpusConfig, generators: dic
     families = sorted({g.trained_vocoder for role in generators.values() for g in role} - {""})
     if not families:
         return generators, {}, set()
-    held = held_clips(clips, splits, cfg.vocoder_size, cfg.seed, cfg.vocoder_clips)
-    jobs = plan_vocoders(families, clips, splits, held, size=cfg.vocoder_size, seed=cfg.seed,
+    held = held_clips(clips, splits, cfg.vocoder_recipe, cfg.seed, cfg.vocoder_clips)
+    jobs = plan_vocoders(families, clips, splits, held, recipe=cfg.vocoder_recipe, seed=cfg.seed,
                          steps=cfg.vocoder_steps, device=cfg.vocoder_device, cache=cache or default_cache_dir())
     bound = {role: [g.bound(jobs[g.trained_vocoder].weights, jobs[g.trained_vocoder].key) if g.trained_vocoder
                     else g for g in gens] for role, gens in generators.items()}

@@ -8,7 +8,7 @@ its vocoder never saw (and dev and eval clips, from other speakers for eval, nev
 
 A trained vocoder is cached in ``CACHE/vocoders/FAMILY-KEY/`` where ``KEY`` hashes everything
 it depends on: the clips (their keys and bytes), the architecture, the training settings
-(steps, seed, threads, device), the check clips, torch's version and :data:`VOCODER_RECIPE`.
+(steps, seed, threads, device), the check clips, torch's version and :data:`DATA_VERSION`.
 A rebuild finds it there; an interrupted training resumes from its last checkpoint.
 """
 
@@ -21,36 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from ..errors import SpoofscanError, choice_error
+from ..errors import SpoofscanError
 from ..seeding import stable_seed
+from ..vocoder.recipes import vocoder_recipe
 from .sources import read_real
 
-VOCODER_RECIPE = 1  # bump when the data preparation changes: every cached vocoder is retrained
+DATA_VERSION = 1  # bump when the data preparation changes: every cached vocoder is retrained
 CHECK_CLIPS = 16  # dev clips for the listen-free check (mel distance, trained vs untrained)
 TRAIN_THREADS = 1  # torch threads per vocoder: the families train side by side, one process each (see train_jobs)
-
-
-@dataclass(frozen=True)
-class VocoderBudget:
-    """How the corpus trains its vocoders at one size (bounded in steps, never in time).
-
-    clips : train-split real clips held back to train the vocoders (None: every train clip
-        up to ``clip_share``)
-    clip_share : at most this share of the train split is held back
-    steps, batch_size, segment_seconds : training budget (:class:`~spoofscan.vocoder.VocoderTrainConfig`)
-    """
-
-    clips: Optional[int]
-    clip_share: float
-    steps: int
-    batch_size: int
-    segment_seconds: float
-
-
-VOCODER_BUDGETS = {
-    "small": VocoderBudget(clips=240, clip_share=0.3, steps=300, batch_size=8, segment_seconds=0.5),
-    "full": VocoderBudget(clips=None, clip_share=0.2, steps=4000, batch_size=16, segment_seconds=0.5),
-}
 
 
 @dataclass(frozen=True)
@@ -70,10 +48,9 @@ class VocoderJob:
         return self.folder / "vocoder.safetensors"
 
 
-def held_clips(clips: list, splits: dict, size: str, seed: int, max_clips: Optional[int] = None) -> set:
+def held_clips(clips: list, splits: dict, recipe: str, seed: int, max_clips: Optional[int] = None) -> set:
     """Keys of the train-split clips the vocoders train on (a seeded choice; never dev or eval)."""
-
-    budget = _budget(size)
+    budget = vocoder_recipe(recipe)
     train = sorted((c for c in clips if splits[c.key] == "train"), key=lambda c: stable_seed(seed, "vocoder", c.key))
     cap = int(budget.clip_share * len(train))
     if max_clips is not None or budget.clips is not None:
@@ -81,14 +58,14 @@ def held_clips(clips: list, splits: dict, size: str, seed: int, max_clips: Optio
     return {c.key for c in train[:max(1, cap)]} if train else set()
 
 
-def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, size: str, seed: int, steps: Optional[int],
+def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, recipe: str, seed: int, steps: Optional[int],
                   device: str, cache: Path) -> dict:
     """family -> :class:`VocoderJob` for each neural family the build uses."""
     import torch
 
-    from ..vocoder import VOCODER_PRESETS, VocoderTrainConfig
+    from ..vocoder import VocoderTrainConfig
 
-    budget = _budget(size)
+    budget = vocoder_recipe(recipe)
     train_clips = tuple(sorted((c for c in clips if c.key in held), key=lambda c: c.key))
     dev = sorted((c for c in clips if splits[c.key] == "dev"), key=lambda c: stable_seed(seed, "check", c.key))
     check = tuple(sorted(dev[:CHECK_CLIPS], key=lambda c: c.key))
@@ -97,13 +74,13 @@ def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, size:
     digests = [[c.key, _file_digest(c.path)] for c in train_clips + check]
     jobs = {}
     for family in families:
-        model = VOCODER_PRESETS[family][size]
+        model = budget.models[family]
         train = VocoderTrainConfig(steps=steps or budget.steps, batch_size=budget.batch_size,
                                    segment_seconds=budget.segment_seconds,
                                    seed=stable_seed(seed, "vocoder", family) % 2 ** 31, threads=TRAIN_THREADS,
                                    device=device)
         key = hashlib.sha256(json.dumps([family, model.to_dict(), train.to_dict(), digests, len(train_clips),
-                                         torch.__version__, VOCODER_RECIPE]).encode()).hexdigest()[:20]
+                                         torch.__version__, DATA_VERSION]).encode()).hexdigest()[:20]
         jobs[family] = VocoderJob(family, key, cache / "vocoders" / f"{family}-{key}", train_clips, check, model, train)
     return jobs
 
@@ -198,12 +175,6 @@ def describe(job: VocoderJob) -> dict:
     return {"key": job.key, "trained": True, "arch": card["model"]["arch"], "steps": card["step"],
             "clips": card["data"].get("clips"), "seconds_of_audio": card["data"].get("seconds"),
             "loss_first": history[0].get("loss"), "loss_last": history[-1].get("loss"), **card.get("metrics", {})}
-
-
-def _budget(size: str) -> VocoderBudget:
-    if size not in VOCODER_BUDGETS:
-        raise choice_error("vocoder size", size, VOCODER_BUDGETS)
-    return VOCODER_BUDGETS[size]
 
 
 def _file_digest(path: str) -> str:

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import functools
 from concurrent.futures import Executor
+from typing import NamedTuple
 
 import numpy as np
 
-from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
+                     dct_matrix, filterbank, stft_window)
+from .phase import PHASE_FLOOR, cepstral_lifter, derivative_window, pooling_filterbank, ramp_window
+
+TWO_PI = 2.0 * np.pi
 
 
 def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
@@ -19,6 +24,14 @@ def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
     num = sum(n * (padded[..., width + n:width + n + frames] - padded[..., width - n:width - n + frames])
               for n in range(1, width + 1))
     return (num / (2.0 * sum(n * n for n in range(1, width + 1)))).astype(x.dtype)
+
+
+def whisper_scale(x: np.ndarray) -> np.ndarray:
+    """Whisper's scaling of log10 band powers (batch, bands, frames): floored
+    :data:`~spoofscan.frontend.config.WHISPER_DYNAMIC_RANGE` below each item's maximum, then
+    ``(x + 4) / 4``. Same shape."""
+    x = np.maximum(x, x.max(axis=(-2, -1), keepdims=True) - WHISPER_DYNAMIC_RANGE)
+    return (x + WHISPER_OFFSET) / WHISPER_SCALE
 
 
 def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
@@ -43,34 +56,77 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
 
     Returns
     -------
-    np.ndarray, shape (batch, 1, cfg.rows, frames), float32
+    np.ndarray, shape (batch, cfg.num_channels, cfg.rows, frames), float32: the channels in the
+    order of ``cfg.channels``
     """
     waves = np.asarray(waves, dtype=np.float32)
     pad = cfg.n_fft // 2
     padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
     # (batch, frames, n_fft) view of the frames: no copy until the window is applied
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
+    frames = frames[:, :cfg.num_frames(waves.shape[1])]  # whisper drops the last one
     if pool is None or parts < 2:
         feats = _frame_features(frames, cfg)
     else:
         bounds = np.linspace(0, frames.shape[1], parts + 1).astype(int)
         runs = [frames[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         feats = np.concatenate(list(pool.map(lambda run: _frame_features(run, cfg), runs)), axis=1)
-    x = feats.transpose(0, 2, 1)  # (batch, bands or coefficients, frames)
-    if cfg.frontend == "lfcc":
+    x = feats.transpose(0, 2, 3, 1)  # (batch, channels, bands or coefficients, frames)
+    if cfg.frontend == "lfcc":  # only the logmag channel: phase channels need bands
         d = deltas(x)
-        x = np.concatenate([x, d, deltas(d)], axis=1)
-    return normalize_features(x, cfg.normalize)[:, None].astype(np.float32)
+        x = np.concatenate([x, d, deltas(d)], axis=2)
+    elif cfg.frontend == "whisper":
+        x = whisper_scale(x)
+    return normalize_features(x, cfg.normalize).astype(np.float32)
 
 
 def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """(batch, frames, n_fft) frames -> (batch, frames, n_mels) log band energies (``n_lfcc``
-    cepstral coefficients for ``lfcc``), before deltas and normalisation."""
+    """(batch, frames, n_fft) frames -> (batch, frames, channels, n_mels): log band energies
+    (``n_lfcc`` cepstral coefficients for ``lfcc``; log10 for ``whisper``) and the phase channels,
+    before deltas and normalisation."""
     window, fbank_t, dct_t = _cached_matrices(cfg)
     spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
     power = np.square(spec.real) + np.square(spec.imag)
-    logs = np.log(np.maximum(power @ fbank_t, cfg.log_floor))
-    return logs if dct_t is None else logs @ dct_t
+    band_power = power @ fbank_t
+    out = []
+    for name in cfg.channels:
+        if name == "logmag":
+            log = np.log10 if cfg.frontend == "whisper" else np.log
+            logs = log(np.maximum(band_power, cfg.log_floor))
+            out.append(logs if dct_t is None else logs @ dct_t)
+        elif name == "mgd":
+            out.append(_modified_group_delay(frames, spec, power, cfg))
+        else:
+            out.append(_frequency_deviation(frames, spec, power, band_power, cfg))
+    return np.stack(out, axis=2)
+
+
+def _phase_floor(power: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(batch, frames, 1): the power below which a bin's phase fades out (see :mod:`spoofscan.frontend.phase`)."""
+    return PHASE_FLOOR * power.max(axis=-1, keepdims=True) + cfg.log_floor
+
+
+def _modified_group_delay(frames: np.ndarray, spec: np.ndarray, power: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The ``mgd`` channel, (batch, frames, n_mels), from the frames (batch, frames, n_fft), their
+    STFT and its power (batch, frames, bins)."""
+    m = _cached_phase_matrices(cfg)
+    ramped = np.fft.rfft(frames * m.ramp_window, axis=-1)
+    floor = _phase_floor(power, cfg)
+    smooth_log_power = (np.log(power + floor) @ m.to_cepstrum_t) @ m.from_cepstrum_t
+    tau = (spec.real * ramped.real + spec.imag * ramped.imag) / np.exp(cfg.mgd_gamma * smooth_log_power)
+    mgd = power / (power + floor) * np.sign(tau) * (np.power(1 + np.abs(tau), cfg.mgd_alpha) - 1)
+    return mgd @ m.pooling_t
+
+
+def _frequency_deviation(frames: np.ndarray, spec: np.ndarray, power: np.ndarray, band_power: np.ndarray,
+                         cfg: FeatureConfig) -> np.ndarray:
+    """The ``ifd`` channel in FFT bins, (batch, frames, n_mels), from the frames (batch, frames,
+    n_fft), their STFT, its power (batch, frames, bins) and the band powers ``power @ filterbank.T``."""
+    m = _cached_phase_matrices(cfg)
+    deriv = np.fft.rfft(frames * m.derivative_window, axis=-1)
+    cross = spec.real * deriv.imag - spec.imag * deriv.real  # Im(D conj(X))
+    radians = -(cross @ _cached_matrices(cfg)[1]) / (band_power + _phase_floor(power, cfg) * m.band_weight)
+    return radians * np.float32(cfg.n_fft / TWO_PI)
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,5 +135,26 @@ def _cached_matrices(cfg: FeatureConfig) -> tuple:
     transposed DCT (n_mels, n_lfcc), built once per config."""
     dct_t = np.ascontiguousarray(dct_matrix(cfg.n_lfcc, cfg.n_mels).T) if cfg.frontend == "lfcc" else None
     return stft_window(cfg), np.ascontiguousarray(filterbank(cfg).T), dct_t
+
+
+class _PhaseMatrices(NamedTuple):
+    """What the phase channels multiply by (see :mod:`spoofscan.frontend.phase`), transposed for
+    (batch, frames, bins) spectra."""
+
+    ramp_window: np.ndarray  # (n_fft,)
+    derivative_window: np.ndarray  # (n_fft,)
+    to_cepstrum_t: np.ndarray  # (bins, mgd_lifter)
+    from_cepstrum_t: np.ndarray  # (mgd_lifter, bins)
+    pooling_t: np.ndarray  # (bins, n_mels), each band's weights summing to 1
+    band_weight: np.ndarray  # (n_mels,): each band's summed filterbank weight
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_phase_matrices(cfg: FeatureConfig) -> _PhaseMatrices:
+    """The phase channels' matrices, built once per config."""
+    to_cepstrum, from_cepstrum = cepstral_lifter(cfg)
+    return _PhaseMatrices(ramp_window(cfg), derivative_window(cfg), np.ascontiguousarray(to_cepstrum.T),
+                          np.ascontiguousarray(from_cepstrum.T), np.ascontiguousarray(pooling_filterbank(cfg).T),
+                          filterbank(cfg).sum(axis=1))
 
 

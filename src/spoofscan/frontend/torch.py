@@ -1,4 +1,5 @@
-"""The front end as a torch module: waveform to log-mel, linear log-spectrogram or LFCC.
+"""The front end as a torch module: waveform to log-mel, linear log-spectrogram, LFCC or Whisper's
+log-mel, with phase channels stacked when the config names them (:mod:`spoofscan.frontend.phase`).
 
 Settings come from :class:`~spoofscan.frontend.config.FeatureConfig` (re-exported here), which is stored
 in every checkpoint. The numpy twin of this module is :func:`spoofscan.frontend.numpy.frontend`; the
@@ -11,10 +12,14 @@ checkpoint records the features the weights were trained with, see :mod:`spoofsc
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
+                     dct_matrix, filterbank, stft_window)
+from .phase import PHASE_FLOOR, cepstral_lifter, derivative_window, pooling_filterbank, ramp_window
 
 __all__ = ["FeatureConfig", "Frontend"]
 
@@ -23,10 +28,12 @@ class Frontend(nn.Module):
     """Waveform to normalised log filterbank features (see :mod:`spoofscan.frontend.config`).
 
     Input: (batch, samples) float32 at ``cfg.sample_rate``.
-    Output: (batch, 1, cfg.rows, frames) with ``frames = cfg.num_frames(samples)``.
+    Output: (batch, cfg.num_channels, cfg.rows, frames) with ``frames = cfg.num_frames(samples)``,
+    the channels in the order of ``cfg.channels``.
 
     Buffers (not persistent): ``filterbank`` (n_mels, n_fft // 2 + 1), for ``lfcc`` ``dct``
-    (n_lfcc, n_mels), and the STFT ``window`` (n_fft,).
+    (n_lfcc, n_mels), the STFT ``window`` (n_fft,), and for the phase channels their windows,
+    lifter and pooling matrices (see :mod:`spoofscan.frontend.phase`).
     """
 
     def __init__(self, cfg: FeatureConfig):
@@ -36,23 +43,84 @@ class Frontend(nn.Module):
         if cfg.frontend == "lfcc":
             self.register_buffer("dct", torch.from_numpy(dct_matrix(cfg.n_lfcc, cfg.n_mels)), persistent=False)
         self.register_buffer("window", torch.from_numpy(stft_window(cfg)), persistent=False)
+        buffers = {}
+        if "mgd" in cfg.channels:
+            to_cepstrum, from_cepstrum = cepstral_lifter(cfg)
+            buffers.update(ramp_window=ramp_window(cfg), to_cepstrum=to_cepstrum, from_cepstrum=from_cepstrum,
+                           pooling=pooling_filterbank(cfg))
+        if "ifd" in cfg.channels:  # (n_mels, 1): each band's summed weight, the floor's share
+            buffers.update(derivative_window=derivative_window(cfg), band_weight=filterbank(cfg).sum(axis=1)[:, None])
+        for name, value in buffers.items():
+            self.register_buffer(name, torch.from_numpy(value), persistent=False)
 
     def forward(self, waves: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         with torch.autocast(device_type=waves.device.type, enabled=False):
-            spec = torch.stft(waves.float(), cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.n_fft,
-                              window=self.window, center=True, pad_mode="reflect", return_complex=True)
+            waves = waves.float()
+            spec = self._stft(waves, self.window)
             power = spec.real.square() + spec.imag.square()  # (batch, bins, frames)
-            x = torch.log(torch.clamp(self.filterbank @ power, min=cfg.log_floor))  # (batch, n_mels, frames)
-            if cfg.frontend == "lfcc":
-                x = self.dct @ x  # (batch, n_lfcc, frames)
-                d = _deltas(x)
-                x = torch.cat([x, d, _deltas(d)], dim=1)
+            band_power = self.filterbank @ power  # (batch, n_mels, frames)
+            channels = []
+            for name in cfg.channels:
+                if name == "logmag":
+                    channels.append(self._log_magnitude(band_power))
+                elif name == "mgd":
+                    channels.append(self._modified_group_delay(waves, spec, power))
+                else:
+                    channels.append(self._frequency_deviation(waves, spec, power, band_power))
+            x = torch.stack(channels, dim=1)  # (batch, channels, rows, frames)
+            if cfg.frontend == "whisper":
+                x = _whisper_scale(x)
             if cfg.normalize != "none":
                 x = x - x.mean(dim=-1, keepdim=True)
             if cfg.normalize == "meanvar":
                 x = x / (x.std(dim=-1, keepdim=True, unbiased=False) + NORM_EPS)
-        return x.unsqueeze(1)
+        return x
+
+    def _stft(self, waves: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) -> (batch, bins, frames) complex STFT with ``window`` (centred, reflect-padded)."""
+        cfg = self.cfg
+        spec = torch.stft(waves, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.n_fft, window=window,
+                          center=True, pad_mode="reflect", return_complex=True)
+        return spec[..., :-1] if cfg.frontend == "whisper" else spec  # Whisper drops the last frame
+
+    def _log_magnitude(self, band_power: torch.Tensor) -> torch.Tensor:
+        """(batch, n_mels, frames) band powers -> log band energies, or LFCC with deltas for ``lfcc``."""
+        log = torch.log10 if self.cfg.frontend == "whisper" else torch.log
+        x = log(torch.clamp(band_power, min=self.cfg.log_floor))
+        if self.cfg.frontend == "lfcc":
+            x = self.dct @ x  # (batch, n_lfcc, frames)
+            d = _deltas(x)
+            x = torch.cat([x, d, _deltas(d)], dim=1)
+        return x
+
+    def _phase_floor(self, power: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, frames): the power below which a bin's phase fades out (see :mod:`spoofscan.frontend.phase`)."""
+        return PHASE_FLOOR * power.amax(dim=1, keepdim=True) + self.cfg.log_floor
+
+    def _modified_group_delay(self, waves: torch.Tensor, spec: torch.Tensor, power: torch.Tensor) -> torch.Tensor:
+        """The ``mgd`` channel (batch, n_mels, frames); the twin of the numpy front end's."""
+        ramped = self._stft(waves, self.ramp_window)
+        floor = self._phase_floor(power)
+        smooth_log_power = self.from_cepstrum @ (self.to_cepstrum @ torch.log(power + floor))
+        tau = (spec.real * ramped.real + spec.imag * ramped.imag) / torch.exp(self.cfg.mgd_gamma * smooth_log_power)
+        mgd = power / (power + floor) * torch.sign(tau) * ((1 + tau.abs()).pow(self.cfg.mgd_alpha) - 1)
+        return self.pooling @ mgd
+
+    def _frequency_deviation(self, waves: torch.Tensor, spec: torch.Tensor, power: torch.Tensor,
+                             band_power: torch.Tensor) -> torch.Tensor:
+        """The ``ifd`` channel in FFT bins (batch, n_mels, frames); the twin of the numpy front end's."""
+        deriv = self._stft(waves, self.derivative_window)
+        cross = spec.real * deriv.imag - spec.imag * deriv.real  # Im(D conj(X))
+        radians = -(self.filterbank @ cross) / (band_power + self._phase_floor(power) * self.band_weight)
+        return radians * (self.cfg.n_fft / (2.0 * math.pi))
+
+
+def _whisper_scale(x: torch.Tensor) -> torch.Tensor:
+    """Whisper's scaling of (batch, bands, frames) log10 powers; the twin of
+    :func:`spoofscan.frontend.numpy.whisper_scale`."""
+    x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - WHISPER_DYNAMIC_RANGE)
+    return (x + WHISPER_OFFSET) / WHISPER_SCALE
 
 
 def _deltas(x: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:

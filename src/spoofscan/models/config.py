@@ -22,7 +22,8 @@ class ModelConfig(Config):
     layers : basic blocks per ResNet stage (2-2-2-2 is ResNet-18)
     width : channels of the first ResNet stage (64 in ResNet-18); stages double it
     dropout : before the final linear layer
-    in_chans : input channels of the ResNet stem (1: one spectrogram)
+    in_chans : input channels of the ResNet stem: the front end's channel count
+        (``FeatureConfig.channels``; 1: one spectrogram)
     wave_width : ``hybrid`` only: channels of the waveform branch's first stage (its sinc
         filters); its embedding has ``4 * wave_width`` values
     """
@@ -54,14 +55,16 @@ class ModelConfig(Config):
             raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
 
+# Named architectures: the layout (resnet18: 2-2-2-2 blocks, resnet10: 1-1-1-1), then the width when
+# it is not ResNet-18's 64 channels (half: 32, a quarter of the parameters; mini: 8, for tests).
 MODEL_PRESETS = {
     "resnet18": ModelConfig(),
     "resnet10": ModelConfig(layers=(1, 1, 1, 1)),
-    "small": ModelConfig(width=32),
-    "tiny": ModelConfig(layers=(1, 1, 1, 1), width=8),  # for tests: trains in seconds on a CPU
+    "resnet18-half": ModelConfig(width=32),
+    "resnet10-mini": ModelConfig(layers=(1, 1, 1, 1), width=8),  # for tests: trains in seconds on a CPU
     "resnet18-hybrid": ModelConfig(arch="hybrid"),
-    "small-hybrid": ModelConfig(arch="hybrid", width=32, wave_width=16),
-    "tiny-hybrid": ModelConfig(arch="hybrid", layers=(1, 1, 1, 1), width=8, wave_width=4),  # for tests
+    "resnet18-half-hybrid": ModelConfig(arch="hybrid", width=32, wave_width=16),
+    "resnet10-mini-hybrid": ModelConfig(arch="hybrid", layers=(1, 1, 1, 1), width=8, wave_width=4),  # for tests
 }
 
 

@@ -49,8 +49,9 @@ class DetectorNet(nn.Module):
     """What every architecture of :data:`spoofscan.models.ARCHITECTURES` is.
 
     A network owns its front end (``self.frontend``) and names the inputs its graph takes,
-    in order, in ``inputs``: ``"features"`` (the front end's output, (batch, 1, rows,
-    frames)) and/or ``"wave"`` (the window's waveform, (batch, samples) at 16 kHz).
+    in order, in ``inputs``: ``"features"`` (the front end's output, (batch, in_chans, rows,
+    frames), in_chans being the front end's channel count) and/or ``"wave"`` (the window's
+    waveform, (batch, samples) at 16 kHz).
     :meth:`forward_inputs` takes those and is what the ONNX export traces (the torch-free
     runtime computes ``features`` in numpy and feeds the graph by these names);
     :meth:`forward` goes from waveform to logit.

@@ -2,10 +2,12 @@
 
 Why one thread: the thread settings of both backends (``torch.set_num_threads``, ONNX
 Runtime's intra-op pool, the BLAS limit of the numpy log-mel) are process-wide, and request
-threads calling the model at once would fight over the cores. So one thread runs
-:meth:`Detector.window_scores`, and it is never idle while windows wait: it takes up to
-``detector.batch_size`` of them from every pending clip at once (greedy batching, no waiting
-to fill a batch), so the batches grow with the load and so does throughput.
+threads calling the model at once would fight over the cores. So one thread runs the model
+(:meth:`Detector.score_windows`, which retries the windows one by one when the backend fails
+on a batch, so a window it cannot score costs only its own clip), and it is never idle while
+windows wait: it takes up to ``detector.batch_size`` of them from every pending clip at once
+(greedy batching, no waiting to fill a batch), so the batches grow with the load and so does
+throughput.
 
 Decoding runs beside it in a small pool of threads (``decode_threads``), through the
 detector's own seam (:meth:`Detector.open_clip` / :meth:`Detector.finish`), so nothing about
@@ -32,8 +34,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
-
-import numpy as np
 
 from ..errors import SpoofscanError
 from .errors import ServeError, audio_error
@@ -244,23 +244,25 @@ class Batcher:
                 and job.queued <= self.clip_windows // 2)
 
     def _score(self, batch: list, jobs: list) -> None:
+        """Score a batch through :meth:`Detector.score_windows` (which retries the windows one by
+        one when the model fails on the batch): a clip with a window the model cannot score is
+        answered 500, the other clips of the batch keep their scores."""
         start = time.perf_counter()
-        try:
-            scores = np.asarray(self.detector.window_scores(np.stack([w for _, _, w in batch])),
-                                dtype=np.float64).reshape(-1)
-            if len(scores) != len(batch):
-                raise RuntimeError(f"window_scores returned {len(scores)} scores for {len(batch)} windows")
-        except Exception:
-            log.exception("the model failed on a batch of %d windows", len(batch))
-            for job in jobs:
-                self._end(job, ServeError(500, "internal", f"{job.clip.source}: the model failed (see the server log)"))
-            return
+        scores, errors = self.detector.score_windows([w for _, _, w in batch])
+        failed = {}
+        for (job, i, _), error in zip(batch, errors):
+            if error is not None and job not in failed:
+                log.error("the model failed on %s (window %d): %s", job.clip.source, i, error)
+                failed[job] = ServeError(500, "internal", f"{job.clip.source}: the model failed (see the server log)")
+        for job, error in failed.items():
+            self._end(job, error)
+        scored = sum(error is None for error in errors)
         m = self.metrics
         m.model_seconds.observe(time.perf_counter() - start)
         m.batch_windows.observe(len(batch))
         m.batch_clips.observe(len(jobs))
-        m.windows.inc(len(batch))
-        self.windows_scored += len(batch)
+        m.windows.inc(scored)
+        self.windows_scored += scored
         finished = []
         with self._cond:
             for (job, i, _), s in zip(batch, scores):

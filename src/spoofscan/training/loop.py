@@ -2,171 +2,45 @@
 
 AdamW with linear warm-up and a cosine decay, class imbalance handled by a weighted loss
 or balanced sampling, the best epoch chosen on the dev set by EER (never on evaluation
-data), early stopping, a metrics log per epoch (``metrics.jsonl`` and ``metrics.csv``),
-atomic checkpoint writes and exact resumption (``resume=True`` continues a killed run to
-the same weights as an uninterrupted one). Under ``torchrun`` every process trains on its
-shard (DistributedDataParallel); only rank 0 evaluates and writes.
+data), early stopping, a metrics log per epoch, atomic checkpoint writes and exact
+resumption (``resume=True`` continues a killed run to the same weights as an uninterrupted
+one). Under ``torchrun`` every process trains on its shard (DistributedDataParallel); only
+rank 0 evaluates and writes. The run folder is described in :mod:`spoofscan.training.run_folder`.
 
-Run folder ``out/``:
-    config.json       the TrainConfig
-    best.safetensors  the best epoch's weights + card (calibration fitted on its dev scores)
-    last.safetensors  the latest epoch's weights + card
-    state.pt          everything needed to resume (model, optimiser, scheduler, sampler, RNG)
-    metrics.jsonl / metrics.csv   one row per epoch
+:func:`fit` reads top to bottom: :func:`_setup` builds what the run trains with
+(:class:`_Training`), then each epoch is :func:`_train_epoch` (one pass over the loader) and
+:func:`_validate_and_save` (dev EER, calibration, checkpoints, metrics log), around a
+:class:`~spoofscan.training.run_folder.RunState` that the resume state saves.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import gc
-import json
 import math
-import os
 import time
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
-from ..augment import AugmentConfig, augment_config
 from ..augment.specaugment import step_generator
 from ..backends.torch import TorchDetector
 from ..calibration import fit_calibration
 from ..checkpoint import make_card, save_checkpoint
-from ..config import Config, load_config
 from ..datasets import load_records, summarize
 from ..devices import resolve_device
-from ..errors import SpoofscanError, choice_error
+from ..errors import SpoofscanError
 from ..evaluation.metrics import compute_eer
-from ..fileio import atomic_write, atomic_write_text
-from ..frontend.config import FeatureConfig
 from ..labels import BONAFIDE, SPOOF
-from ..models import ModelConfig, create_model, load_pretrained, model_preset
+from ..models import create_model, load_pretrained
+from .config import TrainConfig, TrainResult
 from .data import CropDataset, EpochSampler
+from .distributed import Dist, barrier, broadcast, distributed
+from .run_folder import STATE_FILE, RunState, append_metrics, load_state, prepare_run_dir, rewrite_metrics, save_state
 
-BALANCE_MODES = ("loss", "sampler", "none")
-STATE_FILE = "state.pt"
-
-
-@dataclass(frozen=True)
-class TrainConfig(Config):
-    """Everything a training run depends on; stored in the run folder and the checkpoint card.
-
-    ``train`` / ``dev`` are data specs (``CORPUS:PATH[:SUBSET]``, see
-    :func:`spoofscan.datasets.load_records`). ``model`` is a preset name or a ModelConfig.
-    ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights.
-    The budget is ``epochs`` (and early stopping after ``patience`` epochs without a better dev
-    EER), never wall-clock time, so a run gives the same weights on a fast and a slow machine. ``augment`` is on-the-fly augmentation (an AugmentConfig, a
-    mapping of its fields, or a preset name of :data:`spoofscan.augment.AUGMENT_PRESETS`;
-    off by default).
-    """
-
-    train: str = ""
-    dev: str = ""
-    out: str = "runs/default"
-    model: ModelConfig = field(default_factory=ModelConfig)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    init: str = "random"
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup_fraction: float = 0.05  # of all steps, linear warm-up before the cosine decay
-    balance: str = "loss"  # loss: weighted BCE; sampler: balanced sampling; none
-    patience: int = 5  # epochs without a better dev EER before stopping
-    num_workers: int = 2
-    seed: int = 0
-    device: str = "auto"
-    save_every_steps: int = 0  # also write the resume state every N steps (0: at epoch ends)
-    progress: bool = True
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-    def __post_init__(self):
-        if isinstance(self.model, str):
-            object.__setattr__(self, "model", model_preset(self.model))
-        elif isinstance(self.model, dict):
-            object.__setattr__(self, "model", ModelConfig.from_dict(self.model))
-        if isinstance(self.features, dict):
-            object.__setattr__(self, "features", FeatureConfig.from_dict(self.features))
-        object.__setattr__(self, "augment", augment_config(self.augment))
-        if self.balance not in BALANCE_MODES:
-            raise choice_error("balance", self.balance, BALANCE_MODES)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise SpoofscanError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not self.lr > 0:
-            raise SpoofscanError(f"lr must be positive, got {self.lr}")
-
-
-def load_train_config(path: str | Path | None = None, **overrides) -> TrainConfig:
-    """A TrainConfig from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored)."""
-    return load_config(TrainConfig, path, **overrides)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    checkpoint: Path  # best.safetensors
-    run_dir: Path
-    metrics: dict  # dev metrics of the best epoch
-    best_epoch: int
-    history: list  # one dict per epoch
-
-
-# --------------------------------------------------------------------------- distributed
-
-
-@dataclass(frozen=True)
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-@contextlib.contextmanager
-def _distributed(device_name: str) -> Iterator[_Dist]:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1); else a single process.
-
-    A group joined here is destroyed on the way out, errors included: a gloo group left alive
-    until interpreter exit can abort the process ("terminate called without an active exception").
-    """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        yield _Dist()
-        return
-    created = not dist.is_initialized()
-    if created:
-        use_nccl = torch.cuda.is_available() and device_name != "cpu"
-        dist.init_process_group("nccl" if use_nccl else "gloo", timeout=timedelta(hours=2))
-    try:
-        yield _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-    finally:
-        if created:
-            # DistributedDataParallel sits in reference cycles that keep the C++ group alive; collect
-            # them so that destroying the group joins gloo's worker threads now, while Python can
-            # still serve their last tensor releases (else: SIGABRT at exit, pytorch PR 179291).
-            gc.collect()
-            dist.destroy_process_group()
-
-
-def _broadcast(obj, d: _Dist):
-    if d.world == 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-# --------------------------------------------------------------------------- training
+LOSS_SMOOTHING_STEPS = 50  # the progress bar shows the mean loss of the last this many steps
 
 
 def fit(cfg: TrainConfig, *, resume: bool = False,
@@ -179,27 +53,93 @@ def fit(cfg: TrainConfig, *, resume: bool = False,
     resume : continue the run in ``cfg.out`` from its ``state.pt`` (the config must match)
     on_epoch_end : called on rank 0 with the epoch's metrics row, after the state is saved
     """
-    with _distributed(cfg.device) as d:
+    with distributed(cfg.device) as d:
         return _fit(cfg, d, resume, on_epoch_end)
 
 
-def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
+def _fit(cfg: TrainConfig, d: Dist, resume: bool, on_epoch_end) -> TrainResult:
+    run_dir = Path(cfg.out)
+    device = _device(cfg, d)
+    if d.main:
+        prepare_run_dir(run_dir, cfg, resume)
+    t = _setup(cfg, d, device, run_dir)
+    state = RunState()
+    if resume:
+        state = load_state(run_dir / STATE_FILE, cfg, t.model, t.optimizer, t.scheduler)
+        if d.main:  # only rank 0 touches the run folder (every rank rewriting the log raced and duplicated rows)
+            rewrite_metrics(run_dir, state.history)
+    t.started = time.monotonic() - state.elapsed
+
+    for epoch in range(state.epoch, cfg.epochs):
+        epoch_start = time.monotonic()
+        losses = _train_epoch(t, state, epoch)
+        row = _validate_and_save(t, state, epoch, losses, time.monotonic() - epoch_start) if d.main else None
+        state = broadcast(state, d)
+        _save_state(t, state, epoch + 1, 0)
+        if d.main and on_epoch_end is not None:
+            on_epoch_end(row)
+        if state.bad_epochs >= cfg.patience:
+            if d.main and cfg.progress:
+                print(f"stopping after epoch {epoch + 1}: no better dev EER for {cfg.patience} epochs", flush=True)
+            break
+
+    barrier(d)
+    return TrainResult(checkpoint=run_dir / "best.safetensors", run_dir=run_dir, metrics=state.best_metrics,
+                       best_epoch=state.best_epoch + 1, history=state.history)
+
+
+@dataclass
+class _Training:
+    """What one run trains with, made once by :func:`_setup`.
+
+    ``net`` is ``model`` itself, or its DistributedDataParallel wrapper under torchrun (train
+    through ``net``, save and evaluate ``model``). ``summary`` (the data and the processes)
+    goes into every checkpoint card; ``started`` is the monotonic time the run's elapsed
+    seconds count from.
+    """
+
+    cfg: TrainConfig
+    d: Dist
+    device: torch.device
+    run_dir: Path
+    model: torch.nn.Module
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: EpochSampler
+    dataset: CropDataset
+    pos_weight: torch.Tensor
+    drop_last: bool
+    steps_per_epoch: int
+    dev_records: list
+    summary: dict
+    started: float = 0.0
+
+
+def _device(cfg: TrainConfig, d: Dist) -> torch.device:
+    """The run's device; under torchrun on CUDA, this process's own GPU."""
     device = resolve_device(cfg.device)
     if device.type == "cuda" and d.world > 1:
         device = torch.device("cuda", d.local_rank)
         torch.cuda.set_device(device)
-    run_dir = Path(cfg.out)
-    state_path = run_dir / STATE_FILE
-    if d.main:
-        _prepare_run_dir(run_dir, cfg, resume)
+    return device
 
+
+def _load_data(cfg: TrainConfig) -> tuple[list, list]:
+    """The train and dev records; each must hold both classes."""
     train_records = load_records(cfg.train)
     dev_records = load_records(cfg.dev)
     for name, recs in (("train", train_records), ("dev", dev_records)):
         labels = {r.label for r in recs}
         if labels != {BONAFIDE, SPOOF}:
-            raise SpoofscanError(f"{name} data {getattr(cfg, name)!r} must hold both bonafide and spoof clips, found {sorted(labels)}")
+            raise SpoofscanError(f"{name} data {getattr(cfg, name)!r} must hold both bonafide and spoof clips, "
+                                 f"found {sorted(labels)}")
+    return train_records, dev_records
 
+
+def _setup(cfg: TrainConfig, d: Dist, device: torch.device, run_dir: Path) -> _Training:
+    """Data, model (seeded by ``cfg.seed``), sampler, optimiser and learning-rate schedule."""
+    train_records, dev_records = _load_data(cfg)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model, cfg.features)
     if cfg.init != "random":
@@ -208,7 +148,8 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
     model.to(device)
     net = model
     if d.world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        device_ids = [device.index] if device.type == "cuda" else None
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
     n_bona = sum(r.label == BONAFIDE for r in train_records)
     n_spoof = len(train_records) - n_bona
@@ -223,77 +164,93 @@ def _fit(cfg: TrainConfig, d: _Dist, resume: bool, on_epoch_end) -> TrainResult:
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total_steps))
-    autocast = device.type == "cuda"
-
-    progress = {"epoch": 0, "step": 0, "best_eer": math.inf, "best_epoch": -1, "bad_epochs": 0,
-                "history": [], "best_metrics": {}, "elapsed": 0.0}
-    if resume:
-        progress = _load_state(state_path, cfg, model, optimizer, scheduler)
-        if d.main:  # only rank 0 touches the run folder (every rank rewriting the log raced and duplicated rows)
-            _rewrite_metrics(run_dir, progress["history"])
     summary = {"train": cfg.train, "dev": cfg.dev, "train_data": summarize(train_records),
                "dev_data": summarize(dev_records), "world_size": d.world, "device": device.type}
-    started = time.monotonic() - progress["elapsed"]
+    return _Training(cfg, d, device, run_dir, model, net, optimizer, scheduler, sampler, dataset, pos_weight,
+                     drop_last, steps_per_epoch, dev_records, summary)
 
-    def save_state(epoch: int, step: int) -> None:
-        if not d.main:
-            return
-        progress.update(epoch=epoch, step=step, elapsed=time.monotonic() - started)
-        blob = {"config": cfg.to_dict(), "progress": progress, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-        atomic_write(state_path, lambda tmp: torch.save(blob, tmp))
 
-    for epoch in range(progress["epoch"], cfg.epochs):
-        skip_steps = progress["step"] if epoch == progress["epoch"] else 0
-        sampler.set_epoch(epoch, skip=skip_steps * cfg.batch_size)
-        loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
-                                             num_workers=cfg.num_workers, drop_last=drop_last,
-                                             pin_memory=device.type == "cuda")
-        net.train()
-        epoch_start = time.monotonic()
-        losses = []
-        bar = _progress_bar(loader, cfg.progress and d.main, f"epoch {epoch + 1}/{cfg.epochs}",
-                            initial=skip_steps, total=steps_per_epoch)
-        for step, (waves, targets) in enumerate(bar, start=skip_steps):
-            waves = waves.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
-                spec_augment = None
-                if cfg.augment.specaugment.p > 0:
-                    generator = step_generator(cfg.seed, epoch, step, d.rank)
-                    spec_augment = lambda feats: cfg.augment.specaugment.apply(feats, generator)  # noqa: E731
-                logits = net(waves, feature_augment=spec_augment)
-            loss = F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=pos_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            losses.append(loss.item())
-            if cfg.progress and d.main:
-                bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-            if cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0 and step + 1 < steps_per_epoch:
-                save_state(epoch, step + 1)
+def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
+    """One pass over the epoch's batches (from the step ``state`` reached, on a resume inside
+    the epoch); the batch losses. Saves the resume state every ``save_every_steps`` steps."""
+    cfg = t.cfg
+    skip_steps = state.step if epoch == state.epoch else 0
+    t.sampler.set_epoch(epoch, skip=skip_steps * cfg.batch_size)
+    loader = torch.utils.data.DataLoader(t.dataset, batch_size=cfg.batch_size, sampler=t.sampler,
+                                         num_workers=cfg.num_workers, drop_last=t.drop_last,
+                                         pin_memory=t.device.type == "cuda")
+    t.net.train()
+    losses = []
+    show = cfg.progress and t.d.main
+    bar = _progress_bar(loader, show, f"epoch {epoch + 1}/{cfg.epochs}", initial=skip_steps, total=t.steps_per_epoch)
+    for step, (waves, targets) in enumerate(bar, start=skip_steps):
+        losses.append(_train_step(t, waves, targets, epoch, step))
+        if show:
+            bar.set_postfix(loss=f"{np.mean(losses[-LOSS_SMOOTHING_STEPS:]):.4f}")
+        if cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0 and step + 1 < t.steps_per_epoch:
+            _save_state(t, state, epoch, step + 1)
+    return losses
 
-        row = None
-        if d.main:
-            row = _end_of_epoch(cfg, model, dev_records, device, epoch, losses, optimizer, progress, summary,
-                                time.monotonic() - epoch_start, run_dir)
-        progress = _broadcast(progress, d)
-        save_state(epoch + 1, 0)
-        if d.main:
-            if on_epoch_end is not None:
-                on_epoch_end(row)
-        if progress["bad_epochs"] >= cfg.patience:
-            if d.main and cfg.progress:
-                print(f"stopping after epoch {epoch + 1}: no better dev EER for {cfg.patience} epochs", flush=True)
-            break
 
-    if d.world > 1:
-        dist.barrier()
-    return TrainResult(checkpoint=run_dir / "best.safetensors", run_dir=run_dir, metrics=progress["best_metrics"],
-                       best_epoch=progress["best_epoch"] + 1, history=progress["history"])
+def _train_step(t: _Training, waves: torch.Tensor, targets: torch.Tensor, epoch: int, step: int) -> float:
+    """One optimiser step on a batch: waves (batch, window_samples) float32, targets (batch,)
+    1.0 bona fide / 0.0 spoof; bfloat16 autocast on CUDA. Returns the batch loss."""
+    cfg, device = t.cfg, t.device
+    waves = waves.to(device, non_blocking=True)
+    targets = targets.to(device, non_blocking=True)
+    with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        spec_augment = None
+        if cfg.augment.specaugment.p > 0:
+            generator = step_generator(cfg.seed, epoch, step, t.d.rank)
+            spec_augment = lambda feats: cfg.augment.specaugment.apply(feats, generator)  # noqa: E731
+        logits = t.net(waves, feature_augment=spec_augment)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), targets, pos_weight=t.pos_weight)
+    t.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    t.optimizer.step()
+    t.scheduler.step()
+    return loss.item()
+
+
+def _validate_and_save(t: _Training, state: RunState, epoch: int, losses: list, seconds: float) -> dict:
+    """Score dev, fit the calibration, write last/best checkpoints and the metrics row (rank 0).
+
+    Updates ``state`` (history, best epoch, epochs without improvement) and returns the row.
+    """
+    cfg = t.cfg
+    scores = score_records(t.model, t.dev_records, t.device, batch_size=cfg.batch_size)
+    t.model.train()
+    labels = np.array([r.label == BONAFIDE for r in t.dev_records])
+    eer, threshold = compute_eer(scores[labels], scores[~labels])
+    calibration = fit_calibration(scores[labels], scores[~labels])
+    improved = eer < state.best_eer
+    row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+           "dev_eer": float(eer), "dev_threshold": float(threshold), "lr": t.optimizer.param_groups[0]["lr"],
+           "steps": len(losses), "seconds": round(seconds, 2), "best": improved}
+    state.history.append(row)
+    metrics = {"dev_eer": float(eer), "dev_threshold": float(threshold), "epoch": epoch + 1,
+               "dev_trials": len(t.dev_records)}
+    card = make_card(cfg.features.to_dict(), cfg.model.to_dict(), calibration.to_dict(),
+                     train={**t.summary, "config": cfg.to_dict(), "epochs_run": epoch + 1}, metrics=metrics)
+    save_checkpoint(t.run_dir / "last.safetensors", t.model.state_dict(), card)
+    if improved:
+        state.best_eer, state.best_epoch, state.bad_epochs, state.best_metrics = float(eer), epoch, 0, metrics
+        save_checkpoint(t.run_dir / "best.safetensors", t.model.state_dict(), card)
+    else:
+        state.bad_epochs += 1
+    append_metrics(t.run_dir, row)
+    if cfg.progress:
+        print(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, dev EER {100 * eer:.2f} % "
+              f"(best {100 * state.best_eer:.2f} % at epoch {state.best_epoch + 1}), {seconds:.0f} s", flush=True)
+    return row
+
+
+def _save_state(t: _Training, state: RunState, epoch: int, step: int) -> None:
+    """Record that the run reached ``step`` of ``epoch`` and write the resume state (rank 0)."""
+    if not t.d.main:
+        return
+    state.epoch, state.step, state.elapsed = epoch, step, time.monotonic() - t.started
+    save_state(t.run_dir / STATE_FILE, t.cfg, state, t.model, t.optimizer, t.scheduler)
 
 
 def score_records(model, records, device, batch_size: int = 32) -> np.ndarray:
@@ -312,38 +269,9 @@ def score_records(model, records, device, batch_size: int = 32) -> np.ndarray:
     return np.asarray(scores, dtype=np.float64)
 
 
-def _end_of_epoch(cfg, model, dev_records, device, epoch, losses, optimizer, progress, summary, seconds, run_dir) -> dict:
-    """Score dev, log the epoch, write last/best checkpoints; updates ``progress`` in place."""
-    scores = score_records(model, dev_records, device, batch_size=cfg.batch_size)
-    model.train()
-    labels = np.array([r.label == BONAFIDE for r in dev_records])
-    eer, threshold = compute_eer(scores[labels], scores[~labels])
-    calibration = fit_calibration(scores[labels], scores[~labels])
-    row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-           "dev_eer": float(eer), "dev_threshold": float(threshold), "lr": optimizer.param_groups[0]["lr"],
-           "steps": len(losses), "seconds": round(seconds, 2)}
-    improved = eer < progress["best_eer"]
-    row["best"] = improved
-    progress["history"].append(row)
-    metrics = {"dev_eer": float(eer), "dev_threshold": float(threshold), "epoch": epoch + 1,
-               "dev_trials": len(dev_records)}
-    card = make_card(cfg.features.to_dict(), cfg.model.to_dict(), calibration.to_dict(),
-                     train={**summary, "config": cfg.to_dict(), "epochs_run": epoch + 1}, metrics=metrics)
-    save_checkpoint(run_dir / "last.safetensors", model.state_dict(), card)
-    if improved:
-        progress.update(best_eer=float(eer), best_epoch=epoch, bad_epochs=0, best_metrics=metrics)
-        save_checkpoint(run_dir / "best.safetensors", model.state_dict(), card)
-    else:
-        progress["bad_epochs"] += 1
-    _append_metrics(run_dir, row)
-    if cfg.progress:
-        best = progress["best_eer"]
-        print(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, dev EER {100 * eer:.2f} % "
-              f"(best {100 * best:.2f} % at epoch {progress['best_epoch'] + 1}), {seconds:.0f} s", flush=True)
-    return row
-
-
 def _lr_factor(step: int, warmup: int, total: int) -> float:
+    """The learning rate's multiplier at ``step``: a linear warm-up over ``warmup`` steps, then a
+    cosine decay to 0 at ``total``."""
     if step < warmup:
         return (step + 1) / warmup
     t = (step - warmup) / max(1, total - warmup)
@@ -356,54 +284,3 @@ def _progress_bar(iterable, enabled: bool, desc: str, initial: int, total: int):
     from tqdm import tqdm
 
     return tqdm(iterable, desc=desc, initial=initial, total=total, leave=False, dynamic_ncols=True)
-
-
-def _prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
-    state = run_dir / STATE_FILE
-    if resume and not state.is_file():
-        raise SpoofscanError(f"--resume: no {STATE_FILE} in {str(run_dir)!r} to resume from")
-    if not resume and state.is_file():
-        raise SpoofscanError(f"{str(run_dir)!r} already holds a run; pass --resume to continue it or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        for name in ("metrics.jsonl", "metrics.csv"):
-            (run_dir / name).unlink(missing_ok=True)
-    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
-
-
-def _load_state(path: Path, cfg: TrainConfig, model, optimizer, scheduler) -> dict:
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    saved = TrainConfig.from_dict(blob["config"])
-    same = ("train", "dev", "model", "features", "epochs", "batch_size", "lr", "weight_decay",
-            "warmup_fraction", "balance", "seed", "augment")
-    diff = [k for k in same if getattr(saved, k) != getattr(cfg, k)]
-    if diff:
-        raise SpoofscanError(f"--resume: the config differs from the saved run in {diff}; resume with the same settings")
-    model.load_state_dict(blob["model"], strict=True)
-    optimizer.load_state_dict(blob["optimizer"])
-    scheduler.load_state_dict(blob["scheduler"])
-    torch.set_rng_state(blob["torch_rng"])
-    if blob["cuda_rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(blob["cuda_rng"])
-    return blob["progress"]
-
-
-def _rewrite_metrics(run_dir: Path, rows: list) -> None:
-    """The metrics log as of the saved state: it may hold rows written after the state was
-    saved (a kill in between), which the resumed run writes again."""
-    (run_dir / "metrics.jsonl").unlink(missing_ok=True)
-    (run_dir / "metrics.csv").unlink(missing_ok=True)
-    for row in rows:
-        _append_metrics(run_dir, row)
-
-
-def _append_metrics(run_dir: Path, row: dict) -> None:
-    with open(run_dir / "metrics.jsonl", "a") as f:
-        f.write(json.dumps(row) + "\n")
-    path = run_dir / "metrics.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        if new:
-            w.writeheader()
-        w.writerow(row)

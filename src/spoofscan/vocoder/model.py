@@ -12,76 +12,22 @@ Two architectures, the two main lines of modern GAN vocoders, cut down to fit a 
 The mel front end is the project's :class:`~spoofscan.frontend.torch.Frontend` (log-mel) with the vocoder's
 own settings (no normalisation), so training targets and synthesis inputs are computed alike.
 
-    >>> model = build_vocoder(VOCODER_PRESETS["vocos"]["small"])
+    >>> model = build_vocoder(VOCODER_RECIPES["draft"].models["vocos"])
     >>> wave = model(model.mel(torch.zeros(1, 16000)))   # (1, 16000)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..audio import SAMPLE_RATE
-from ..config import Config
-from ..errors import SpoofscanError, choice_error
-from ..frontend.torch import FeatureConfig, Frontend
+from ..frontend.torch import Frontend
+from .config import VocoderConfig
 
-ARCHS = ("istft", "upsample")
-LOG_FLOOR = 1e-5  # power floor of the vocoder's log-mel
 MAX_LOG_MAGNITUDE = 4.6  # exp(4.6) ~ 100: the istft head's magnitude ceiling (keeps early training finite)
 LEAKY_SLOPE = 0.1  # HiFi-GAN's LeakyReLU slope
 INIT_STD = 0.02  # weight init (Vocos: truncated normal, std 0.02)
-
-
-@dataclass(frozen=True)
-class VocoderConfig(Config):
-    """A vocoder's architecture and its mel front end (stored in the checkpoint card).
-
-    arch : ``istft`` (Vocos-like) or ``upsample`` (HiFi-GAN-like)
-    sample_rate : Hz
-    n_mels, n_fft, hop_length : the log-mel input (Hann window of ``n_fft``); the istft head
-        uses the same ``n_fft`` and ``hop_length``
-    channels : backbone width (istft) or the first stage's channels, halved per stage (upsample)
-    blocks : ConvNeXt blocks (istft)
-    upsample_rates : per-stage upsampling factors (upsample); their product must be ``hop_length``
-    kernels, dilations : the residual blocks of each upsampling stage (upsample)
-    """
-
-    arch: str = "istft"
-    sample_rate: int = SAMPLE_RATE
-    n_mels: int = 80
-    n_fft: int = 640
-    hop_length: int = 160
-    channels: int = 128
-    blocks: int = 4
-    upsample_rates: tuple = (8, 8, 4)
-    kernels: tuple = (3, 7)
-    dilations: tuple = (1, 3)
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise choice_error("vocoder architecture", self.arch, ARCHS)
-        for name in ("upsample_rates", "kernels", "dilations"):
-            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
-        if self.arch == "upsample":
-            product = 1
-            for r in self.upsample_rates:
-                product *= r
-            if product != self.hop_length:
-                raise SpoofscanError(f"upsample_rates {self.upsample_rates} multiply to {product}, "
-                                     f"not hop_length {self.hop_length}")
-            if self.channels >> len(self.upsample_rates) < 1:
-                raise SpoofscanError(f"channels {self.channels} cannot be halved {len(self.upsample_rates)} times")
-        self.features()  # validates the mel settings
-
-    def features(self) -> FeatureConfig:
-        """The log-mel settings of the vocoder's input."""
-        return FeatureConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.n_fft,
-                             hop_length=self.hop_length, n_mels=self.n_mels, fmin=0.0, fmax=self.sample_rate / 2,
-                             log_floor=LOG_FLOOR, normalize="none")
 
 
 class Vocoder(nn.Module):
@@ -192,19 +138,3 @@ def build_vocoder(cfg: VocoderConfig) -> Vocoder:
     """The vocoder ``cfg`` describes, with fresh weights (seed torch first for reproducible ones)."""
     return {"istft": IstftVocoder, "upsample": UpsampleVocoder}[cfg.arch](cfg)
 
-
-VOCODER_PRESETS = {
-    # family -> corpus size -> architecture. The two families differ in architecture *and* mel
-    # settings (10 ms frames of 80 bands vs 16 ms frames of 64 bands), as separately built
-    # vocoders do. "small" fits the quickstart's CPU budget; "full" is wider and deeper.
-    "vocos": {
-        "small": VocoderConfig(arch="istft", n_mels=80, n_fft=640, hop_length=160, channels=128, blocks=4),
-        "full": VocoderConfig(arch="istft", n_mels=80, n_fft=640, hop_length=160, channels=256, blocks=8),
-    },
-    "hifigan": {
-        "small": VocoderConfig(arch="upsample", n_mels=64, n_fft=1024, hop_length=256, channels=64,
-                               upsample_rates=(8, 8, 4), kernels=(3,), dilations=(1, 3)),
-        "full": VocoderConfig(arch="upsample", n_mels=64, n_fft=1024, hop_length=256, channels=256,
-                              upsample_rates=(8, 8, 4), kernels=(3, 7, 11), dilations=(1, 3, 5)),
-    },
-}

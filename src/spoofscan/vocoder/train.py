@@ -292,37 +292,19 @@ def train_vocoder(waves: Sequence[np.ndarray], model_cfg: VocoderConfig, train_c
     device = _device(train_cfg.device)
     data = {"clips": len(waves), "seconds": round(sum(len(w) for w in waves) / model_cfg.sample_rate, 1),
             **(data or {})}
+    last = out / LAST
     with _reproducible(train_cfg.threads, device):
         torch.manual_seed(train_cfg.seed)
         model = build_vocoder(model_cfg).to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
-        step, history = 0, []
-        last = out / LAST
-        if resume and last.is_file():
-            state, card = load_checkpoint(last, fmt=FORMAT, version=FORMAT_VERSION)
-            if (VocoderConfig.from_dict(card["model"]) == model_cfg
-                    and VocoderTrainConfig.from_dict(card["train"]) == train_cfg):
-                model.load_state_dict({k: v for k, v in state.items() if not k.startswith("optim.")}, strict=True)
-                _restore_optimizer(opt, {k: v.to(device) for k, v in state.items() if k.startswith("optim.")})
-                step, history = int(card["step"]), list(card["history"])
-                log(f"vocoder: resuming at step {step} of {train_cfg.steps}")
-            else:
-                log("vocoder: last.safetensors was trained with other settings: starting over")
+        step, history = _resume(last, model, opt, model_cfg, train_cfg, device, log) if resume else (0, [])
         model.train()
-        window: list = []
+        window: list = []  # the loss parts of the steps since the last point of the loss curve
         while step < train_cfg.steps:
-            lr = train_cfg.lr * min(1.0, (step + 1) / WARMUP_STEPS) * 0.5 * (1 + math.cos(math.pi * step / train_cfg.steps))
-            for group in opt.param_groups:
-                group["lr"] = lr
-            real = torch.from_numpy(batch_for_step(waves, step, train_cfg, model_cfg.sample_rate)).to(device)
-            loss, parts = losses(model, real, train_cfg.mel_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            window.append(_train_step(model, opt, waves, model_cfg, train_cfg, device, step))
             step += 1
-            window.append(parts)
             if step % train_cfg.log_every == 0 or step == train_cfg.steps:
-                point = {"step": step, **{k: round(float(np.mean([w[k] for w in window])), 5) for k in parts}}
+                point = {"step": step, **{k: round(float(np.mean([w[k] for w in window])), 5) for k in window[-1]}}
                 history.append(point)
                 window = []
                 log(f"vocoder step {step}/{train_cfg.steps}: loss {point['loss']:.4f} "
@@ -331,18 +313,60 @@ def train_vocoder(waves: Sequence[np.ndarray], model_cfg: VocoderConfig, train_c
                 tensors = {**model.state_dict(), **_optimizer_tensors(opt)}
                 save_checkpoint(last, tensors, _card(model_cfg, train_cfg, step, history, data, {}))
         model.eval()
-        metrics: dict = {}
-        if check_waves:
-            torch.manual_seed(train_cfg.seed)
-            untrained = build_vocoder(model_cfg).to(device).eval()
-            metrics = {"mel_l1": round(mel_distance(model, check_waves), 5),
-                       "mel_l1_untrained": round(mel_distance(untrained, check_waves), 5),
-                       "check_clips": len(check_waves)}
+        metrics = _listen_free_check(model, model_cfg, train_cfg, check_waves, device) if check_waves else {}
         save_checkpoint(out / WEIGHTS, model.state_dict(), _card(model_cfg, train_cfg, step, history, data, metrics))
         tensors = {**model.state_dict(), **_optimizer_tensors(opt)}
         save_checkpoint(last, tensors, _card(model_cfg, train_cfg, step, history, data, metrics))
     _write_metrics(out / METRICS, history)
     return VocoderResult(out / WEIGHTS, history, metrics, time.perf_counter() - started)
+
+
+def _resume(last: Path, model: Vocoder, opt: torch.optim.Optimizer, model_cfg: VocoderConfig,
+            train_cfg: VocoderTrainConfig, device: torch.device, log: Callable[[str], None]) -> tuple[int, list]:
+    """Load weights and optimiser state from ``last`` when it holds a run of the same configs;
+    return the step it reached and its loss curve (``(0, [])``: start from the beginning)."""
+    if not last.is_file():
+        return 0, []
+    state, card = load_checkpoint(last, fmt=FORMAT, version=FORMAT_VERSION)
+    if (VocoderConfig.from_dict(card["model"]) != model_cfg
+            or VocoderTrainConfig.from_dict(card["train"]) != train_cfg):
+        log("vocoder: last.safetensors was trained with other settings: starting over")
+        return 0, []
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("optim.")}, strict=True)
+    _restore_optimizer(opt, {k: v.to(device) for k, v in state.items() if k.startswith("optim.")})
+    step, history = int(card["step"]), list(card["history"])
+    log(f"vocoder: resuming at step {step} of {train_cfg.steps}")
+    return step, history
+
+
+def _learning_rate(step: int, cfg: VocoderTrainConfig) -> float:
+    """The learning rate of ``step`` (from 0): a linear warm-up over :data:`WARMUP_STEPS` times a
+    cosine from ``cfg.lr`` to 0 over ``cfg.steps``."""
+    return cfg.lr * min(1.0, (step + 1) / WARMUP_STEPS) * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+
+
+def _train_step(model: Vocoder, opt: torch.optim.Optimizer, waves: Sequence[np.ndarray], model_cfg: VocoderConfig,
+                train_cfg: VocoderTrainConfig, device: torch.device, step: int) -> dict:
+    """One optimiser step on the crops of ``step`` (:func:`batch_for_step`); the loss parts (floats)."""
+    for group in opt.param_groups:
+        group["lr"] = _learning_rate(step, train_cfg)
+    real = torch.from_numpy(batch_for_step(waves, step, train_cfg, model_cfg.sample_rate)).to(device)
+    loss, parts = losses(model, real, train_cfg.mel_weight)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return parts
+
+
+def _listen_free_check(model: Vocoder, model_cfg: VocoderConfig, train_cfg: VocoderTrainConfig,
+                       check_waves: Sequence[np.ndarray], device: torch.device) -> dict:
+    """The log-mel L1 of copy-synthesis on the held-out clips, by the trained vocoder and by the
+    untrained one (the same initial weights, from ``train_cfg.seed``)."""
+    torch.manual_seed(train_cfg.seed)
+    untrained = build_vocoder(model_cfg).to(device).eval()
+    return {"mel_l1": round(mel_distance(model, check_waves), 5),
+            "mel_l1_untrained": round(mel_distance(untrained, check_waves), 5),
+            "check_clips": len(check_waves)}
 
 
 def _write_metrics(path: Path, history: list) -> None:

@@ -27,10 +27,10 @@ from . import (asterisk, fillets, gcin, hedgewars, kajongg, ktuberling, megagles
                warzone2100)
 from .base import CODECS, RealClip, Source, read_real
 from .folder import find_real_dir
-from .packages import default_cache_dir, extract_members, fetch_package, package_version
+from .packages import extract_members, fetch_package, package_version
 
 SOURCES = {m.SOURCE.name: m.SOURCE for m in (tuxpaint, ktuberling, asterisk, fillets, warzone2100, hedgewars, kajongg,
                                              megaglest, gcin, nexuiz, pocketsphinx)}
 
-__all__ = ["CODECS", "SOURCES", "RealClip", "Source", "default_cache_dir", "extract_members", "fetch_package",
+__all__ = ["CODECS", "SOURCES", "RealClip", "Source", "extract_members", "fetch_package",
            "find_real_dir", "package_version", "read_real"]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import zipfile
@@ -11,14 +10,6 @@ from pathlib import Path
 from typing import Callable
 
 from ...errors import SpoofscanError
-
-
-def default_cache_dir() -> Path:
-    """``$SPOOFSCAN_CACHE``, else ``$XDG_CACHE_HOME/spoofscan``, else ``~/.cache/spoofscan``."""
-    if os.environ.get("SPOOFSCAN_CACHE"):
-        return Path(os.environ["SPOOFSCAN_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "spoofscan"
 
 
 def fetch_package(name: str, cache: Path, log: Callable[[str], None] = print) -> Path:

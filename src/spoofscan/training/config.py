@@ -1,0 +1,106 @@
+"""What a training run is given and what it gives back: :class:`TrainConfig` and :class:`TrainResult`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..augment import AugmentConfig, augment_config
+from ..config import Config, load_config, merge_mappings
+from ..errors import SpoofscanError, choice_error
+from ..frontend.config import FeatureConfig
+from ..models import ModelConfig, match_in_chans, model_preset
+from ..recipes import load_recipe
+
+BALANCE_MODES = ("loss", "sampler", "none")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    """Everything a training run depends on; stored in the run folder and the checkpoint card.
+
+    ``train`` / ``dev`` are data specs (``CORPUS:PATH[:SUBSET]``, see
+    :func:`spoofscan.datasets.load_records`). ``recipe`` names the recipe (:mod:`spoofscan.recipes`)
+    the other fields start from: :meth:`from_dict` fills every field not given from it. ``model`` is a ModelConfig, ``features`` a
+    FeatureConfig and ``augment`` (on-the-fly augmentation, off by default) an AugmentConfig;
+    :meth:`from_dict` and :func:`load_train_config` also take a preset name for ``model``
+    (:data:`spoofscan.models.MODEL_PRESETS`) and for ``augment``
+    (:data:`spoofscan.augment.AUGMENT_PRESETS`), and a mapping of fields for each of the three.
+    ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights.
+    The budget is ``epochs`` (and early stopping after ``patience`` epochs without a better dev
+    EER), never wall-clock time, so a run gives the same weights on a fast and a slow machine.
+    """
+
+    train: str = ""
+    dev: str = ""
+    out: str = "runs/default"
+    recipe: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    init: str = "random"
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_fraction: float = 0.05  # of all steps, linear warm-up before the cosine decay
+    balance: str = "loss"  # loss: weighted BCE; sampler: balanced sampling; none
+    patience: int = 5  # epochs without a better dev EER before stopping
+    num_workers: int = 2
+    seed: int = 0
+    device: str = "auto"
+    save_every_steps: int = 0  # also write the resume state every N steps (0: at epoch ends)
+    progress: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    @classmethod
+    def field_values(cls, d: dict) -> dict:
+        """The recipe's fields for those not given; preset names and mappings of ``model``,
+        ``features`` and ``augment`` become their configs."""
+        d = merge_mappings(load_recipe(d["recipe"]), d) if d.get("recipe") else dict(d)
+        model = d.get("model")
+        if isinstance(model, str):
+            d["model"] = model_preset(model)
+        elif isinstance(model, dict):
+            d["model"] = ModelConfig.from_dict(model)
+        if isinstance(d.get("features"), dict):
+            d["features"] = FeatureConfig.from_dict(d["features"])
+        if isinstance(d.get("model"), ModelConfig) and isinstance(d.get("features"), FeatureConfig):
+            d["model"] = match_in_chans(d["model"], d["features"])  # a preset fits any number of input channels
+        if "augment" in d:
+            d["augment"] = augment_config(d["augment"])
+        return d
+
+    def __post_init__(self):
+        for name, kind in (("model", ModelConfig), ("features", FeatureConfig), ("augment", AugmentConfig)):
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                raise SpoofscanError(f"TrainConfig {name} must be a {kind.__name__}, got {value!r}; use "
+                                     f"TrainConfig.from_dict for a preset name or a mapping of its fields")
+        if self.balance not in BALANCE_MODES:
+            raise choice_error("balance", self.balance, BALANCE_MODES)
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise SpoofscanError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise SpoofscanError(f"lr must be positive, got {self.lr}")
+
+
+def load_train_config(path: str | Path | None = None, **overrides) -> TrainConfig:
+    """A TrainConfig from a YAML, TOML or JSON file, with keyword overrides (``None`` values ignored)."""
+    return load_config(TrainConfig, path, **overrides)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`spoofscan.training.fit` gives back.
+
+    checkpoint : the best epoch's ``best.safetensors``; run_dir : the run folder
+    metrics : dev metrics of the best epoch; best_epoch : its number, from 1 (0: no epoch ran)
+    history : one metrics row per epoch (as in ``metrics.jsonl``)
+    """
+
+    checkpoint: Path
+    run_dir: Path
+    metrics: dict
+    best_epoch: int
+    history: list
