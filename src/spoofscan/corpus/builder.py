@@ -131,6 +131,10 @@ def _plan(clips: list, config: CorpusConfig, cache: Path, log: Log) -> Plan:
     for family in config.heldout_families:
         if family not in planned:
             raise choice_error("family to hold out", family, planned)
+    sources = sorted({p.clip.source for p in plan.pairs})
+    for source in config.heldout_sources:
+        if source not in sources:
+            raise choice_error("source to hold out", source, sources)
     if plan.skipped:
         log(f"{plan.skipped} real clips left out: no available generator can fake them (no transcript, or a "
             "language the engines do not speak, and no copy-synthesis generator)")
@@ -179,13 +183,23 @@ def _report_failures(summary: BuildSummary, plan: Plan, todo: list, done: dict, 
             f"{out / FAILURES})")
 
 
+def heldout_folds(config: CorpusConfig) -> list:
+    """What each held-out manifest of ``config`` leaves out, as keyword arguments of
+    :func:`~spoofscan.corpus.manifest.write_heldout_manifest`: each family, each source, each kind,
+    and each (source, family) pair."""
+    folds = [{"family": f} for f in config.heldout_families] + [{"source": s} for s in config.heldout_sources]
+    folds += [{"kind": k} for k in config.heldout_kinds]
+    return folds + [{"source": s, "family": f} for s in config.heldout_sources for f in config.heldout_families]
+
+
 def _write_outputs(out: Path, config: CorpusConfig, plan: Plan, done: dict, summary: BuildSummary, log: Log) -> None:
-    """Write the manifests (the main one and one per held-out family); fill the summary's counts."""
+    """Write the manifests (the main one and the held-out ones); fill the summary's counts."""
     rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]]
     write_manifest(out / MANIFEST, rows)
-    for family in config.heldout_families:
-        path = write_heldout_manifest(out, family)
-        log(f"family {family} left out of train and dev: {path} (data specs csv:{path}:train | :dev | :eval)")
+    for what in heldout_folds(config):
+        path = write_heldout_manifest(out, **what)
+        log(f"{', '.join(f'{k} {v}' for k, v in what.items())} left out of train and dev: {path} "
+            f"(data specs csv:{path}:train | :dev | :eval)")
     summary.counts = corpus_counts(rows)
     summary.vocoders = {family: describe(job) for family, job in sorted(plan.vocoders.items())}
     summary.held_for_vocoders = len(plan.held)

@@ -20,11 +20,13 @@ from .generators import ROLES, CommandGenerator, default_generators
 from .sources import SOURCES
 from ..vocoder.recipes import VOCODER_RECIPES
 
-RECIPE_VERSION = 3  # bump when processing changes: every pair is then rebuilt (3: the spoofscan.augment chain)
+RECIPE_VERSION = 4  # bump when processing changes: every pair is then rebuilt (4: texts borrowed for TTS)
 DEFAULT_SIZE = "small"
-TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families")
+TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families", "heldout_sources",
+                "heldout_kinds")
 RANGE_FIELDS = ("level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter")  # (low, high) pairs
-SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share")  # in [0, 1)
+SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share", "tts_share")  # in [0, 1)
+KINDS = ("tts", "copy")  # text-to-speech (text in) and copy-synthesis (a real clip in): a generator's ``needs``
 SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe")  # the size's when not given
 
 
@@ -49,10 +51,9 @@ class SizePreset:
 SIZES = {
     "tiny": SizePreset(("asterisk",), 40, None, ("espeak-ng/m3", "world/dio", "lpc/o16"),
                        ("espeak-ng/f4", "world/harvest", "lpc/o10")),
-    "small": SizePreset(("tuxpaint", "ktuberling", "asterisk"), 1600, None, default_generators("train"),
-                        default_generators("eval")),
-    "full": SizePreset(("tuxpaint", "ktuberling", "asterisk"), None, None, default_generators("train"),
-                       default_generators("eval"), vocoder="quality"),
+    "small": SizePreset(tuple(SOURCES), 1600, None, default_generators("train"), default_generators("eval")),
+    "full": SizePreset(tuple(SOURCES), None, None, default_generators("train"), default_generators("eval"),
+                       vocoder="quality"),
 }
 
 
@@ -67,14 +68,14 @@ class CorpusConfig(Config):
     out : the corpus folder
     size : ``tiny`` (a few dozen clips from the Asterisk prompts, two engines: for CI),
         ``small`` (a few thousand clips) or ``full`` (everything)
-    sources : package sources (``tuxpaint``, ``ktuberling``, ``asterisk``); None: the size's;
+    sources : package sources (:data:`spoofscan.corpus.sources.SOURCES`); None: the size's;
         ``()`` for none (then give ``real_dirs``)
     real_dirs : folders of real recordings; a file's speaker is its first sub-folder below
         the folder (or the folder's name); a ``.txt`` beside a file is its transcript
     real_language : language code of the ``real_dirs`` recordings (``""``: unknown, so only
         copy-synthesis fakes are made from them)
-    max_real, max_speakers : caps (None: the size's); the clips kept are spread evenly over
-        speakers
+    max_real, max_speakers : caps (None: the size's); the clips kept are spread evenly over the
+        sources, and within a source over its speakers
     train_generators, eval_generators : generator names (see
         :func:`spoofscan.corpus.generators.builtin_generators` and ``commands``); train/dev fakes
         come from the first, eval fakes only from the second; None: the size's
@@ -91,6 +92,11 @@ class CorpusConfig(Config):
     noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
+    tts_share : probability that a pair's fake is text-to-speech when one of the pair's engines can
+        say it (the rest: copy-synthesis of the real clip)
+    borrow_texts : a real clip without a transcript may get a text-to-speech fake that says the
+        transcript of another clip of its language and split (recorded in the manifest's detail
+        keys), so that clips of sources without transcripts get text-to-speech fakes too
     vocoder_recipe : architectures and training budget of the neural vocoders (``draft`` or
         ``quality``; None: the size's), see :data:`spoofscan.vocoder.VOCODER_RECIPES`
     vocoder_steps : override the budget's training steps (None: the budget's)
@@ -100,6 +106,10 @@ class CorpusConfig(Config):
     heldout_families : families (the part of a generator name before ``/``, e.g. ``world``) to
         leave out of training: for each, ``manifest-heldout-FAMILY.csv`` is written beside
         ``manifest.csv`` (see :func:`spoofscan.corpus.manifest.heldout_rows`); no audio is made for it
+    heldout_sources : real-speech sources to leave out of training: for each, ``manifest-heldout-SOURCE.csv``
+        puts every clip of the source in eval and none in train or dev; with ``heldout_families``
+        also ``manifest-heldout-SOURCE+FAMILY.csv`` for each pair (both left out together)
+    heldout_kinds : kinds of fake (``tts``, ``copy``) to leave out of training, one manifest each
     jobs : worker processes (0: one per CPU); does not change the result
     cache_dir : where packages are downloaded and unpacked (``""``: ``$SPOOFSCAN_CACHE`` or
         ``~/.cache/spoofscan``)
@@ -124,12 +134,16 @@ class CorpusConfig(Config):
     noise_snr_db: tuple = (35.0, 55.0)
     edge_pad_seconds: tuple = (0.1, 0.4)
     duration_jitter: tuple = (0.9, 1.1)
+    tts_share: float = 0.7
+    borrow_texts: bool = True
     vocoder_recipe: Optional[str] = None
     vocoder_steps: Optional[int] = None
     vocoder_clips: Optional[int] = None
     vocoder_device: str = "cpu"
     seed: int = 0
     heldout_families: tuple = ()
+    heldout_sources: tuple = ()
+    heldout_kinds: tuple = ()
     jobs: int = 0
     cache_dir: str = ""
     progress: bool = True
@@ -178,8 +192,10 @@ class CorpusConfig(Config):
             raise choice_error("vocoder recipe", self.vocoder_recipe, VOCODER_RECIPES)
         parse_device(self.vocoder_device, CUDA_DEVICES, "vocoder device")
         if not self.sources and not self.real_dirs:
-            raise SpoofscanError("no real speech: give package sources (tuxpaint, ktuberling, asterisk) "
-                                 "and/or --real-dir DIR")
+            raise SpoofscanError(f"no real speech: give package sources ({', '.join(SOURCES)}) and/or --real-dir DIR")
+        for kind in self.heldout_kinds:
+            if kind not in KINDS:
+                raise choice_error("kind of fake to hold out", kind, KINDS)
 
     def _check_types(self) -> None:
         """Raise when a field holds a loose value that :meth:`from_dict` would have turned into a field value."""
