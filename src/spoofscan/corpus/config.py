@@ -27,7 +27,10 @@ TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "
 RANGE_FIELDS = ("level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter")  # (low, high) pairs
 SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share", "tts_share")  # in [0, 1)
 KINDS = ("tts", "copy")  # text-to-speech (text in) and copy-synthesis (a real clip in): a generator's ``needs``
-SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe")  # the size's when not given
+SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe", "engine_weights")  # the size's
+# The engines that re-synthesise through the published HiFi-GAN V1 cost 0.6-0.9 CPU s per second of audio (the
+# others 0.01-0.35): the small corpus draws them a quarter as often, so that the quickstart keeps its time
+LIGHT_WEIGHTS = (("hifigan-v1", 0.25), ("tts-hifigan", 0.25))
 
 
 @dataclass(frozen=True)
@@ -40,18 +43,20 @@ class SizePreset:
     train_generators: tuple
     eval_generators: tuple
     vocoder: str = "draft"  # how the neural vocoders are made (:data:`spoofscan.vocoder.VOCODER_RECIPES`)
+    engine_weights: tuple = ()  # (engine, weight) pairs: how often an engine is drawn among its kind (default 1)
 
     def defaults(self) -> dict:
         """The :class:`CorpusConfig` field values this size stands for."""
         return {"sources": self.sources, "max_real": self.max_real, "max_speakers": self.max_speakers,
                 "train_generators": self.train_generators, "eval_generators": self.eval_generators,
-                "vocoder_recipe": self.vocoder}
+                "vocoder_recipe": self.vocoder, "engine_weights": self.engine_weights}
 
 
 SIZES = {
     "tiny": SizePreset(("asterisk",), 40, None, ("espeak-ng/m3", "world/dio", "lpc/o16"),
                        ("espeak-ng/f4", "world/harvest", "lpc/o10")),
-    "small": SizePreset(tuple(SOURCES), 1600, None, default_generators("train"), default_generators("eval")),
+    "small": SizePreset(tuple(SOURCES), 1600, None, default_generators("train"), default_generators("eval"),
+                        engine_weights=LIGHT_WEIGHTS),
     "full": SizePreset(tuple(SOURCES), None, None, default_generators("train"), default_generators("eval"),
                        vocoder="quality"),
 }
@@ -92,6 +97,9 @@ class CorpusConfig(Config):
     noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
+    engine_weights : (engine, weight) pairs (a mapping in :meth:`from_dict`): an engine is drawn
+        among the engines of its kind that can fake a clip with probability proportional to its
+        weight (1 for an engine not named); None: the size's (``{}``: every engine alike)
     tts_share : probability that a pair's fake is text-to-speech when one of the pair's engines can
         say it (the rest: copy-synthesis of the real clip)
     borrow_texts : a real clip without a transcript may get a text-to-speech fake that says the
@@ -134,6 +142,7 @@ class CorpusConfig(Config):
     noise_snr_db: tuple = (35.0, 55.0)
     edge_pad_seconds: tuple = (0.1, 0.4)
     duration_jitter: tuple = (0.9, 1.1)
+    engine_weights: Optional[tuple] = None
     tts_share: float = 0.7
     borrow_texts: bool = True
     vocoder_recipe: Optional[str] = None
@@ -163,6 +172,8 @@ class CorpusConfig(Config):
         for name in TUPLE_FIELDS:
             if name in d:
                 d[name] = (d[name],) if isinstance(d[name], str) else tuple(d[name])
+        if isinstance(d.get("engine_weights"), dict):
+            d["engine_weights"] = tuple((str(k), float(v)) for k, v in sorted(d["engine_weights"].items()))
         if "real_dirs" in d:
             d["real_dirs"] = tuple(str(folder) for folder in d["real_dirs"])
         for name in RANGE_FIELDS:
@@ -193,6 +204,9 @@ class CorpusConfig(Config):
         parse_device(self.vocoder_device, CUDA_DEVICES, "vocoder device")
         if not self.sources and not self.real_dirs:
             raise SpoofscanError(f"no real speech: give package sources ({', '.join(SOURCES)}) and/or --real-dir DIR")
+        for engine, weight in self.engine_weights:
+            if not weight > 0:
+                raise SpoofscanError(f"engine_weights: the weight of {engine} must be positive, got {weight}")
         for kind in self.heldout_kinds:
             if kind not in KINDS:
                 raise choice_error("kind of fake to hold out", kind, KINDS)
@@ -221,6 +235,7 @@ class CorpusConfig(Config):
         d = asdict(self)
         d["commands"] = [{"name": c.name, "command": c.command, "needs": c.needs, "languages": list(c.languages)}
                          for c in self.commands]
+        d["engine_weights"] = dict(self.engine_weights)
         return d
 
 

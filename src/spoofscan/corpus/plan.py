@@ -202,10 +202,11 @@ def available_generators(cfg: CorpusConfig, log: Callable[[str], None] = print) 
 
 
 def pick_generator(clip: RealClip, candidates: list, seed: int, tts_share: float = 0.5,
-                   text: Optional[str] = None) -> Optional[Generator]:
+                   text: Optional[str] = None, engine_weights: tuple = ()) -> Optional[Generator]:
     """A generator that can make a fake of ``clip`` (saying ``text``, else its transcript): the kind
     first (text-to-speech with probability ``tts_share`` when both kinds can), then an engine of that
-    kind drawn uniformly, then one of its configurations."""
+    kind (uniformly, or in proportion to ``engine_weights``: (engine, weight) pairs, 1 for the
+    others), then one of its configurations."""
     ok = [g for g in candidates if can_fake(g, clip, text)]
     if not ok:
         return None
@@ -214,7 +215,11 @@ def pick_generator(clip: RealClip, candidates: list, seed: int, tts_share: float
     if kinds["text"] and kinds["audio"]:
         ok = kinds["text"] if rng.random() < tts_share else kinds["audio"]
     engines = sorted({g.engine for g in ok})
-    engine = engines[int(rng.integers(len(engines)))]
+    weights = np.array([dict(engine_weights).get(e, 1.0) for e in engines])
+    if np.all(weights == weights[0]):
+        engine = engines[int(rng.integers(len(engines)))]
+    else:
+        engine = engines[int(rng.choice(len(engines), p=weights / weights.sum()))]
     configs = [g for g in ok if g.engine == engine]
     return configs[int(rng.integers(len(configs)))]
 
@@ -259,7 +264,7 @@ def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional
         if clip.key in held:
             candidates = [g for g in candidates if not g.trained_vocoder]
         borrowed, donor = borrowed_text(clip, split, donors, cfg.seed)
-        g = pick_generator(clip, candidates, cfg.seed, cfg.tts_share, borrowed)
+        g = pick_generator(clip, candidates, cfg.seed, cfg.tts_share, borrowed, cfg.engine_weights)
         if g is None:
             skipped += 1
             continue
