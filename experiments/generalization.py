@@ -87,14 +87,15 @@ def _train(manifest: Path, config: Path, seed: int, run_dir: Path):
 
 
 def _eval_records(manifest: Path) -> list:
-    """The eval split's records, each with its family (derived for manifests written before that column)."""
+    """The eval split's whole clips (real or fake throughout), each with its family (derived for manifests
+    written before that column)."""
     from spoofscan.corpus import family_of
     from spoofscan.datasets import load_records
 
     records = load_records(f"csv:{manifest}:eval")
     for r in records:
         r.groups.setdefault("family", family_of(r.groups.get("generator", "-")))
-    return records
+    return [r for r in records if not r.segments]  # partly fake clips are measured apart (evaluate --partial)
 
 
 def _evaluate(detector, records: list, run_dir: Path, parts: dict) -> dict:

@@ -47,6 +47,7 @@ from .config import CorpusConfig
 from .manifest import MANIFEST, corpus_counts, family_of, write_heldout_manifest, write_info, write_manifest
 from .plan import Plan, available_generators, dedupe_clips, plan_pairs, select_clips
 from .sources import SOURCES, fetch_package, find_real_dir
+from .splice import build_splice, plan_splices
 from .state import FAILURES, STATE, BuildSummary, is_done, read_state, record, write_failures
 from .vocoder_jobs import describe, is_trained, train_jobs
 from .workers import pair_results
@@ -87,8 +88,11 @@ def build_corpus_summary(config: CorpusConfig, log: Log | None = None) -> BuildS
     _make_pairs(todo, plan, config, out, done)
     _report_failures(summary, plan, todo, done, out, log)
     timings["synthesis"] = round(time.perf_counter() - step, 1)
+    step = time.perf_counter()
+    spliced = _make_splices(plan, config, out, done)
+    timings["splicing"] = round(time.perf_counter() - step, 1)
 
-    _write_outputs(out, config, plan, done, summary, log)
+    _write_outputs(out, config, plan, done, summary, log, spliced)
     summary.seconds = time.perf_counter() - start
     summary.timings = {**timings, "total": round(summary.seconds, 1)}
     write_info(out, config, summary, roots, plan.generators)
@@ -183,6 +187,18 @@ def _report_failures(summary: BuildSummary, plan: Plan, todo: list, done: dict, 
             f"{out / FAILURES})")
 
 
+def _make_splices(plan: Plan, config: CorpusConfig, out: Path, done: dict) -> list:
+    """Make the partly fake clips (:mod:`spoofscan.corpus.splice`) not made yet; their manifest rows."""
+    rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]]
+    splices = plan_splices(rows, config.spliced_share, config.seed)
+    with open(out / STATE, "a", encoding="utf-8") as state:
+        for s in splices:
+            if not is_done(out, done.get(s["job"])):
+                done[s["job"]] = {"rows": [build_splice(s, out, config.seed)], "error": None}
+                record(state, s["job"], done[s["job"]])
+    return [row for s in splices for row in done[s["job"]]["rows"]]
+
+
 def heldout_folds(config: CorpusConfig) -> list:
     """What each held-out manifest of ``config`` leaves out, as keyword arguments of
     :func:`~spoofscan.corpus.manifest.write_heldout_manifest`: each family, each source, each kind,
@@ -192,9 +208,10 @@ def heldout_folds(config: CorpusConfig) -> list:
     return folds + [{"source": s, "family": f} for s in config.heldout_sources for f in config.heldout_families]
 
 
-def _write_outputs(out: Path, config: CorpusConfig, plan: Plan, done: dict, summary: BuildSummary, log: Log) -> None:
+def _write_outputs(out: Path, config: CorpusConfig, plan: Plan, done: dict, summary: BuildSummary, log: Log,
+                   spliced: list) -> None:
     """Write the manifests (the main one and the held-out ones); fill the summary's counts."""
-    rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]]
+    rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]] + spliced
     write_manifest(out / MANIFEST, rows)
     for what in heldout_folds(config):
         path = write_heldout_manifest(out, **what)

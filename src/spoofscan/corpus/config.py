@@ -25,7 +25,8 @@ DEFAULT_SIZE = "small"
 TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families", "heldout_sources",
                 "heldout_kinds")
 RANGE_FIELDS = ("level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter")  # (low, high) pairs
-SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share", "tts_share")  # in [0, 1)
+SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share", "tts_share",
+                "spliced_share")  # in [0, 1)
 KINDS = ("tts", "copy")  # text-to-speech (text in) and copy-synthesis (a real clip in): a generator's ``needs``
 SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe", "engine_weights")  # the size's
 # The engines that re-synthesise through the published HiFi-GAN V1 cost 0.6-0.9 CPU s per second of audio (the
@@ -102,6 +103,8 @@ class CorpusConfig(Config):
         weight (1 for an engine not named); None: the size's (``{}``: every engine alike)
     tts_share : probability that a pair's fake is text-to-speech when one of the pair's engines can
         say it (the rest: copy-synthesis of the real clip)
+    spliced_share : per split, this share of the pairs (rounded) becomes partly fake clips: a
+        speaker's real utterances with one or two replaced by their fakes (:mod:`spoofscan.corpus.splice`)
     borrow_texts : a real clip without a transcript may get a text-to-speech fake that says the
         transcript of another clip of its language and split (recorded in the manifest's detail
         keys), so that clips of sources without transcripts get text-to-speech fakes too
@@ -144,6 +147,7 @@ class CorpusConfig(Config):
     duration_jitter: tuple = (0.9, 1.1)
     engine_weights: Optional[tuple] = None
     tts_share: float = 0.7
+    spliced_share: float = 0.1
     borrow_texts: bool = True
     vocoder_recipe: Optional[str] = None
     vocoder_steps: Optional[int] = None

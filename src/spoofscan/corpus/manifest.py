@@ -25,7 +25,7 @@ from .state import STATE, BuildSummary, read_state
 MANIFEST = "manifest.csv"
 INFO = "corpus.json"
 MANIFEST_COLUMNS = ("trial", "path", "label", "split", "source", "speaker", "language", "generator", "family",
-                    "kind", "channel", "codec")
+                    "kind", "channel", "codec", "segments")
 SPLITS = ("train", "dev", "eval")
 NO_GENERATOR = "-"  # the generator column of bona fide rows (ASVspoof's convention for attacks)
 HELDOUT_MANIFEST = "manifest-heldout-{name}.csv"  # the corpus with what NAME names left out of train and dev
@@ -42,7 +42,8 @@ def write_manifest(path: Path, rows: list) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS, extrasaction="ignore", lineterminator="\n")
             w.writeheader()
-            w.writerows({**r, "family": family_of(r["generator"]), "kind": r.get("kind", "")} for r in rows)
+            w.writerows({**r, "family": family_of(r["generator"]), "kind": r.get("kind", ""),
+                         "segments": r.get("segments", "")} for r in rows)
 
     atomic_write(path, write)
 
@@ -68,6 +69,7 @@ def heldout_rows(rows: list, family: str = "", source: str = "", kind: str = "")
     training = [r for r in rows if r["split"] != "eval"]
     dropped = {r["pair"] for r in training if r["label"] == SPOOF and
                ((family and _value(r, "family") == family) or (kind and _value(r, "kind") == kind))}
+    dropped |= {r["pair"] for r in training if r.get("kind") == "partial" and _splice_holds(r, family, source, kind)}
     moved = {r["pair"] for r in training if source and r["label"] == BONAFIDE and r["source"] == source}
     out = []
     for r in rows:
@@ -102,6 +104,12 @@ def write_heldout_manifest(corpus: str | Path, family: str = "", source: str = "
     path = corpus / HELDOUT_MANIFEST.format(name=heldout_name(family, source, kind))
     write_manifest(path, heldout_rows([by_trial[t] for t in order], family, source, kind))
     return path
+
+
+def _splice_holds(row: dict, family: str, source: str, kind: str) -> bool:
+    """Whether a partly fake clip holds what is left out: the source's speech or one of the fakes."""
+    families = row.get("fake_families", "").split(";")
+    return (source and row["source"] == source) or (family and family in families) or kind == "copy"
 
 
 def _value(row: dict, column: str) -> str:
