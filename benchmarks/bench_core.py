@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import OtherLoad, cpu_model, peak_rss_mib, write_long_file
+from common import OtherLoad, cpu_model, peak_rss_mib, print_table, write_long_file
 
 CLIP_SECONDS = 4.0
 QUIET = 0.2  # cores used by other processes below which a timing row counts as undisturbed
@@ -187,10 +187,7 @@ def main() -> None:
           f"(batch 1), {repeats_big} (batch {big_batch}), features x5; "
           f"command: python benchmarks/bench_core.py{' --quick' if args.quick else ''}\n")
     head = ("measurement", "threads", "batch", "median", "p95", "throughput", "peak RSS", "other load")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "|".join(["---"] * len(head)) + "|")
-    for row in rows:
-        print("| " + " | ".join(str(c) for c in row) + " |")
+    print_table(head, rows)
 
 
 if __name__ == "__main__":

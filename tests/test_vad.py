@@ -94,7 +94,8 @@ def test_real_speech_is_speech():
     """Real telephone prompts (Asterisk, Debian package asterisk-core-sounds-en-g722, CC-BY-SA)."""
     import av
 
-    from spoofscan.corpus.sources import default_cache_dir, fetch_package
+    from spoofscan.corpus.sources import fetch_package
+    from spoofscan.fileio import default_cache_dir
 
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb to fetch the recordings")

@@ -8,9 +8,8 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .errors import AudioError, SpoofscanError, choice_error, missing_extra  # noqa: E402
+from .errors import AudioError, SpoofscanError, choice_error, missing_extra
+from .version import __version__
 
 BACKENDS = ("auto", "torch", "onnx")
 

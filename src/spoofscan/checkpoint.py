@@ -20,7 +20,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from . import __version__
+from .version import __version__
 from .card import FORMAT, FORMAT_VERSION, feature_config, parse_json, validate_card
 from .errors import SpoofscanError, first_line
 from .fileio import atomic_write

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .audio import SAMPLE_RATE, load_audio
 from .backends.onnx import FEATURES_INPUT, METADATA_KEY, OUTPUT_NAME, WAVE_INPUT, session_options
 from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION

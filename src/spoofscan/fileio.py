@@ -11,6 +11,7 @@ output path naming one of them (``predict IN.flac -o IN.flac``) is an error, not
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -112,3 +113,21 @@ def refuse_overwrite(outputs: Iterable[str | Path], inputs: Iterable[str | Path]
             if same_file(out, given):
                 raise SpoofscanError(f"{what} {str(out)!r} is also an input ({str(given)!r}); "
                                      f"writing it would destroy that input: choose another path")
+
+
+def default_cache_dir() -> Path:
+    """Where spoofscan keeps what it fetches or builds once (Debian packages, trained vocoders,
+    encoder weights): ``$SPOOFSCAN_CACHE``, else ``$XDG_CACHE_HOME/spoofscan``, else ``~/.cache/spoofscan``."""
+    if os.environ.get("SPOOFSCAN_CACHE"):
+        return Path(os.environ["SPOOFSCAN_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "spoofscan"
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes, hex, read ``chunk`` bytes at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -84,23 +84,11 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     in ``out`` are replaced).
     """
     from . import load_detector
-    from .augment import augment_config
     from .corpus import CorpusConfig, build_corpus
     from .corpus.audit import audit_corpus
 
-    from .models import model_preset
-    from .recipes import load_recipe
-
-    if size not in RECIPES:
-        raise choice_error("quickstart size", size, RECIPES)
+    settings = training_settings(size, model=model, epochs=epochs, augment=augment)  # bad names fail now
     log = log or (lambda msg: print(msg, flush=True))
-    overrides = {"model": model, "epochs": epochs, "augment": augment}
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if augment is not None:
-        augment_config(augment)  # bad names fail now, not after the corpus is built
-    if model is not None:
-        model_preset(model)
-    model_name = model or load_recipe(RECIPES[size])["model"]
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
     timings: dict = {}
@@ -114,10 +102,10 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         log(audit.table())
         if not audit.passed:
             log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
-    with _step(3, f"training {model_name} ({RECIPES[size]} recipe) on the train split (best epoch chosen on dev)",
-               "train", timings, log):
-        trained, dev_eer = _train(manifest, out, {"recipe": RECIPES[size], **overrides, "seed": seed,
-                                                  "device": device, "progress": progress}, log)
+    with _step(3, f"training {settings['model']} ({RECIPES[size]} recipe) on the train split (best epoch chosen "
+                  "on dev)", "train", timings, log):
+        trained, dev_eer = _train(manifest, out, {**settings, "seed": seed, "device": device, "progress": progress},
+                                  log)
     with _step(4, "evaluating on the eval split (speakers and generators unseen in training)", "evaluate",
                timings, log):
         detector = load_detector(trained.checkpoint, device=device)
@@ -131,6 +119,22 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     atomic_write_text(out / RESULT_FILE, json.dumps(result.to_dict(), indent=2) + "\n")
     log(summary_text(result))
     return result
+
+
+def training_settings(size: str, **overrides) -> dict:
+    """The TrainConfig fields a quickstart size trains with: its recipe's, with the ``overrides``
+    that are not None (``model``, ``epochs``, ``augment``); names are checked here, before any work."""
+    from .augment import augment_config
+    from .models import model_preset
+    from .recipes import load_recipe
+
+    if size not in RECIPES:
+        raise choice_error("quickstart size", size, RECIPES)
+    settings = {**load_recipe(RECIPES[size]), **{k: v for k, v in overrides.items() if v is not None},
+                "recipe": RECIPES[size]}
+    model_preset(settings["model"])
+    augment_config(settings["augment"])
+    return settings
 
 
 @contextmanager

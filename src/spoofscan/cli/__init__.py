@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from .. import __version__
+from ..version import __version__
 from ..errors import SpoofscanError, missing_extra
 from .corpus import add_corpus, add_quickstart
 from .evaluate import add_evaluate, add_robustness

@@ -17,11 +17,18 @@ def add_corpus(sub):
                    help="folder of real recordings (speaker = first sub-folder; a .txt beside a file is its "
                         "transcript); repeatable")
     b.add_argument("--real-language", help="language code of the --real-dir recordings (e.g. en)")
-    b.add_argument("--sources", help="comma-separated package sources: tuxpaint, ktuberling, asterisk, or 'none' "
-                                     "(default: the size's)")
+    b.add_argument("--sources", help="comma-separated package sources (spoofscan corpus sources lists them), or "
+                                     "'none' (default: the size's)")
     b.add_argument("--heldout-family", action="append", dest="heldout_families", metavar="FAMILY",
                    help="also write manifest-heldout-FAMILY.csv: the corpus with that fake family (e.g. world) left "
                         "out of train and dev, for leave-family-out evaluation; repeatable")
+    b.add_argument("--heldout-source", action="append", dest="heldout_sources", metavar="SOURCE",
+                   help="also write manifest-heldout-SOURCE.csv: every clip of that real-speech source in eval, none "
+                        "in train or dev (leave-source-out); with --heldout-family, also one manifest per "
+                        "(SOURCE, FAMILY) pair, both left out together; repeatable")
+    b.add_argument("--heldout-kind", action="append", dest="heldout_kinds", metavar="KIND",
+                   help="also write manifest-heldout-KIND.csv: no fake of that kind (tts or copy) in train or dev "
+                        "(leave-kind-out); repeatable")
     b.add_argument("--jobs", type=int, help="worker processes (default: one per CPU)")
     b.add_argument("--config", help="YAML file with CorpusConfig fields (generators, command generators...); flags override it")
     b.add_argument("--cache", dest="cache_dir", help="download cache (default ~/.cache/spoofscan)")
@@ -35,6 +42,10 @@ def add_corpus(sub):
     c.add_argument("--splits", default="train,dev,eval", help="splits to audit (comma-separated)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_cmd_corpus_check)
+    s = csub.add_parser("sources", help="list the real-speech sources: name, sizes that use them, Debian packages, "
+                                        "how they were recorded, licence")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    s.set_defaults(func=_cmd_corpus_sources)
     g = csub.add_parser("generators", help="list the fake-speech generators: name, family, what each needs, "
                                            "whether it runs here (else what to install), licence")
     g.add_argument("--size", default="small", help="show which split each generator serves in this size's "
@@ -52,7 +63,8 @@ def _cmd_corpus_build(args) -> int:
     overrides = {"out": args.out, "size": args.size, "real_dirs": tuple(args.real_dirs) if args.real_dirs else None,
                  "real_language": args.real_language, "sources": sources, "jobs": args.jobs,
                  "cache_dir": args.cache_dir, "seed": args.seed,
-                 "heldout_families": tuple(args.heldout_families) if args.heldout_families else None}
+                 **{k: tuple(getattr(args, k)) if getattr(args, k) else None
+                    for k in ("heldout_families", "heldout_sources", "heldout_kinds")}}
     if args.quiet:
         overrides["progress"] = False
     summary = build_corpus_summary(load_corpus_config(args.config, **overrides))
@@ -85,6 +97,22 @@ def _cmd_corpus_check(args) -> int:
         print(f"too few clips to judge {', '.join(report.unjudged)} (fewer than {report.min_clips} per class)")
     print(f"shortcut audit passed: every single-number EER >= {100 * args.threshold:.0f} %"
           f"{' where judged' if report.unjudged else ''}")
+    return 0
+
+
+def _cmd_corpus_sources(args) -> int:
+    from ..corpus import SIZES
+    from ..corpus.sources import SOURCES
+
+    rows = [{"name": s.name, "sizes": [n for n, p in SIZES.items() if s.name in p.sources], "packages": list(s.packages),
+             "chain": s.chain, "licence": s.licence, "title": s.title} for s in SOURCES.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<13} {'/'.join(r['sizes']) or '-':<17} {r['chain']}")
+        print(f"{'':<13} {'':<17} packages: {', '.join(r['packages'])}; licence: {r['licence']}")
+    print(f"{len(rows)} sources; the middle column: the corpus sizes that use each (--sources chooses others)")
     return 0
 
 

@@ -11,12 +11,13 @@
 - :mod:`.audit`: the shortcut audit (can one trivial number tell real from fake?).
 """
 
+from ..fileio import default_cache_dir
 from .attribution import ATTRIBUTION
 from .builder import build_corpus, build_corpus_summary
 from .config import SIZES, CorpusConfig, load_corpus_config
 from .manifest import MANIFEST, MANIFEST_COLUMNS, NO_GENERATOR, SPLITS, family_of, heldout_rows, write_heldout_manifest
 from .process import CODECS, NO_CODEC, neutralise
-from .sources import SOURCES, RealClip, default_cache_dir, fetch_package
+from .sources import SOURCES, RealClip, fetch_package
 from .state import BuildSummary, read_state
 
 __all__ = ["ATTRIBUTION", "CODECS", "MANIFEST", "MANIFEST_COLUMNS", "NO_CODEC", "NO_GENERATOR", "SIZES", "SOURCES",

@@ -37,6 +37,7 @@ def write_attribution(out: Path, cfg: CorpusConfig, roots: dict, generators: dic
         src = SOURCES[name]
         versions = ", ".join(f"{p} {package_version(roots[p])}" for p in src.packages if p in roots)
         lines += [f"### {src.title}\n", f"- Licence: {src.licence}", f"- Credits: {src.credits}",
+                  f"- Recorded: {src.chain}",
                   f"- Debian packages: {versions}", ""]
         for package in src.packages:
             copyright_file = roots[package] / "usr/share/doc" / package / "copyright"

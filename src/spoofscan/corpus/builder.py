@@ -41,11 +41,13 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SpoofscanError, choice_error
+from ..fileio import default_cache_dir
 from .attribution import write_attribution
 from .config import CorpusConfig
 from .manifest import MANIFEST, corpus_counts, family_of, write_heldout_manifest, write_info, write_manifest
 from .plan import Plan, available_generators, dedupe_clips, plan_pairs, select_clips
-from .sources import SOURCES, default_cache_dir, fetch_package, find_real_dir
+from .sources import SOURCES, fetch_package, find_real_dir
+from .splice import build_splice, plan_splices
 from .state import FAILURES, STATE, BuildSummary, is_done, read_state, record, write_failures
 from .vocoder_jobs import describe, is_trained, train_jobs
 from .workers import pair_results
@@ -86,8 +88,11 @@ def build_corpus_summary(config: CorpusConfig, log: Log | None = None) -> BuildS
     _make_pairs(todo, plan, config, out, done)
     _report_failures(summary, plan, todo, done, out, log)
     timings["synthesis"] = round(time.perf_counter() - step, 1)
+    step = time.perf_counter()
+    spliced = _make_splices(plan, config, out, done)
+    timings["splicing"] = round(time.perf_counter() - step, 1)
 
-    _write_outputs(out, config, plan, done, summary, log)
+    _write_outputs(out, config, plan, done, summary, log, spliced)
     summary.seconds = time.perf_counter() - start
     summary.timings = {**timings, "total": round(summary.seconds, 1)}
     write_info(out, config, summary, roots, plan.generators)
@@ -130,6 +135,10 @@ def _plan(clips: list, config: CorpusConfig, cache: Path, log: Log) -> Plan:
     for family in config.heldout_families:
         if family not in planned:
             raise choice_error("family to hold out", family, planned)
+    sources = sorted({p.clip.source for p in plan.pairs})
+    for source in config.heldout_sources:
+        if source not in sources:
+            raise choice_error("source to hold out", source, sources)
     if plan.skipped:
         log(f"{plan.skipped} real clips left out: no available generator can fake them (no transcript, or a "
             "language the engines do not speak, and no copy-synthesis generator)")
@@ -178,13 +187,36 @@ def _report_failures(summary: BuildSummary, plan: Plan, todo: list, done: dict, 
             f"{out / FAILURES})")
 
 
-def _write_outputs(out: Path, config: CorpusConfig, plan: Plan, done: dict, summary: BuildSummary, log: Log) -> None:
-    """Write the manifests (the main one and one per held-out family); fill the summary's counts."""
+def _make_splices(plan: Plan, config: CorpusConfig, out: Path, done: dict) -> list:
+    """Make the partly fake clips (:mod:`spoofscan.corpus.splice`) not made yet; their manifest rows."""
     rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]]
+    splices = plan_splices(rows, config.spliced_share, config.seed)
+    with open(out / STATE, "a", encoding="utf-8") as state:
+        for s in splices:
+            if not is_done(out, done.get(s["job"])):
+                done[s["job"]] = {"rows": [build_splice(s, out, config.seed)], "error": None}
+                record(state, s["job"], done[s["job"]])
+    return [row for s in splices for row in done[s["job"]]["rows"]]
+
+
+def heldout_folds(config: CorpusConfig) -> list:
+    """What each held-out manifest of ``config`` leaves out, as keyword arguments of
+    :func:`~spoofscan.corpus.manifest.write_heldout_manifest`: each family, each source, each kind,
+    and each (source, family) pair."""
+    folds = [{"family": f} for f in config.heldout_families] + [{"source": s} for s in config.heldout_sources]
+    folds += [{"kind": k} for k in config.heldout_kinds]
+    return folds + [{"source": s, "family": f} for s in config.heldout_sources for f in config.heldout_families]
+
+
+def _write_outputs(out: Path, config: CorpusConfig, plan: Plan, done: dict, summary: BuildSummary, log: Log,
+                   spliced: list) -> None:
+    """Write the manifests (the main one and the held-out ones); fill the summary's counts."""
+    rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]] + spliced
     write_manifest(out / MANIFEST, rows)
-    for family in config.heldout_families:
-        path = write_heldout_manifest(out, family)
-        log(f"family {family} left out of train and dev: {path} (data specs csv:{path}:train | :dev | :eval)")
+    for what in heldout_folds(config):
+        path = write_heldout_manifest(out, **what)
+        log(f"{', '.join(f'{k} {v}' for k, v in what.items())} left out of train and dev: {path} "
+            f"(data specs csv:{path}:train | :dev | :eval)")
     summary.counts = corpus_counts(rows)
     summary.vocoders = {family: describe(job) for family, job in sorted(plan.vocoders.items())}
     summary.held_for_vocoders = len(plan.held)

@@ -20,12 +20,18 @@ from .generators import ROLES, CommandGenerator, default_generators
 from .sources import SOURCES
 from ..vocoder.recipes import VOCODER_RECIPES
 
-RECIPE_VERSION = 3  # bump when processing changes: every pair is then rebuilt (3: the spoofscan.augment chain)
+RECIPE_VERSION = 4  # bump when processing changes: every pair is then rebuilt (4: texts borrowed for TTS)
 DEFAULT_SIZE = "small"
-TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families")
+TUPLE_FIELDS = ("sources", "real_dirs", "train_generators", "eval_generators", "heldout_families", "heldout_sources",
+                "heldout_kinds")
 RANGE_FIELDS = ("level_dbfs", "noise_snr_db", "edge_pad_seconds", "duration_jitter")  # (low, high) pairs
-SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share")  # in [0, 1)
-SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe")  # the size's when not given
+SHARE_FIELDS = ("eval_fraction", "dev_fraction", "narrowband_share", "codec_share", "tts_share",
+                "spliced_share")  # in [0, 1)
+KINDS = ("tts", "copy")  # text-to-speech (text in) and copy-synthesis (a real clip in): a generator's ``needs``
+SIZE_FIELDS = ("sources", "train_generators", "eval_generators", "vocoder_recipe", "engine_weights")  # the size's
+# The engines that re-synthesise through the published HiFi-GAN V1 cost 0.6-0.9 CPU s per second of audio (the
+# others 0.01-0.35): the small corpus draws them a quarter as often, so that the quickstart keeps its time
+LIGHT_WEIGHTS = (("hifigan-v1", 0.25), ("tts-hifigan", 0.25))
 
 
 @dataclass(frozen=True)
@@ -38,21 +44,22 @@ class SizePreset:
     train_generators: tuple
     eval_generators: tuple
     vocoder: str = "draft"  # how the neural vocoders are made (:data:`spoofscan.vocoder.VOCODER_RECIPES`)
+    engine_weights: tuple = ()  # (engine, weight) pairs: how often an engine is drawn among its kind (default 1)
 
     def defaults(self) -> dict:
         """The :class:`CorpusConfig` field values this size stands for."""
         return {"sources": self.sources, "max_real": self.max_real, "max_speakers": self.max_speakers,
                 "train_generators": self.train_generators, "eval_generators": self.eval_generators,
-                "vocoder_recipe": self.vocoder}
+                "vocoder_recipe": self.vocoder, "engine_weights": self.engine_weights}
 
 
 SIZES = {
     "tiny": SizePreset(("asterisk",), 40, None, ("espeak-ng/m3", "world/dio", "lpc/o16"),
                        ("espeak-ng/f4", "world/harvest", "lpc/o10")),
-    "small": SizePreset(("tuxpaint", "ktuberling", "asterisk"), 1600, None, default_generators("train"),
-                        default_generators("eval")),
-    "full": SizePreset(("tuxpaint", "ktuberling", "asterisk"), None, None, default_generators("train"),
-                       default_generators("eval"), vocoder="quality"),
+    "small": SizePreset(tuple(SOURCES), 1600, None, default_generators("train"), default_generators("eval"),
+                        engine_weights=LIGHT_WEIGHTS),
+    "full": SizePreset(tuple(SOURCES), None, None, default_generators("train"), default_generators("eval"),
+                       vocoder="quality"),
 }
 
 
@@ -67,14 +74,14 @@ class CorpusConfig(Config):
     out : the corpus folder
     size : ``tiny`` (a few dozen clips from the Asterisk prompts, two engines: for CI),
         ``small`` (a few thousand clips) or ``full`` (everything)
-    sources : package sources (``tuxpaint``, ``ktuberling``, ``asterisk``); None: the size's;
+    sources : package sources (:data:`spoofscan.corpus.sources.SOURCES`); None: the size's;
         ``()`` for none (then give ``real_dirs``)
     real_dirs : folders of real recordings; a file's speaker is its first sub-folder below
         the folder (or the folder's name); a ``.txt`` beside a file is its transcript
     real_language : language code of the ``real_dirs`` recordings (``""``: unknown, so only
         copy-synthesis fakes are made from them)
-    max_real, max_speakers : caps (None: the size's); the clips kept are spread evenly over
-        speakers
+    max_real, max_speakers : caps (None: the size's); the clips kept are spread evenly over the
+        sources, and within a source over its speakers
     train_generators, eval_generators : generator names (see
         :func:`spoofscan.corpus.generators.builtin_generators` and ``commands``); train/dev fakes
         come from the first, eval fakes only from the second; None: the size's
@@ -91,6 +98,16 @@ class CorpusConfig(Config):
     noise_snr_db : range of the SNR of the added noise floor, dB below the clip's RMS
     edge_pad_seconds : range of the silence put before and after the trimmed speech
     duration_jitter : TTS clips are made this factor range of the real clip's duration
+    engine_weights : (engine, weight) pairs (a mapping in :meth:`from_dict`): an engine is drawn
+        among the engines of its kind that can fake a clip with probability proportional to its
+        weight (1 for an engine not named); None: the size's (``{}``: every engine alike)
+    tts_share : probability that a pair's fake is text-to-speech when one of the pair's engines can
+        say it (the rest: copy-synthesis of the real clip)
+    spliced_share : per split, this share of the pairs (rounded) becomes partly fake clips: a
+        speaker's real utterances with one or two replaced by their fakes (:mod:`spoofscan.corpus.splice`)
+    borrow_texts : a real clip without a transcript may get a text-to-speech fake that says the
+        transcript of another clip of its language and split (recorded in the manifest's detail
+        keys), so that clips of sources without transcripts get text-to-speech fakes too
     vocoder_recipe : architectures and training budget of the neural vocoders (``draft`` or
         ``quality``; None: the size's), see :data:`spoofscan.vocoder.VOCODER_RECIPES`
     vocoder_steps : override the budget's training steps (None: the budget's)
@@ -100,6 +117,10 @@ class CorpusConfig(Config):
     heldout_families : families (the part of a generator name before ``/``, e.g. ``world``) to
         leave out of training: for each, ``manifest-heldout-FAMILY.csv`` is written beside
         ``manifest.csv`` (see :func:`spoofscan.corpus.manifest.heldout_rows`); no audio is made for it
+    heldout_sources : real-speech sources to leave out of training: for each, ``manifest-heldout-SOURCE.csv``
+        puts every clip of the source in eval and none in train or dev; with ``heldout_families``
+        also ``manifest-heldout-SOURCE+FAMILY.csv`` for each pair (both left out together)
+    heldout_kinds : kinds of fake (``tts``, ``copy``) to leave out of training, one manifest each
     jobs : worker processes (0: one per CPU); does not change the result
     cache_dir : where packages are downloaded and unpacked (``""``: ``$SPOOFSCAN_CACHE`` or
         ``~/.cache/spoofscan``)
@@ -124,12 +145,18 @@ class CorpusConfig(Config):
     noise_snr_db: tuple = (35.0, 55.0)
     edge_pad_seconds: tuple = (0.1, 0.4)
     duration_jitter: tuple = (0.9, 1.1)
+    engine_weights: Optional[tuple] = None
+    tts_share: float = 0.7
+    spliced_share: float = 0.1
+    borrow_texts: bool = True
     vocoder_recipe: Optional[str] = None
     vocoder_steps: Optional[int] = None
     vocoder_clips: Optional[int] = None
     vocoder_device: str = "cpu"
     seed: int = 0
     heldout_families: tuple = ()
+    heldout_sources: tuple = ()
+    heldout_kinds: tuple = ()
     jobs: int = 0
     cache_dir: str = ""
     progress: bool = True
@@ -149,6 +176,8 @@ class CorpusConfig(Config):
         for name in TUPLE_FIELDS:
             if name in d:
                 d[name] = (d[name],) if isinstance(d[name], str) else tuple(d[name])
+        if isinstance(d.get("engine_weights"), dict):
+            d["engine_weights"] = tuple((str(k), float(v)) for k, v in sorted(d["engine_weights"].items()))
         if "real_dirs" in d:
             d["real_dirs"] = tuple(str(folder) for folder in d["real_dirs"])
         for name in RANGE_FIELDS:
@@ -178,8 +207,13 @@ class CorpusConfig(Config):
             raise choice_error("vocoder recipe", self.vocoder_recipe, VOCODER_RECIPES)
         parse_device(self.vocoder_device, CUDA_DEVICES, "vocoder device")
         if not self.sources and not self.real_dirs:
-            raise SpoofscanError("no real speech: give package sources (tuxpaint, ktuberling, asterisk) "
-                                 "and/or --real-dir DIR")
+            raise SpoofscanError(f"no real speech: give package sources ({', '.join(SOURCES)}) and/or --real-dir DIR")
+        for engine, weight in self.engine_weights:
+            if not weight > 0:
+                raise SpoofscanError(f"engine_weights: the weight of {engine} must be positive, got {weight}")
+        for kind in self.heldout_kinds:
+            if kind not in KINDS:
+                raise choice_error("kind of fake to hold out", kind, KINDS)
 
     def _check_types(self) -> None:
         """Raise when a field holds a loose value that :meth:`from_dict` would have turned into a field value."""
@@ -205,6 +239,7 @@ class CorpusConfig(Config):
         d = asdict(self)
         d["commands"] = [{"name": c.name, "command": c.command, "needs": c.needs, "languages": list(c.languages)}
                          for c in self.commands]
+        d["engine_weights"] = dict(self.engine_weights)
         return d
 
 

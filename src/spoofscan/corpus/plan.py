@@ -16,11 +16,12 @@ from typing import Callable, Iterable, Optional
 import numpy as np
 
 from ..errors import SpoofscanError, choice_error
+from ..fileio import default_cache_dir
 from ..seeding import stable_seed
 from .config import CorpusConfig
 from .generators import Generator, builtin_generators
 from .process import processing_key
-from .sources import RealClip, default_cache_dir
+from .sources import RealClip
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Pair:
     generator: str
     real_trial: str
     fake_trial: str
+    text: Optional[str] = None  # what a text-to-speech fake says: the clip's transcript, or one borrowed
+    text_from: str = ""  # the key of the clip whose transcript it borrows ("": its own, or none)
 
 
 @dataclass
@@ -75,10 +78,12 @@ def _water_fill(counts: dict, total: int) -> int:
 
 
 def select_clips(clips: list, cfg: CorpusConfig) -> list:
-    """Keep at most ``max_speakers`` speakers and ``max_real`` clips, spread evenly over the speakers.
+    """Keep at most ``max_speakers`` speakers and ``max_real`` clips, spread evenly over the sources
+    (recording chains), and within a source over its speakers.
 
-    Each speaker contributes min(its clips, c) clips with c as large as the budget allows
-    (:func:`_water_fill`), drawn in a seeded order; the choice depends only on the seed.
+    Each source gets min(its clips, c) clips with c as large as the budget allows
+    (:func:`_water_fill`), and shares them among its speakers the same way; clips are drawn in a
+    seeded order, so the choice depends only on the seed.
     """
     by_speaker: dict = {}
     for c in clips:
@@ -88,18 +93,25 @@ def select_clips(clips: list, cfg: CorpusConfig) -> list:
     speakers = sorted(by_speaker, key=lambda s: stable_seed(cfg.seed, "speaker", s))
     if cfg.max_speakers:  # keep the speakers with the most transcripts (text-to-speech needs them)
         speakers = sorted(speakers, key=lambda s: -sum(c.text is not None for c in by_speaker[s]))[:cfg.max_speakers]
-    counts = {s: len(by_speaker[s]) for s in speakers}
-    cap = _water_fill(counts, cfg.max_real) if cfg.max_real else max(counts.values())
-    kept = [c for s in speakers for c in by_speaker[s][:cap]]
+    by_source: dict = {}
+    for s in speakers:
+        by_source.setdefault(by_speaker[s][0].source, []).append(s)
+    per_source = {src: sum(len(by_speaker[s]) for s in members) for src, members in by_source.items()}
+    source_cap = _water_fill(per_source, cfg.max_real) if cfg.max_real else max(per_source.values())
+    kept = []
+    for src, members in by_source.items():
+        counts = {s: len(by_speaker[s]) for s in members}
+        cap = _water_fill(counts, source_cap) if per_source[src] > source_cap else max(counts.values())
+        kept += [c for s in members for c in by_speaker[s][:cap]]
     if cfg.max_real and len(kept) > cfg.max_real:
         kept = sorted(kept, key=lambda c: stable_seed(cfg.seed, "trim", c.key))[:cfg.max_real]
     return sorted(kept, key=lambda c: c.key)
 
 
-def can_fake(g: Generator, clip: RealClip) -> bool:
-    """Whether ``g`` can make a fake of ``clip``: copy-synthesis always; text-to-speech when the clip has a
-    transcript in a language ``g`` speaks."""
-    return bool(g.needs == "audio" or (clip.text and g.supports(clip.language)))
+def can_fake(g: Generator, clip: RealClip, text: Optional[str] = None) -> bool:
+    """Whether ``g`` can make a fake of ``clip``: copy-synthesis always; text-to-speech when there is a
+    text to say (``text``, else the clip's transcript) in the clip's language, which ``g`` speaks."""
+    return bool(g.needs == "audio" or ((text or clip.text) and g.supports(clip.language)))
 
 
 def assign_splits(clips: list, cfg: CorpusConfig, eval_generators: Iterable[Generator] = ()) -> dict:
@@ -189,16 +201,47 @@ def available_generators(cfg: CorpusConfig, log: Callable[[str], None] = print) 
     return out
 
 
-def pick_generator(clip: RealClip, candidates: list, seed: int) -> Optional[Generator]:
-    """A generator that can make a fake of ``clip``: an engine drawn uniformly, then one of its configurations."""
-    ok = [g for g in candidates if can_fake(g, clip)]
+def pick_generator(clip: RealClip, candidates: list, seed: int, tts_share: float = 0.5,
+                   text: Optional[str] = None, engine_weights: tuple = ()) -> Optional[Generator]:
+    """A generator that can make a fake of ``clip`` (saying ``text``, else its transcript): the kind
+    first (text-to-speech with probability ``tts_share`` when both kinds can), then an engine of that
+    kind (uniformly, or in proportion to ``engine_weights``: (engine, weight) pairs, 1 for the
+    others), then one of its configurations."""
+    ok = [g for g in candidates if can_fake(g, clip, text)]
     if not ok:
         return None
-    engines = sorted({g.engine for g in ok})
     rng = np.random.default_rng(stable_seed(seed, "generator", clip.key))
-    engine = engines[int(rng.integers(len(engines)))]
+    kinds = {needs: [g for g in ok if g.needs == needs] for needs in ("text", "audio")}
+    if kinds["text"] and kinds["audio"]:
+        ok = kinds["text"] if rng.random() < tts_share else kinds["audio"]
+    engines = sorted({g.engine for g in ok})
+    weights = np.array([dict(engine_weights).get(e, 1.0) for e in engines])
+    if np.all(weights == weights[0]):
+        engine = engines[int(rng.integers(len(engines)))]
+    else:
+        engine = engines[int(rng.choice(len(engines), p=weights / weights.sum()))]
     configs = [g for g in ok if g.engine == engine]
     return configs[int(rng.integers(len(configs)))]
+
+
+def text_donors(clips: list, splits: dict) -> dict:
+    """(language, split) -> the clips with a transcript there, in key order: whose texts a clip
+    without one may borrow (:func:`borrowed_text`)."""
+    donors: dict = {}
+    for c in clips:
+        if c.text:
+            donors.setdefault((c.language, splits[c.key]), []).append(c)
+    return donors
+
+
+def borrowed_text(clip: RealClip, split: str, donors: dict, seed: int) -> tuple:
+    """``(text, donor key)`` for a clip without a transcript: the transcript of a clip of the same
+    language and split drawn by a stable hash of the clip; ``(None, "")`` when there is none."""
+    pool = donors.get((clip.language, split), [])
+    if clip.text or not pool:
+        return None, ""
+    donor = pool[stable_seed(seed, "donor", clip.key) % len(pool)]
+    return donor.text, donor.key
 
 
 def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional[Path] = None) -> Plan:
@@ -213,22 +256,25 @@ def plan_pairs(clips: list, cfg: CorpusConfig, generators: dict, cache: Optional
     generators, jobs, held = _bind_vocoders(clips, splits, cfg, generators, cache)
     table = {g.name: g for role in generators.values() for g in role}
     processing = json.dumps(processing_key(cfg), sort_keys=True)
+    donors = text_donors(clips, splits) if cfg.borrow_texts else {}
     pairs, skipped = [], 0
     for clip in clips:
         split = splits[clip.key]
         candidates = generators["eval" if split == "eval" else "train"]
         if clip.key in held:
             candidates = [g for g in candidates if not g.trained_vocoder]
-        g = pick_generator(clip, candidates, cfg.seed)
+        borrowed, donor = borrowed_text(clip, split, donors, cfg.seed)
+        g = pick_generator(clip, candidates, cfg.seed, cfg.tts_share, borrowed, cfg.engine_weights)
         if g is None:
             skipped += 1
             continue
+        text, donor = (clip.text, "") if g.needs == "audio" or not borrowed else (borrowed, donor)
         spec = table[g.name].fingerprint()
-        job = hashlib.sha256(json.dumps([clip.key, clip.text, clip.language, clip.speaker, split, g.name, spec,
+        job = hashlib.sha256(json.dumps([clip.key, text, clip.language, clip.speaker, split, g.name, spec,
                                          processing]).encode()).hexdigest()[:20]
         real_trial = "clip_" + hashlib.sha256(f"real|{clip.key}".encode()).hexdigest()[:12]
         fake_trial = "clip_" + hashlib.sha256(f"fake|{clip.key}|{g.name}".encode()).hexdigest()[:12]
-        pairs.append(Pair(job, clip, split, g.name, real_trial, fake_trial))
+        pairs.append(Pair(job, clip, split, g.name, real_trial, fake_trial, text, donor))
     return Plan(pairs, skipped, generators, jobs, held)
 
 

@@ -86,15 +86,18 @@ def neutralise(x: np.ndarray, rng: np.random.Generator, cfg: CorpusConfig, narro
     return set_level(x, rng.uniform(*cfg.level_dbfs), PEAK_LIMIT)
 
 
-def synthesize_matched(g: Generator, clip: RealClip, real16: np.ndarray, target: float, seed: int):
-    """Make the fake of ``clip``: TTS at a speaking rate that lands near ``target`` seconds of speech.
+def synthesize_matched(g: Generator, clip: RealClip, real16: np.ndarray, target: float, seed: int,
+                       text: str | None = None):
+    """Make the fake of ``clip``: TTS saying ``text`` (default: the clip's transcript) at a speaking
+    rate that lands near ``target`` seconds of speech, or copy-synthesis of the clip.
 
     ``real16`` is the real clip at 16 kHz, float32 (samples,) (what copy-synthesis starts from).
     Returns the fake, float32 (samples,), and its rate in Hz.
     """
+    text = text or clip.text
     if g.needs == "audio":
-        return g.synthesize(Request(text=clip.text, language=clip.language, audio=real16, rate=SAMPLE_RATE, seed=seed))
-    request = Request(text=clip.text, language=clip.language, seed=seed)
+        return g.synthesize(Request(text=text, language=clip.language, audio=real16, rate=SAMPLE_RATE, seed=seed))
+    request = Request(text=text, language=clip.language, seed=seed)
     x, rate = g.synthesize(request)
     spoken = len(trim(resample(x, rate))) / SAMPLE_RATE
     speed = float(np.clip(spoken / max(target, 0.05), *SPEED_LIMITS))
@@ -126,7 +129,7 @@ def build_pair(pair, cfg: CorpusConfig, generator: Generator, out: Path) -> list
     real16, real_rate = read_real16(pair.clip)
     target = len(trim(real16)) / SAMPLE_RATE * rng.uniform(*cfg.duration_jitter)
     fake, fake_rate = synthesize_matched(generator, pair.clip, real16, target,
-                                         stable_seed(cfg.seed, "synth", pair.clip.key))
+                                         stable_seed(cfg.seed, "synth", pair.clip.key), pair.text)
     narrowband = min(real_rate, fake_rate) < SAMPLE_RATE or rng.uniform() < cfg.narrowband_share
     codec = (NO_CODEC, 0.0)
     if rng.uniform() < cfg.codec_share:
@@ -150,7 +153,13 @@ def _row(pair, generator: Generator, label: str, trial: str, rel: Path, y: np.nd
         "trial": trial, "path": rel.as_posix(), "label": label, "split": pair.split,
         "source": pair.clip.source, "speaker": pair.clip.speaker if is_real or generator.needs == "audio"
         else generator.name, "language": pair.clip.language or "-",
-        "generator": NO_GENERATOR if is_real else generator.name, "channel": channel, "codec": codec,
-        "seconds": round(len(y) / SAMPLE_RATE, 3), "native_rate": native_rate,
-        "text": pair.clip.text or "", "origin": pair.clip.key, "pair": pair.real_trial,
+        "generator": NO_GENERATOR if is_real else generator.name, "kind": NO_GENERATOR if is_real else kind_of(generator),
+        "channel": channel, "codec": codec, "seconds": round(len(y) / SAMPLE_RATE, 3), "native_rate": native_rate,
+        "text": (pair.clip.text if is_real else pair.text) or "", "text_from": "" if is_real else pair.text_from,
+        "origin": pair.clip.key, "pair": pair.real_trial,
     }
+
+
+def kind_of(generator: Generator) -> str:
+    """``tts`` for a generator that says a text, ``copy`` for one that re-synthesises a real clip."""
+    return "tts" if generator.needs == "text" else "copy"

@@ -1,4 +1,4 @@
-"""A CSV manifest: `path,label[,trial][,split][,group columns...]`."""
+"""A CSV manifest: `path,label[,trial][,split][,segments][,group columns...]`."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Optional
 
 from ..errors import SpoofscanError
 from ..labels import normalize_label
-from .records import Record, finish_records, group_value, read_csv_table
+from .records import Record, finish_records, group_value, parse_segments, read_csv_table
 
 CSV_REQUIRED = ("path", "label")
-CSV_RESERVED = ("path", "label", "trial", "split")
+CSV_RESERVED = ("path", "label", "trial", "split", "segments")
 
 
 def load_csv_manifest(path, split: Optional[str] = None) -> list:
@@ -21,6 +21,8 @@ def load_csv_manifest(path, split: Optional[str] = None) -> list:
       (bonafide/bona-fide/real/genuine, spoof/fake/deepfake...);
     - ``trial`` (optional): the trial id; default the ``path`` cell as written;
     - ``split`` (optional): with ``split`` given, only rows whose ``split`` equals it;
+    - ``segments`` (optional): a partly fake clip's fake passages, ``START-END;START-END`` in
+      seconds (:attr:`~spoofscan.datasets.records.Record.segments`); empty for other clips;
     - every other column becomes a group (empty cells -> ``-``).
     """
     manifest = Path(path).expanduser()
@@ -55,6 +57,7 @@ def load_csv_manifest(path, split: Optional[str] = None) -> list:
         audio = Path(written).expanduser()
         audio = audio if audio.is_absolute() else base / audio
         groups = {c: group_value(row.get(c)) for c in group_columns}
-        records.append(Record(trial, str(audio), label, groups))
+        segments = parse_segments(row.get("segments"), f"{manifest}:{number}")
+        records.append(Record(trial, str(audio), label, groups, segments))
     where = f"{manifest} (split {split})" if split is not None else str(manifest)
     return finish_records(records, where)

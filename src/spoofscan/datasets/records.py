@@ -45,12 +45,16 @@ class Record:
     path : the audio file
     label : ``bonafide`` or ``spoof``
     groups : grouping columns, e.g. ``{"speaker": "LA_0079", "attack": "A07", "codec": "low_mp3"}``
+    segments : for a partly fake clip (a ``spoof`` trial that is real speech with fake passages
+        spliced in), the fake passages as ``(start, end)`` seconds, in order; ``()`` for a clip that
+        is all real or all fake
     """
 
     trial: str
     path: str
     label: str
     groups: dict = field(default_factory=dict, compare=False, hash=False)
+    segments: tuple = field(default=(), compare=False, hash=False)
 
 
 def group_value(text) -> str:
@@ -249,3 +253,28 @@ def read_csv_table(path: Path) -> tuple:
     except csv.Error as exc:
         raise SpoofscanError(f"{path}: not a readable CSV file ({exc})") from None
     return header, rows
+
+
+def parse_segments(text, where: str) -> tuple:
+    """``"1.2-2.35;4-5.1"`` -> ``((1.2, 2.35), (4.0, 5.1))``: passages in seconds, each start < end,
+    in order and not overlapping; ``""`` or ``-`` -> ``()``. Raises SpoofscanError naming ``where``."""
+    text = (text or "").strip()
+    if text in ("", "-"):
+        return ()
+    out = []
+    for part in text.split(";"):
+        try:
+            start, end = (float(v) for v in part.split("-"))
+        except ValueError:
+            raise SpoofscanError(f"{where}: segments {text!r}: each passage is START-END in seconds, "
+                                 "passages separated by ';'") from None
+        if not 0 <= start < end or (out and start < out[-1][1]):
+            raise SpoofscanError(f"{where}: segments {text!r}: passages must have 0 <= start < end, in order, "
+                                 "without overlap")
+        out.append((start, end))
+    return tuple(out)
+
+
+def format_segments(segments) -> str:
+    """The manifest's form of :attr:`Record.segments`: ``"1.200-2.350;4.000-5.100"`` (``""`` for none)."""
+    return ";".join(f"{a:.3f}-{b:.3f}" for a, b in segments)

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..calibration import Calibration
 from ..errors import SpoofscanError
 from ..fileio import atomic_write_text, refuse_overwrite

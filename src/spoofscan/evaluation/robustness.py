@@ -61,7 +61,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import SpoofscanError, choice_error
 from ..fileio import atomic_write_text
 from ..labels import BONAFIDE, SPOOF

@@ -2,7 +2,7 @@
 so a model is always run with the features it was trained on) and the matrices every
 implementation of the front end shares: filterbanks, DCT, STFT window.
 
-Three front ends share one computation (power spectrogram -> filterbank -> log -> per-band
+Four front ends share one computation (power spectrogram -> filterbank -> log -> per-band
 normalisation):
 
 - ``logmel``: log mel-filterbank energies (``n_mels`` mel bands);
@@ -11,7 +11,13 @@ normalisation):
   resolution of the spectrum);
 - ``lfcc``: linear-frequency cepstral coefficients (``n_mels`` linear bands, the first
   ``n_lfcc`` DCT-II coefficients of their log energies, plus deltas and delta-deltas), the
-  ASVspoof baseline front end.
+  ASVspoof baseline front end;
+- ``whisper``: Whisper's log-mel, the input of a Whisper encoder (:mod:`spoofscan.models.encoders`):
+  mel bands on the Slaney mel scale (librosa's default, ``htk=False``, Slaney-normalised), the
+  log10 of their power, floored :data:`WHISPER_DYNAMIC_RANGE` decades below the window's
+  maximum, then ``(x + 4) / 4``; the last STFT frame is dropped, as Whisper drops it.
+  ``FeatureConfig.from_dict({"frontend": "whisper"})`` (so ``--frontend whisper`` and a config
+  file) fills the settings it does not state with Whisper's own (:data:`WHISPER_SETTINGS`).
 
 ``channels`` stacks more views of the same STFT frames as input channels of the network
 (output (batch, C, rows, frames)): ``logmag`` is the front end above; the phase channels
@@ -35,7 +41,7 @@ from ..errors import SpoofscanError, choice_error
 
 NORMALIZATIONS = ("none", "mean", "meanvar")
 NORM_EPS = 1e-2  # std floor of "meanvar", in nats: a constant band (digital silence) stays ~0
-FRONTENDS = ("logmel", "linear", "lfcc")
+FRONTENDS = ("logmel", "linear", "lfcc", "whisper")
 DELTA_WIDTH = 2  # frames on each side of the delta regression (HTK's DELTAWINDOW = 2)
 CHANNELS = ("logmag", "mgd", "ifd")  # input channels a front end can stack (see spoofscan.frontend.phase)
 PHASE_CHANNELS = ("mgd", "ifd")
@@ -48,13 +54,24 @@ MAX_N_MELS = 512
 MAX_WINDOW_SECONDS = 60.0
 MAX_WINDOW_OVERLAP = 32  # window_seconds / hop_seconds: each sample is scored at most this many times
 
+# Whisper's log-mel (openai/whisper audio.py): 25-ms frames every 10 ms, 80 bands up to 8 kHz
+WHISPER_SETTINGS = {"n_fft": 400, "win_length": 400, "hop_length": 160, "n_mels": 80, "fmin": 0.0, "fmax": 8_000.0,
+                    "log_floor": 1e-10, "normalize": "none"}
+WHISPER_DYNAMIC_RANGE = 8.0  # decades of power kept below each window's maximum
+WHISPER_OFFSET = 4.0  # then (log10 + WHISPER_OFFSET) / WHISPER_SCALE
+WHISPER_SCALE = 4.0
+# Slaney's mel scale (librosa's default): linear below SLANEY_BREAK_HZ, logarithmic above
+SLANEY_HZ_PER_MEL = 200.0 / 3
+SLANEY_BREAK_HZ = 1_000.0
+SLANEY_LOG_STEP = math.log(6.4) / 27.0  # natural log of frequency per mel above the break
+
 
 @dataclass(frozen=True)
 class FeatureConfig(Config):
     """Front-end settings and the analysis window length, in samples, Hz and seconds.
 
-    ``frontend`` is ``logmel``, ``linear`` or ``lfcc`` (see the module docstring).
-    ``n_mels`` is the number of filterbank bands, mel bands for ``logmel`` and linear bands
+    ``frontend`` is ``logmel``, ``linear``, ``lfcc`` or ``whisper`` (see the module docstring).
+    ``n_mels`` is the number of filterbank bands, mel bands for ``logmel`` and ``whisper`` and linear bands
     for ``linear`` and ``lfcc`` (the name predates the linear front ends; checkpoints store it).
     ``n_lfcc`` is the number of cepstral coefficients ``lfcc`` keeps (its output has
     ``3 * n_lfcc`` rows: coefficients, deltas, delta-deltas). ``window_seconds`` is the length of
@@ -83,6 +100,11 @@ class FeatureConfig(Config):
     mgd_alpha: float = 0.4  # exponent of the group delay (Hegde and Murthy's alpha)
     mgd_gamma: float = 0.9  # exponent of the smoothed spectrum it is divided by (their gamma)
     mgd_lifter: int = 30  # cepstral coefficients kept to smooth that spectrum: 30 samples = 1.9 ms at 16 kHz
+
+    @classmethod
+    def field_values(cls, d: dict) -> dict:
+        """``frontend: whisper`` brings Whisper's settings (:data:`WHISPER_SETTINGS`) for the fields ``d`` omits."""
+        return {**WHISPER_SETTINGS, **d} if d.get("frontend") == "whisper" else d
 
     def __post_init__(self):
         if self.frontend not in FRONTENDS:
@@ -175,9 +197,10 @@ class FeatureConfig(Config):
         return 3 * self.n_lfcc if self.frontend == "lfcc" else self.n_mels
 
     def num_frames(self, samples: int) -> int:
-        """Frames of log-mel for a waveform of ``samples`` samples (centred STFT, as torch.stft)."""
+        """Frames of log-mel for a waveform of ``samples`` samples (centred STFT, as torch.stft;
+        ``whisper`` drops the last one)."""
         pad = self.n_fft // 2
-        return (samples + 2 * pad - self.n_fft) // self.hop_length + 1
+        return (samples + 2 * pad - self.n_fft) // self.hop_length + (0 if self.frontend == "whisper" else 1)
 
 
 def hz_to_mel(f):
@@ -187,6 +210,21 @@ def hz_to_mel(f):
 
 def mel_to_hz(m):
     return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def slaney_hz_to_mel(f):
+    """Slaney's mel scale (librosa's default, Whisper's): 1 mel per 66.7 Hz below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    above = np.log(np.maximum(f, SLANEY_BREAK_HZ) / SLANEY_BREAK_HZ) / SLANEY_LOG_STEP
+    return np.where(f < SLANEY_BREAK_HZ, f / SLANEY_HZ_PER_MEL, SLANEY_BREAK_HZ / SLANEY_HZ_PER_MEL + above)
+
+
+def slaney_mel_to_hz(m):
+    """The inverse of :func:`slaney_hz_to_mel`, in Hz."""
+    m = np.asarray(m, dtype=np.float64)
+    break_mel = SLANEY_BREAK_HZ / SLANEY_HZ_PER_MEL
+    return np.where(m < break_mel, m * SLANEY_HZ_PER_MEL,
+                    SLANEY_BREAK_HZ * np.exp(SLANEY_LOG_STEP * (np.maximum(m, break_mel) - break_mel)))
 
 
 def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
@@ -221,8 +259,23 @@ def linear_filterbank(cfg: FeatureConfig) -> np.ndarray:
     return _triangles(cfg, np.linspace(cfg.fmin, cfg.fmax, cfg.n_mels + 2))
 
 
+def whisper_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Whisper's mel filters (librosa's ``filters.mel`` defaults: Slaney scale, Slaney norm) for
+    ``cfg``'s bands, FFT and frequency range.
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels, n_fft // 2 + 1), float32
+    """
+    mels = np.linspace(slaney_hz_to_mel(cfg.fmin), slaney_hz_to_mel(cfg.fmax), cfg.n_mels + 2)
+    return _triangles(cfg, slaney_mel_to_hz(mels))
+
+
 def filterbank(cfg: FeatureConfig) -> np.ndarray:
-    """The front end's filterbank, (n_mels, n_fft // 2 + 1) float32: mel for ``logmel``, else linear."""
+    """The front end's filterbank, (n_mels, n_fft // 2 + 1) float32: mel for ``logmel``, Slaney
+    mel for ``whisper``, else linear."""
+    if cfg.frontend == "whisper":
+        return whisper_filterbank(cfg)
     return mel_filterbank(cfg) if cfg.frontend == "logmel" else linear_filterbank(cfg)
 
 

@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
+                     dct_matrix, filterbank, stft_window)
 from .phase import PHASE_FLOOR, cepstral_lifter, derivative_window, pooling_filterbank, ramp_window
 
 TWO_PI = 2.0 * np.pi
@@ -23,6 +24,14 @@ def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
     num = sum(n * (padded[..., width + n:width + n + frames] - padded[..., width - n:width - n + frames])
               for n in range(1, width + 1))
     return (num / (2.0 * sum(n * n for n in range(1, width + 1)))).astype(x.dtype)
+
+
+def whisper_scale(x: np.ndarray) -> np.ndarray:
+    """Whisper's scaling of log10 band powers (batch, bands, frames): floored
+    :data:`~spoofscan.frontend.config.WHISPER_DYNAMIC_RANGE` below each item's maximum, then
+    ``(x + 4) / 4``. Same shape."""
+    x = np.maximum(x, x.max(axis=(-2, -1), keepdims=True) - WHISPER_DYNAMIC_RANGE)
+    return (x + WHISPER_OFFSET) / WHISPER_SCALE
 
 
 def normalize_features(x: np.ndarray, mode: str) -> np.ndarray:
@@ -55,6 +64,7 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
     padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
     # (batch, frames, n_fft) view of the frames: no copy until the window is applied
     frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
+    frames = frames[:, :cfg.num_frames(waves.shape[1])]  # whisper drops the last one
     if pool is None or parts < 2:
         feats = _frame_features(frames, cfg)
     else:
@@ -65,13 +75,15 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
     if cfg.frontend == "lfcc":  # only the logmag channel: phase channels need bands
         d = deltas(x)
         x = np.concatenate([x, d, deltas(d)], axis=2)
+    elif cfg.frontend == "whisper":
+        x = whisper_scale(x)
     return normalize_features(x, cfg.normalize).astype(np.float32)
 
 
 def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """(batch, frames, n_fft) frames -> (batch, frames, channels, n_mels): log band energies
-    (``n_lfcc`` cepstral coefficients for ``lfcc``) and the phase channels, before deltas and
-    normalisation."""
+    (``n_lfcc`` cepstral coefficients for ``lfcc``; log10 for ``whisper``) and the phase channels,
+    before deltas and normalisation."""
     window, fbank_t, dct_t = _cached_matrices(cfg)
     spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
     power = np.square(spec.real) + np.square(spec.imag)
@@ -79,7 +91,8 @@ def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     out = []
     for name in cfg.channels:
         if name == "logmag":
-            logs = np.log(np.maximum(band_power, cfg.log_floor))
+            log = np.log10 if cfg.frontend == "whisper" else np.log
+            logs = log(np.maximum(band_power, cfg.log_floor))
             out.append(logs if dct_t is None else logs @ dct_t)
         elif name == "mgd":
             out.append(_modified_group_delay(frames, spec, power, cfg))

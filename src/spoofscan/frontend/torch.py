@@ -1,5 +1,5 @@
-"""The front end as a torch module: waveform to log-mel, linear log-spectrogram or LFCC, with
-phase channels stacked when the config names them (:mod:`spoofscan.frontend.phase`).
+"""The front end as a torch module: waveform to log-mel, linear log-spectrogram, LFCC or Whisper's
+log-mel, with phase channels stacked when the config names them (:mod:`spoofscan.frontend.phase`).
 
 Settings come from :class:`~spoofscan.frontend.config.FeatureConfig` (re-exported here), which is stored
 in every checkpoint. The numpy twin of this module is :func:`spoofscan.frontend.numpy.frontend`; the
@@ -17,7 +17,8 @@ import math
 import torch
 from torch import nn
 
-from .config import DELTA_WIDTH, NORM_EPS, FeatureConfig, dct_matrix, filterbank, stft_window
+from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
+                     dct_matrix, filterbank, stft_window)
 from .phase import PHASE_FLOOR, cepstral_lifter, derivative_window, pooling_filterbank, ramp_window
 
 __all__ = ["FeatureConfig", "Frontend"]
@@ -68,6 +69,8 @@ class Frontend(nn.Module):
                 else:
                     channels.append(self._frequency_deviation(waves, spec, power, band_power))
             x = torch.stack(channels, dim=1)  # (batch, channels, rows, frames)
+            if cfg.frontend == "whisper":
+                x = _whisper_scale(x)
             if cfg.normalize != "none":
                 x = x - x.mean(dim=-1, keepdim=True)
             if cfg.normalize == "meanvar":
@@ -77,12 +80,14 @@ class Frontend(nn.Module):
     def _stft(self, waves: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         """(batch, samples) -> (batch, bins, frames) complex STFT with ``window`` (centred, reflect-padded)."""
         cfg = self.cfg
-        return torch.stft(waves, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.n_fft, window=window,
+        spec = torch.stft(waves, cfg.n_fft, hop_length=cfg.hop_length, win_length=cfg.n_fft, window=window,
                           center=True, pad_mode="reflect", return_complex=True)
+        return spec[..., :-1] if cfg.frontend == "whisper" else spec  # Whisper drops the last frame
 
     def _log_magnitude(self, band_power: torch.Tensor) -> torch.Tensor:
         """(batch, n_mels, frames) band powers -> log band energies, or LFCC with deltas for ``lfcc``."""
-        x = torch.log(torch.clamp(band_power, min=self.cfg.log_floor))
+        log = torch.log10 if self.cfg.frontend == "whisper" else torch.log
+        x = log(torch.clamp(band_power, min=self.cfg.log_floor))
         if self.cfg.frontend == "lfcc":
             x = self.dct @ x  # (batch, n_lfcc, frames)
             d = _deltas(x)
@@ -109,6 +114,13 @@ class Frontend(nn.Module):
         cross = spec.real * deriv.imag - spec.imag * deriv.real  # Im(D conj(X))
         radians = -(self.filterbank @ cross) / (band_power + self._phase_floor(power) * self.band_weight)
         return radians * (self.cfg.n_fft / (2.0 * math.pi))
+
+
+def _whisper_scale(x: torch.Tensor) -> torch.Tensor:
+    """Whisper's scaling of (batch, bands, frames) log10 powers; the twin of
+    :func:`spoofscan.frontend.numpy.whisper_scale`."""
+    x = torch.maximum(x, x.amax(dim=(-2, -1), keepdim=True) - WHISPER_DYNAMIC_RANGE)
+    return (x + WHISPER_OFFSET) / WHISPER_SCALE
 
 
 def _deltas(x: torch.Tensor, width: int = DELTA_WIDTH) -> torch.Tensor:

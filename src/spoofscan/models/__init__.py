@@ -12,6 +12,8 @@ arch        network                                         graph inputs
 ``resnet``  ResNet on the spectrogram (ResNet-18 default)   features
 ``hybrid``  the same + a raw-waveform sinc/conv branch      features, wave
 ==========  ==============================================  ===================
+
+:mod:`.encoders` holds pretrained speech encoders (Whisper's) used as frozen front ends.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from ..version import __version__
 from .errors import ServeError
 from .prometheus import Metrics
 from .results import error_json

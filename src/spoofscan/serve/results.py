@@ -21,11 +21,11 @@ too, so the JSON is always valid.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
-from .. import __version__
+from ..fileio import file_sha256
+from ..version import __version__
 
 HASH_CHARS = 12  # hex digits of the model file's SHA-256 shown as its short hash
 
@@ -57,15 +57,6 @@ def error_json(kind: str, detail: str, **extra) -> dict:
     return {"ok": False, "error": kind, "detail": detail, **extra}
 
 
-def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file, hex."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def backend_name(detector) -> str:
     return {"OnnxDetector": "onnx", "TorchDetector": "torch"}.get(type(detector).__name__, type(detector).__name__)
 
@@ -78,7 +69,7 @@ def model_info(detector, model_path: str | Path | None = None) -> dict:
     """
     card = detector.card or {}
     meta = getattr(detector, "metadata", None) or {}
-    digest = file_hash(model_path) if model_path else None
+    digest = file_sha256(model_path) if model_path else None
     f = detector.features
     return {
         "name": card.get("name") or meta.get("name") or (Path(model_path).stem if model_path else "spoofscan model"),

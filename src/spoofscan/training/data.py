@@ -12,13 +12,15 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ..audio import load_audio
+from ..audio import SAMPLE_RATE, load_audio
 from ..augment import AugmentConfig, Augmenter
 from ..datasets import Record
 from ..frontend.config import FeatureConfig
 from ..frontend.windows import repeat_pad
-from ..labels import BONAFIDE, LABEL_INDEX
+from ..labels import BONAFIDE, LABEL_INDEX, SPOOF
 from ..seeding import AUGMENT_SALT, SAMPLER_SALT, item_rng
+
+PARTIAL_MIN_SHARE = 0.1  # a crop of a partly fake clip is fake when fake passages cover this share of it
 
 
 class CropDataset(torch.utils.data.Dataset):
@@ -29,7 +31,8 @@ class CropDataset(torch.utils.data.Dataset):
         waveform effects on, the crop then goes through :class:`spoofscan.augment.Augmenter`
         with the Generator :func:`spoofscan.seeding.item_rng` of (seed, epoch, i,
         ``AUGMENT_SALT``) (in the DataLoader worker).
-    target : float32 scalar, 1.0 for bona fide, 0.0 for spoof (:data:`LABEL_INDEX`).
+    target : float32 scalar, 1.0 for bona fide, 0.0 for spoof (:data:`LABEL_INDEX`); for a partly
+        fake clip (a record with ``segments``), what the crop holds (:func:`crop_label`).
     """
 
     def __init__(self, records: Sequence[Record], features: FeatureConfig, *, seed: int = 0,
@@ -48,6 +51,7 @@ class CropDataset(torch.utils.data.Dataset):
         epoch, i = key
         rec = self.records[i]
         x = load_audio(rec.path)
+        offset = 0
         if len(x) > self.window:
             offset = int(item_rng(self.seed, epoch, i).integers(0, len(x) - self.window + 1))
             x = x[offset:offset + self.window]
@@ -55,7 +59,18 @@ class CropDataset(torch.utils.data.Dataset):
             x = repeat_pad(x, self.window)
         if self.augmenter is not None:
             x = self.augmenter(x, item_rng(self.seed, epoch, i, AUGMENT_SALT))
-        return torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(float(LABEL_INDEX[rec.label]))
+        label = crop_label(rec, offset / SAMPLE_RATE, self.window / SAMPLE_RATE)
+        return torch.from_numpy(np.ascontiguousarray(x)), torch.tensor(float(LABEL_INDEX[label]))
+
+
+def crop_label(record: Record, start: float, seconds: float) -> str:
+    """The label of a crop of ``seconds`` from ``start`` (seconds): the record's, except for a partly
+    fake clip, where a crop is ``spoof`` when its fake passages cover at least
+    :data:`PARTIAL_MIN_SHARE` of it and ``bonafide`` otherwise (it is real speech)."""
+    if not record.segments:
+        return record.label
+    covered = sum(max(0.0, min(b, start + seconds) - max(a, start)) for a, b in record.segments)
+    return SPOOF if covered >= PARTIAL_MIN_SHARE * seconds else BONAFIDE
 
 
 class EpochSampler(torch.utils.data.Sampler):

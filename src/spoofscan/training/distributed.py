@@ -55,7 +55,7 @@ def distributed(device_name: str) -> Iterator[Dist]:
         if created:
             # DistributedDataParallel sits in reference cycles that keep the C++ group alive; collect
             # them so that destroying the group joins gloo's worker threads now, while Python can
-            # still serve their last tensor releases (else: SIGABRT at exit, pytorch PR 179291).
+            # still serve their last tensor releases (else the process can abort with SIGABRT at exit).
             gc.collect()
             dist.destroy_process_group()
 

@@ -23,7 +23,8 @@ from typing import Iterable, Mapping, Optional
 from ...errors import SpoofscanError, choice_error
 from .base import Generator
 
-ENGINE_MODULES = ("espeak", "flite", "world", "mlsa", "lpc", "hnm", "pvoc", "neural_vocoder")  # built-in engines
+ENGINE_MODULES = ("espeak", "flite", "world", "mlsa", "lpc", "hnm", "pvoc", "neural_vocoder", "pico",
+                  "pretrained_vocoder", "neural_tts")  # built-in engines, in the order of the default lists
 ROLES = ("train", "eval")
 
 
