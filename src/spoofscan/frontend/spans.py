@@ -32,10 +32,12 @@ This module is torch-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from .config import FeatureConfig
+from .windows import repeat_pad
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,3 +142,36 @@ def edge_audio(span: WindowSpan, starts: np.ndarray, plan: FramePlan, cfg: Featu
                    mode="reflect")
     skip = (plan.last_inner + 1) * hop - pad - plan.tail_from  # the first tail frame's first sample in ``tails``
     return heads, tails[:, skip:]
+
+
+def iter_spans(blocks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[WindowSpan]:
+    """Cut a stream of audio blocks into the windows of
+    :func:`spoofscan.frontend.windows.window_starts`, one :class:`WindowSpan` per block.
+
+    A span holds the windows that end in its block (its ``offset`` places it in the stream);
+    the last window, aligned to the end of the stream, comes as a span of its own, and a stream
+    shorter than one window as one repeat-padded window. Keeps at most one block plus one
+    window of audio besides the spans it yields.
+    """
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # position of buf[0] in the stream
+    next_start = 0
+    last_end = 0  # end of the last window yielded
+    for block in blocks:
+        buf = np.concatenate([buf, block]) if len(buf) else block
+        first = next_start
+        while next_start + window <= buf_start + len(buf):
+            next_start += hop
+        if next_start > first:
+            last_end = next_start - hop + window
+            yield WindowSpan(buf[first - buf_start:last_end - buf_start], tuple(range(0, next_start - first, hop)),
+                             window, offset=first)
+        total = buf_start + len(buf)
+        keep_from = max(buf_start, min(next_start, total - window))  # the last window may need the last samples
+        buf = buf[keep_from - buf_start:]
+        buf_start = keep_from
+    total = buf_start + len(buf)
+    if last_end == 0:  # shorter than one window
+        yield WindowSpan(repeat_pad(buf, window), (0,), window)
+    elif last_end < total:
+        yield WindowSpan(buf[len(buf) - window:], (0,), window, offset=total - window)
