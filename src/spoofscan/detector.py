@@ -385,18 +385,11 @@ class Detector:
             while pending and (pending[0].failure or pending[0].scored):
                 yield self.finish(pending.pop(0), score_no_speech=score_no_speech)
 
-        def parts(spans: Iterator[WindowSpan]) -> Iterator[WindowSpan]:
-            """The spans, split to fill the batch's room at the moment each part is taken."""
-            for span in spans:
-                while span is not None:
-                    part, span = span.split(self.batch_size - len(owners))
-                    yield part
-
         for audio, sample_rate, name in items:
             clip, spans = self._open_spans(audio, sample_rate, name)
             pending.append(clip)
             try:
-                for part in parts(spans):
+                for part in _split_to_fit(spans, lambda: self.batch_size - len(owners)):
                     owners.extend((clip, len(clip.starts) + k) for k in range(len(part)))
                     clip.starts.extend(part.offset + start for start in part.starts)
                     clip.scores.extend([None] * len(part))
@@ -444,3 +437,11 @@ class Clip:
     def scored(self) -> bool:
         """Decoded to the end and every window scored: ready for :meth:`Detector.finish`."""
         return self.done and None not in self.scores
+
+
+def _split_to_fit(spans: Iterator[WindowSpan], room) -> Iterator[WindowSpan]:
+    """The spans, each split to fit ``room()``, the windows a batch has room for when the part is taken."""
+    for span in spans:
+        while span is not None:
+            part, span = span.split(room())
+            yield part

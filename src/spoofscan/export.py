@@ -135,12 +135,7 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     from .backends.torch import TorchDetector
 
     start = time.perf_counter()
-    kind = _graph_kind(int8, graph)
-    if kind in ("int8-static", AUTO) and calibration is None:
-        raise SpoofscanError(f"a {kind} export needs calibration audio (--calibration DATA_SPEC, "
-                             f"e.g. csv:manifest.csv:dev)")
-    if calibration_windows < 1:
-        raise SpoofscanError(f"calibration_windows must be >= 1, got {calibration_windows}")
+    kind = _graph_kind(int8, graph, calibration, calibration_windows)
     det = TorchDetector.from_checkpoint(checkpoint, device="cpu")
     model, features = det.model.eval(), det.features
     for module in model.modules():  # computed weights (sinc filters) become constants of the graph
@@ -168,15 +163,19 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
                         seconds=time.perf_counter() - start, **result)
 
 
-def _graph_kind(int8: bool, graph: str | None) -> str:
-    """The graph kind asked for by ``int8`` and ``graph``, checked."""
-    if graph is None:
-        return "int8-static" if int8 else "fp32"
-    if graph not in GRAPH_KINDS + (AUTO,):
+def _graph_kind(int8: bool, graph: str | None, calibration, calibration_windows: int) -> str:
+    """The graph kind asked for by ``int8`` and ``graph``, checked, with the calibration it needs."""
+    if graph is not None and graph not in GRAPH_KINDS + (AUTO,):
         raise choice_error("graph kind", graph, GRAPH_KINDS + (AUTO,))
-    if int8 and graph != "int8-static":
+    if int8 and graph not in (None, "int8-static"):
         raise SpoofscanError(f"int8=True means graph='int8-static'; it contradicts graph={graph!r}")
-    return graph
+    kind = graph or ("int8-static" if int8 else "fp32")
+    if kind in ("int8-static", AUTO) and calibration is None:
+        raise SpoofscanError(f"a {kind} export needs calibration audio (--calibration DATA_SPEC, "
+                             f"e.g. csv:manifest.csv:dev)")
+    if calibration_windows < 1:
+        raise SpoofscanError(f"calibration_windows must be >= 1, got {calibration_windows}")
+    return kind
 
 
 def _check_against_torch(model, features: FeatureConfig, fp32_path: str, tolerance: float) -> tuple:

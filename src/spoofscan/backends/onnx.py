@@ -15,7 +15,8 @@ numpy and the audio decoders, nothing else, and a new architecture needs no chan
 
 Everything the runtime needs besides the weights travels inside the file, as JSON under the
 ONNX metadata key ``spoofscan``: feature config, calibration, threshold, label map, precision
-(``fp32``/``int8``), how it was quantised, and the original checkpoint card.
+(``fp32``/``int8``/``fp16``), the graph kind (:mod:`spoofscan.graphs`) and how it was
+quantised, and the original checkpoint card.
 
     >>> import spoofscan
     >>> det = spoofscan.load_detector("model-int8.onnx", threads=2)
