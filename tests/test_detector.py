@@ -169,8 +169,8 @@ def test_predict_arrays_batches_across_arrays_like_predict_many(tiny_detector, t
     items = list(zip(names, waves))
     det = TorchDetector(tiny_detector.model, tiny_detector.calibration, batch_size=3)
     calls = []
-    scores = det.window_scores
-    det.window_scores = lambda w: calls.append(len(w)) or scores(w)
+    scores = det.span_scores  # the windows of runs of contiguous audio, one backend call per batch
+    det.span_scores = lambda spans: calls.append(sum(map(len, spans))) or scores(spans)
     results = list(det.predict_arrays(iter(items[:2] + [("bad", bad)] + items[2:]), RATE))
     assert [r.source for r in results] == names[:2] + ["bad"] + names[2:]
     assert not results[2].ok and "NaN" in results[2].error

@@ -34,7 +34,7 @@ FORMAT = "spoofscan-checkpoint"
 FORMAT_VERSION = 1
 ONNX_FORMAT = "spoofscan-onnx"
 ONNX_FORMAT_VERSION = 2  # 2: graph inputs named by what they hold (features, wave); the model config beside them
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "fp16")  # the number format of the graph (graph kinds: spoofscan.graphs)
 
 MAX_JSON_CHARS = 4_000_000  # a card is a few kB; this bounds memory and parse time
 MAX_NAME_CHARS = 200  # version strings, dates, precision names
@@ -91,6 +91,7 @@ class _OnnxMetadata(_Common):
     output: Optional[dict] = None
     export: Optional[dict] = None
     quantization: Optional[dict] = None
+    graph: Optional[dict] = None  # the graph kind, and with "auto" every kind's timing (spoofscan.graphs)
 
 
 def parse_json(text: Any, where: str, what: str = "card") -> Any:

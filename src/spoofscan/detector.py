@@ -5,7 +5,11 @@ backend: decoding (streamed, so a one-hour file keeps memory flat), cutting the 
 windows that cover every sample, finding speech (:mod:`spoofscan.vad`), batching windows
 (across files too), calibration and aggregation. A backend only implements
 :meth:`Detector.window_scores`: :class:`spoofscan.backends.torch.TorchDetector` (PyTorch
-checkpoints) and the ONNX runtime.
+checkpoints) and the ONNX runtime. A backend may also implement :meth:`Detector.span_scores`,
+which takes the windows as runs cut from contiguous audio (:class:`~spoofscan.frontend.spans.WindowSpan`)
+so that its front end computes the frames that overlapping windows share once per run
+(:mod:`spoofscan.frontend.spans`); ``predict``, ``predict_many`` and ``predict_arrays`` use it,
+and its default cuts the windows and calls ``window_scores``.
 
 Clip verdict, with evidence only: a window *has speech* when the voice-activity detector
 finds at least :data:`spoofscan.vad.MIN_SPEECH_SECONDS` of speech in it. The clip ``score``
@@ -30,7 +34,7 @@ from .audio import MIN_SECONDS, AudioSource, check_limits, prepare_waveform, sou
 from .calibration import Calibration
 from .errors import AudioError, SpoofscanError, first_line
 from .frontend.config import FeatureConfig
-from .frontend.windows import repeat_pad
+from .frontend.spans import WindowSpan, iter_spans
 from .labels import BONAFIDE, HUMAN_LABEL, NO_SPEECH, SPOOF
 from .vad import MIN_SPEECH_SECONDS, SpeechActivity
 
@@ -150,6 +154,15 @@ class Detector:
         """
         raise NotImplementedError
 
+    def span_scores(self, spans: list[WindowSpan]) -> np.ndarray:
+        """Score the windows of runs of contiguous audio, in order: (total windows,) float32.
+
+        The same scores as :meth:`window_scores` of the windows cut out (within float32
+        rounding); the default does just that. A backend whose front end can compute the
+        frames that overlapping windows share once overrides it.
+        """
+        return self.window_scores(np.concatenate([span.windows() for span in spans]))
+
     # ------------------------------------------------------------------ public API
 
     def predict(self, audio: Union[AudioSource, np.ndarray, tuple], sample_rate: int | None = None, *,
@@ -200,28 +213,42 @@ class Detector:
 
         The iterator decodes lazily and yields float32 windows of shape (window_samples,) at
         16 kHz; as it goes it appends each window's start (in samples) to ``clip.starts`` and
-        a ``None`` placeholder to ``clip.scores``; when the audio ends it sets ``clip.samples``,
+        a ``None`` placeholder to ``clip.scores``, and counts the samples decoded in ``clip.samples``; when the
+        audio ends it sets
         the speech found per window (``clip.speech``, ``clip.voiced``) and in the clip
         (``clip.speech_fraction``), and ``clip.done``. Bad input raises
         :class:`~spoofscan.errors.SpoofscanError` from the iterator. Put the window scores
         into ``clip.scores`` and call :meth:`finish`.
         """
+        clip, spans = self._open_spans(audio, sample_rate, name)
+
+        def windows() -> Iterator[np.ndarray]:
+            for span in spans:
+                for start in span.starts:
+                    clip.starts.append(span.offset + start)
+                    clip.scores.append(None)
+                    yield span.audio[start:start + span.window]
+
+        return clip, windows()
+
+    def _open_spans(self, audio, sample_rate, name) -> tuple["Clip", Iterator[WindowSpan]]:
+        """:meth:`open_clip` by runs of windows: the clip and an iterator of :class:`WindowSpan`;
+        whoever consumes it appends the window starts to ``clip.starts`` (and ``None`` to
+        ``clip.scores``) before asking for the next span, as :meth:`open_clip` says."""
         label = name or ("<array>" if isinstance(audio, (np.ndarray, tuple)) else source_name(audio))
         clip = Clip(label)
         win, hop = self.features.window_samples, self.features.hop_samples
 
-        def windows() -> Iterator[np.ndarray]:
+        def spans() -> Iterator[WindowSpan]:
             activity = SpeechActivity()
 
             def blocks() -> Iterator[np.ndarray]:
                 for block in self._blocks(audio, sample_rate, name):
                     activity.feed(block)
+                    clip.samples += len(block)
                     yield block
 
-            for start, window in _iter_windows(blocks(), win, hop, clip):
-                clip.starts.append(start)
-                clip.scores.append(None)
-                yield window
+            yield from iter_spans(blocks(), win, hop)
             activity.finish()
             ends = [min(s + win, clip.samples) for s in clip.starts]
             clip.speech = [round(activity.fraction(s, e), 3) for s, e in zip(clip.starts, ends)]
@@ -229,7 +256,7 @@ class Detector:
             clip.speech_fraction = round(activity.fraction(0, clip.samples), 3)
             clip.done = True
 
-        return clip, windows()
+        return clip, spans()
 
     def finish(self, clip: "Clip", *, score_no_speech: bool = False) -> Union[Prediction, Failure]:
         """The verdict on a clip whose windows have all been scored (or its Failure).
@@ -279,7 +306,7 @@ class Detector:
         costs only its own clip.
         """
         try:
-            return self._checked_scores(np.stack(windows)), [None] * len(windows)
+            return self._checked_scores(self.window_scores(np.stack(windows)), len(windows)), [None] * len(windows)
         except Exception as e:
             if len(windows) == 1:
                 return np.full(1, np.nan), [f"{type(e).__name__}: {first_line(e)}"]
@@ -289,6 +316,16 @@ class Detector:
             scores.append(s[0])
             errors.extend(err)
         return np.asarray(scores, dtype=np.float64), errors
+
+    def score_spans(self, spans: list[WindowSpan]) -> tuple[np.ndarray, list]:
+        """:meth:`score_windows` for the windows of runs of contiguous audio, through
+        :meth:`span_scores` (one backend call); when that raises, the windows are cut out and
+        scored through :meth:`score_windows`, which tries each alone if it must."""
+        try:
+            n = sum(len(span) for span in spans)
+            return self._checked_scores(self.span_scores(spans), n), [None] * n
+        except Exception:
+            return self.score_windows([w for span in spans for w in span.windows()])
 
     # ------------------------------------------------------------------ machinery
 
@@ -310,31 +347,33 @@ class Detector:
             raise SpoofscanError("sample_rate= goes with an array; a file or bytes state their own rate")
         yield from stream_audio(audio, min_seconds=self.min_seconds, max_seconds=self.max_seconds, name=name)
 
-    def _checked_scores(self, batch: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self.window_scores(batch), dtype=np.float64).reshape(-1)
-        if scores.shape != (len(batch),):
-            raise SpoofscanError(f"the backend returned {scores.size} scores for {len(batch)} windows")
+    @staticmethod
+    def _checked_scores(scores, n: int) -> np.ndarray:
+        """A backend's scores for ``n`` windows as (n,) float64, non-finite ones NaN."""
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if scores.shape != (n,):
+            raise SpoofscanError(f"the backend returned {scores.size} scores for {n} windows")
         return np.where(np.isfinite(scores), scores, np.nan)
 
     def _run(self, items, raise_errors: bool, score_no_speech: bool = False) -> Iterator[Union[Prediction, Failure]]:
-        """Stream windows of successive clips into shared batches; yield results in input order.
+        """Stream the windows of successive clips, as runs of contiguous audio, into shared
+        batches of at most ``batch_size`` windows; yield results in input order.
 
         With ``raise_errors`` (``predict``) bad input raises; otherwise every error, whatever
         its type, becomes the Failure of its own clip and the other clips are still scored.
         """
         pending: list[Clip] = []  # finished or in-progress clips awaiting scores, in input order
-        batch: list[np.ndarray] = []
-        owners: list[tuple[Clip, int]] = []  # (clip, index of the window in the clip)
+        batch: list[tuple[Clip, WindowSpan]] = []
+        owners: list[tuple[Clip, int]] = []  # per window of the batch: (clip, index of the window in the clip)
 
         def drop(clip: Clip) -> None:
             """Remove the windows of a failed clip still waiting in the batch."""
-            keep = [k for k, (c, _) in enumerate(owners) if c is not clip]
-            batch[:] = [batch[k] for k in keep]
-            owners[:] = [owners[k] for k in keep]
+            batch[:] = [(c, span) for c, span in batch if c is not clip]
+            owners[:] = [(c, i) for c, i in owners if c is not clip]
 
         def flush():
             if batch:
-                scores, errors = self.score_windows(batch)
+                scores, errors = self.score_spans([span for _, span in batch])
                 for (clip, i), s, err in zip(owners, scores, errors):
                     clip.scores[i] = float(s)
                     if err is not None and clip.failure is None:
@@ -347,16 +386,18 @@ class Detector:
                 yield self.finish(pending.pop(0), score_no_speech=score_no_speech)
 
         for audio, sample_rate, name in items:
-            clip, windows = self.open_clip(audio, sample_rate, name)
+            clip, spans = self._open_spans(audio, sample_rate, name)
             pending.append(clip)
             try:
-                for window in windows:
-                    batch.append(window)
-                    owners.append((clip, len(clip.scores) - 1))
-                    if len(batch) >= self.batch_size:
+                for part in _split_to_fit(spans, lambda: self.batch_size - len(owners)):
+                    owners.extend((clip, len(clip.starts) + k) for k in range(len(part)))
+                    clip.starts.extend(part.offset + start for start in part.starts)
+                    clip.scores.extend([None] * len(part))
+                    batch.append((clip, part))
+                    if len(owners) >= self.batch_size:
                         flush()
                         if clip.failure is not None:  # the model failed on this clip: read no more of it
-                            windows.close()
+                            spans.close()
                             break
                         yield from ready()
             except SpoofscanError as e:
@@ -398,31 +439,9 @@ class Clip:
         return self.done and None not in self.scores
 
 
-
-def _iter_windows(blocks: Iterator[np.ndarray], win: int, hop: int, clip: "Clip") -> Iterator[tuple[int, np.ndarray]]:
-    """Cut a stream of blocks into windows at the positions :func:`spoofscan.frontend.windows.window_starts` gives.
-
-    Keeps at most one block plus one window in memory. A stream shorter than one window
-    yields a single repeat-padded window. Sets ``clip.samples`` to the stream length.
-    """
-    buf = np.zeros(0, dtype=np.float32)
-    buf_start = 0  # absolute index of buf[0]
-    next_start = 0
-    last_end = 0  # end of the last window yielded
-    for block in blocks:
-        buf = np.concatenate([buf, block]) if len(buf) else block
-        while next_start + win <= buf_start + len(buf):
-            s = next_start - buf_start
-            yield next_start, buf[s:s + win]
-            last_end = next_start + win
-            next_start += hop
-        total = buf_start + len(buf)
-        keep_from = max(buf_start, min(next_start, total - win))  # the tail window may need the last `win` samples
-        buf = buf[keep_from - buf_start:]
-        buf_start = keep_from
-    total = buf_start + len(buf)
-    clip.samples = total
-    if last_end == 0:  # shorter than one window
-        yield 0, repeat_pad(buf, win)
-    elif last_end < total:
-        yield total - win, buf[len(buf) - win:]
+def _split_to_fit(spans: Iterator[WindowSpan], room) -> Iterator[WindowSpan]:
+    """The spans, each split to fit ``room()``, the windows a batch has room for when the part is taken."""
+    for span in spans:
+        while span is not None:
+            part, span = span.split(room())
+            yield part

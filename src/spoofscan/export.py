@@ -1,4 +1,5 @@
-"""Export a checkpoint to ONNX for the torch-free runtime, in FP32 or static INT8.
+"""Export a checkpoint to ONNX for the torch-free runtime: FP32, INT8 (static or dynamic),
+FP16, or whichever of them is fastest at equal accuracy on this machine (:mod:`spoofscan.graphs`).
 
 The graph holds the network only (``model.forward_inputs``), its inputs named as the model
 declares them (``model.inputs``: ``features``, the front end's output (batch, 1, rows,
@@ -13,14 +14,16 @@ Export path: ``torch.onnx.export(dynamo=True)`` (the torch.export-based exporter
 front end of generated audio at two batch sizes and two clip lengths; a difference above the
 tolerance is an error and nothing is written.
 
-INT8: static quantisation in QDQ format with per-channel int8 weights and uint8 activations
-(ONNX Runtime's U8S8, the fast path on x86 with VNNI), activation ranges calibrated (min/max)
-on the real graph inputs of windows cut from calibration audio the same way the detector cuts
-them. Dynamic quantisation is not offered: its ConvInteger kernels are slower than FP32 here.
+The other graph kinds are made from the checked FP32 graph (:mod:`spoofscan.graphs`): static
+INT8 in QDQ format (per-channel int8 weights, uint8 activations), activation ranges calibrated
+(min/max) on the real graph inputs of windows cut from calibration audio the same way the
+detector cuts them; dynamic INT8; FP16. Each is compared with FP32 on those windows (or, without
+calibration audio, on the check windows); ``graph="auto"`` times every kind on this machine and
+keeps the fastest of equal accuracy. The kind is recorded in the metadata (``graph``).
 
 The file carries a JSON description under the ONNX metadata key ``spoofscan`` (feature
-config, calibration, threshold, label map, precision, quantisation details, export check,
-original card), see :mod:`spoofscan.backends.onnx`.
+config, calibration, threshold, label map, precision, graph kind, quantisation details, export
+check, original card), see :mod:`spoofscan.backends.onnx`.
 """
 
 from __future__ import annotations
@@ -37,25 +40,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .version import __version__
 from .audio import SAMPLE_RATE, load_audio
 from .backends.onnx import FEATURES_INPUT, METADATA_KEY, OUTPUT_NAME, WAVE_INPUT, session_options
 from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION
-from .errors import SpoofscanError, first_line
+from .errors import SpoofscanError, choice_error, first_line
 from .fileio import atomic_write
 from .frontend.config import FeatureConfig
 from .frontend.numpy import frontend
 from .frontend.windows import repeat_pad, window_starts
+from .graphs import AUTO, GRAPH_KINDS, PRECISION_OF, TIMING_BATCH, agreement, choose, cpu_name, make_graph, time_graph
+from .version import __version__
 
 OPSET = 18
 TOLERANCE = 1e-4  # max |logit difference| FP32 ONNX vs PyTorch, plus RELATIVE_TOLERANCE * |logit|
 RELATIVE_TOLERANCE = 1e-5
 CALIBRATION_WINDOWS = 256  # default number of windows to calibrate INT8 activation ranges on
 WINDOWS_PER_CLIP = 4  # at most this many windows from one calibration clip, spread over it
-# Windows per calibration run. The min/max calibrator keeps only each tensor's min and max per
-# run, so memory does not grow with the number of windows. (Not CalibMaxIntermediateOutputs:
-# in onnxruntime 1.32 it drops the collected ranges instead of merging them.)
-CALIBRATION_BATCH = 8
 CHECK_SEED = 1234
 FORMATS = ("onnx",)
 
@@ -64,10 +64,13 @@ FORMATS = ("onnx",)
 class ExportResult:
     """What :func:`export_onnx` wrote and how it checked it.
 
+    graph : the graph kind written (:data:`spoofscan.graphs.GRAPH_KINDS`)
     max_abs_diff : max |logit difference| of the FP32 graph against PyTorch
-    int8_max_abs_diff, int8_correlation : INT8 against FP32 logits on the calibration windows
+    int8_max_abs_diff, int8_correlation : the graph written against FP32 logits on the check
+        windows (the calibration windows where given), for any kind but ``fp32``
     calibration_windows, calibration_clips, calibration_skipped : windows used, clips they came
         from, clips that could not be read
+    candidates : with ``graph="auto"``, each kind's figures (see :mod:`spoofscan.graphs`)
     """
 
     path: str
@@ -76,25 +79,32 @@ class ExportResult:
     tolerance: float
     size_bytes: int
     seconds: float
+    graph: str = "fp32"
     int8_max_abs_diff: float | None = None
     int8_correlation: float | None = None
     calibration_windows: int = 0
     calibration_clips: int = 0
     calibration_skipped: int = 0
+    candidates: tuple = ()
 
     def summary(self) -> str:
-        lines = [f"wrote {self.path} ({self.precision}, {self.size_bytes / 1e6:.1f} MB) in {self.seconds:.1f} s",
+        lines = [f"wrote {self.path} ({self.graph}, {self.size_bytes / 1e6:.1f} MB) in {self.seconds:.1f} s",
                  f"fp32 check: max |logit diff| vs PyTorch = {self.max_abs_diff:.3g} (tolerance {self.tolerance:g})"]
-        if self.precision == "int8":
+        for c in self.candidates:
+            lines.append(f"  {c['kind']:<13} {c['batch1_ms']:7.2f} ms per window at batch 1, "
+                         f"{c[f'batch{TIMING_BATCH}_ms_per_window']:6.2f} at batch {TIMING_BATCH} (1 thread), "
+                         f"correlation with fp32 {c['correlation']:.4f}" + ("  <- chosen" if c["kind"] == self.graph else ""))
+        if self.graph != "fp32":
             skipped = f" ({self.calibration_skipped} unreadable clips skipped)" if self.calibration_skipped else ""
-            lines.append(f"int8 vs fp32 on {self.calibration_windows} calibration windows from "
-                         f"{self.calibration_clips} clips: max |logit diff| = {self.int8_max_abs_diff:.3g}, "
+            source = (f"{self.calibration_windows} calibration windows from {self.calibration_clips} clips"
+                      if self.calibration_clips else f"{self.calibration_windows} generated check windows")
+            lines.append(f"{self.precision} vs fp32 on {source}: max |logit diff| = {self.int8_max_abs_diff:.3g}, "
                          f"correlation = {self.int8_correlation:.4f}{skipped}")
         return "\n".join(lines)
 
 
-def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = False, calibration=None,
-                calibration_windows: int = CALIBRATION_WINDOWS, tolerance: float = TOLERANCE,
+def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = False, graph: str | None = None,
+                calibration=None, calibration_windows: int = CALIBRATION_WINDOWS, tolerance: float = TOLERANCE,
                 seed: int = 0) -> ExportResult:
     """Export a checkpoint to an ONNX file that :class:`spoofscan.backends.onnx.OnnxDetector` runs.
 
@@ -102,8 +112,12 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     ----------
     checkpoint : a ``.safetensors`` checkpoint
     out_path : the ``.onnx`` file to write (atomically; nothing is written when a check fails)
-    int8 : quantise statically to INT8 (QDQ, per-channel weights); needs ``calibration``
-    calibration : audio to calibrate activation ranges on: a data spec for
+    int8 : the same as ``graph="int8-static"``
+    graph : the graph kind (:data:`spoofscan.graphs.GRAPH_KINDS`: ``fp32``, ``int8-static``,
+        ``int8-dynamic``, ``fp16``) or ``auto``, the fastest of equal accuracy on this machine
+        (:mod:`spoofscan.graphs`); default ``fp32`` (``int8-static`` with ``int8``)
+    calibration : audio to calibrate INT8 activation ranges on (needed by ``int8-static`` and
+        ``auto``), and to compare the graph with FP32 on: a data spec for
         :func:`spoofscan.datasets.load_records` (``csv:manifest.csv:dev``), or a sequence of
         records, paths, or 16 kHz float32 waveforms (numpy arrays). Use data like what the model
         will see (the dev split), both classes.
@@ -113,18 +127,15 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
 
     Raises
     ------
-    SpoofscanError : unreadable checkpoint, FP32 graph off PyTorch by more than the tolerance,
-        INT8 without calibration audio, or no readable calibration clip.
+    SpoofscanError : unreadable checkpoint, an unknown graph kind, FP32 graph off PyTorch by more
+        than the tolerance, INT8 without calibration audio, or no readable calibration clip.
     """
     import torch
 
     from .backends.torch import TorchDetector
 
     start = time.perf_counter()
-    if int8 and calibration is None:
-        raise SpoofscanError("INT8 export needs calibration audio (--calibration DATA_SPEC, e.g. csv:manifest.csv:dev)")
-    if calibration_windows < 1:
-        raise SpoofscanError(f"calibration_windows must be >= 1, got {calibration_windows}")
+    kind = _graph_kind(int8, graph, calibration, calibration_windows)
     det = TorchDetector.from_checkpoint(checkpoint, device="cpu")
     model, features = det.model.eval(), det.features
     for module in model.modules():  # computed weights (sinc filters) become constants of the graph
@@ -134,21 +145,37 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
         fp32_path = os.path.join(tmp, "model.onnx")
         _export_graph(model, features, fp32_path)
         fp32, diff, checks = _check_against_torch(model, features, fp32_path, tolerance)
-        meta = _metadata(det.card, features, det, precision="int8" if int8 else "fp32",
+        meta = _metadata(det.card, features, det, precision="fp32",
                          export={"opset": OPSET, "exporter": "torch.onnx.export(dynamo=True)",
                                  "torch_version": torch.__version__, "max_abs_diff_vs_torch": diff,
                                  "tolerance": tolerance,
                                  "checked_shapes": [{k: list(v.shape) for k, v in x.items()} for x in checks]})
-        result = dict(max_abs_diff=diff, tolerance=tolerance)
+        result = dict(max_abs_diff=diff, tolerance=tolerance, graph="fp32")
         final_path = fp32_path
-        if int8:
-            final_path = os.path.join(tmp, "model-int8.onnx")
-            meta["quantization"], int8_result = _quantize_checked(model, features, fp32, fp32_path, final_path, tmp,
-                                                                  calibration, calibration_windows, seed)
-            result.update(int8_result)
+        meta["graph"] = {"kind": "fp32", "chosen_by": "asked"}
+        if kind != "fp32":
+            final_path, graph_meta, derived = _derived_graph(kind, model, features, fp32, fp32_path, tmp, checks,
+                                                             calibration, calibration_windows, seed)
+            meta.update(graph_meta)
+            result.update(derived)
         _write_with_metadata(final_path, out_path, meta)
     return ExportResult(path=str(out_path), precision=meta["precision"], size_bytes=Path(out_path).stat().st_size,
                         seconds=time.perf_counter() - start, **result)
+
+
+def _graph_kind(int8: bool, graph: str | None, calibration, calibration_windows: int) -> str:
+    """The graph kind asked for by ``int8`` and ``graph``, checked, with the calibration it needs."""
+    if graph is not None and graph not in GRAPH_KINDS + (AUTO,):
+        raise choice_error("graph kind", graph, GRAPH_KINDS + (AUTO,))
+    if int8 and graph not in (None, "int8-static"):
+        raise SpoofscanError(f"int8=True means graph='int8-static'; it contradicts graph={graph!r}")
+    kind = graph or ("int8-static" if int8 else "fp32")
+    if kind in ("int8-static", AUTO) and calibration is None:
+        raise SpoofscanError(f"a {kind} export needs calibration audio (--calibration DATA_SPEC, "
+                             f"e.g. csv:manifest.csv:dev)")
+    if calibration_windows < 1:
+        raise SpoofscanError(f"calibration_windows must be >= 1, got {calibration_windows}")
+    return kind
 
 
 def _check_against_torch(model, features: FeatureConfig, fp32_path: str, tolerance: float) -> tuple:
@@ -173,31 +200,58 @@ def _check_against_torch(model, features: FeatureConfig, fp32_path: str, toleran
     return fp32, diff, checks
 
 
-def _quantize_checked(model, features: FeatureConfig, fp32, fp32_path: str, int8_path: str, tmp: str,
-                      calibration, n_windows: int, seed: int) -> tuple[dict, dict]:
-    """Quantise the FP32 graph to ``int8_path``, calibrated on windows of ``calibration``, and
-    compare it with the FP32 session ``fp32`` on them (non-finite INT8 logits are an error).
+def _derived_graph(kind: str, model, features: FeatureConfig, fp32, fp32_path: str, tmp: str, checks: list,
+                   calibration, n_windows: int, seed: int) -> tuple[str, dict, dict]:
+    """Make the graph of ``kind`` (or, for ``auto``, every kind, timed) from the FP32 graph and
+    compare it with the FP32 session ``fp32`` on the calibration windows (the check inputs
+    without calibration audio); a graph giving non-finite logits there is an error.
 
-    Returns the metadata's ``quantization`` entry and the INT8 fields of :class:`ExportResult`.
+    Returns its path, the metadata entries (``precision``, ``graph``, ``quantization``) and the
+    :class:`ExportResult` fields of the comparison.
     """
-    windows, clips, skipped, source = calibration_windows_from(calibration, features, n_windows, seed)
-    feats = graph_inputs(model.inputs, windows, features)
-    _quantize(fp32_path, int8_path, feats, tmp)
-    ref = _run(fp32, feats)
-    q = _run(_session(int8_path), feats)
-    if not np.all(np.isfinite(q)):
-        raise SpoofscanError("the INT8 model gives non-finite logits on the calibration windows; nothing written")
-    corr = float(np.corrcoef(ref, q)[0, 1]) if len(q) > 1 and np.std(ref) > 0 and np.std(q) > 0 else float("nan")
-    qdiff = float(np.abs(q - ref).max())
-    quantization = {
-        "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8 per-tensor",
-        "kept_fp32": "the nodes only the raw waveform input feeds" if WAVE_INPUT in model.inputs else None,
-        "calibration_method": "minmax", "source": source, "windows": len(windows), "clips": clips,
-        "skipped_clips": skipped, "seed": seed,
-        "int8_vs_fp32": {"max_abs_diff": qdiff, "correlation": corr}}
-    result = dict(int8_max_abs_diff=qdiff, int8_correlation=corr, calibration_windows=len(windows),
-                  calibration_clips=clips, calibration_skipped=skipped)
-    return quantization, result
+    if calibration is not None:
+        windows, clips, skipped, source = calibration_windows_from(calibration, features, n_windows, seed)
+        feeds = graph_inputs(model.inputs, windows, features)
+    else:
+        feeds = checks[0]  # generated full-length windows
+        clips, skipped, source = 0, 0, "generated check windows"
+    reference = _run(fp32, feeds)
+    timing_feeds = {k: np.concatenate([v] * -(-TIMING_BATCH // len(v)))[:TIMING_BATCH] for k, v in feeds.items()}
+    candidates = []
+    for candidate in (GRAPH_KINDS if kind == AUTO else (kind,)):
+        path = os.path.join(tmp, f"model-{candidate}.onnx")
+        make_graph(candidate, fp32_path, path, feeds, tmp)
+        logits = _run(_session(path), feeds)
+        if not np.all(np.isfinite(logits)):
+            raise SpoofscanError(f"the {candidate} graph gives non-finite logits on the check windows; nothing written")
+        entry = {"kind": candidate, "path": path, **agreement(reference, logits)}
+        if kind == AUTO:
+            entry.update(time_graph(_session(path, threads=1), timing_feeds, OUTPUT_NAME))
+        candidates.append(entry)
+    chosen = choose(candidates) if kind == AUTO else candidates[0]
+    n = len(reference)
+    described = [{k: v for k, v in c.items() if k != "path"} for c in candidates]
+    graph = {"kind": chosen["kind"], "chosen_by": "asked", "compared_on": {"source": source, "windows": n}}
+    if kind == AUTO:
+        graph.update(chosen_by="auto: the fastest at batch 1 of equal accuracy", candidates=described,
+                     timed_on={"cpu": cpu_name(), "threads": 1, "clock": "CPU time of the calling thread"})
+    quantization = None
+    if chosen["kind"].startswith("int8"):
+        static = chosen["kind"] == "int8-static"
+        quantization = {
+            "format": "QDQ" if static else "dynamic", "weights": "int8 per-channel",
+            "activations": "uint8 per-tensor" if static else "quantised at run time",
+            "kept_fp32": "the nodes only the raw waveform input feeds" if WAVE_INPUT in model.inputs else None,
+            "calibration_method": "minmax" if static else None, "source": source, "windows": n, "clips": clips,
+            "skipped_clips": skipped, "seed": seed,
+            "int8_vs_fp32": {"max_abs_diff": chosen["max_abs_diff"], "correlation": chosen["correlation"]}}
+    result = dict(graph=chosen["kind"], int8_max_abs_diff=chosen["max_abs_diff"],
+                  int8_correlation=chosen["correlation"], calibration_windows=n, calibration_clips=clips,
+                  calibration_skipped=skipped, candidates=tuple(described) if kind == AUTO else ())
+    if chosen["kind"] == "fp32":
+        result.update(int8_max_abs_diff=None, int8_correlation=None)
+    meta = {"precision": PRECISION_OF[chosen["kind"]], "graph": graph, "quantization": quantization}
+    return chosen["path"], meta, result
 
 
 # ---------------------------------------------------------------------------- graph
@@ -268,10 +322,10 @@ def graph_inputs(names, waves: np.ndarray, features: FeatureConfig) -> dict:
     return {name: waves if name == WAVE_INPUT else frontend(waves, features) for name in names}
 
 
-def _session(path: str):
+def _session(path: str, threads: int | None = None):
     import onnxruntime as ort
 
-    return ort.InferenceSession(path, session_options(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, session_options(threads), providers=["CPUExecutionProvider"])
 
 
 def _run(session, inputs: dict, batch: int = 32) -> np.ndarray:
@@ -331,54 +385,6 @@ def calibration_windows_from(calibration, features: FeatureConfig, n_windows: in
     if not windows:
         raise SpoofscanError(f"none of the {len(items)} calibration clips in {source} could be read")
     return np.stack(windows).astype(np.float32), clips, skipped, source
-
-
-def _quantize(fp32_path: str, out_path: str, feats: dict, tmp: str) -> None:
-    """Static QDQ quantisation of ``fp32_path`` with activation ranges from the graph inputs ``feats``."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            n = len(next(iter(feats.values())))
-            self.batches = iter([{k: v[i:i + CALIBRATION_BATCH] for k, v in feats.items()}
-                                 for i in range(0, n, CALIBRATION_BATCH)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    prepared = os.path.join(tmp, "model-prepared.onnx")
-    try:  # shape inference and graph clean-up, as ONNX Runtime recommends
-        quant_pre_process(fp32_path, prepared)
-    except Exception:  # its symbolic shape inference has no rule for some reductions (ReduceMax, opset 18)
-        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
-    quantize_static(prepared, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=waveform_only_nodes(prepared))
-
-
-def waveform_only_nodes(path: str) -> list[str]:
-    """Names of the nodes of an ONNX graph that only the raw ``wave`` input feeds.
-
-    They stay FP32 in the INT8 export: the hybrid model's waveform branch (sinc filters, 1-D
-    convolutions, pooling over 64,000 samples) gained no speed from INT8 in ONNX Runtime's
-    quantised 1-D operators and lost accuracy (INT8/FP32 logit correlation 0.984 against 0.993
-    with the branch kept in FP32, measured on a trained ``small-hybrid``). A graph without a
-    ``wave`` input gives an empty list.
-    """
-    import onnx
-
-    graph = onnx.load(path, load_external_data=False).graph
-    sources = {i.name: {i.name} for i in graph.input}
-    names = []
-    for node in graph.node:  # ONNX graphs are topologically sorted
-        feeds = set().union(*(sources.get(name, set()) for name in node.input))
-        for name in node.output:
-            sources[name] = feeds
-        if feeds == {WAVE_INPUT}:
-            names.append(node.name)
-    return names
 
 
 # ---------------------------------------------------------------------------- metadata

@@ -1,4 +1,5 @@
-"""The backends behind :class:`spoofscan.detector.Detector`: each implements ``window_scores``.
+"""The backends behind :class:`spoofscan.detector.Detector`: each implements ``window_scores``
+(and ``span_scores``, the optional path that computes overlapping windows' shared frames once).
 
 - :mod:`.torch`: :class:`~spoofscan.backends.torch.TorchDetector`, PyTorch checkpoints
   (``.safetensors``), the model's own front end on the device;

@@ -15,7 +15,8 @@ numpy and the audio decoders, nothing else, and a new architecture needs no chan
 
 Everything the runtime needs besides the weights travels inside the file, as JSON under the
 ONNX metadata key ``spoofscan``: feature config, calibration, threshold, label map, precision
-(``fp32``/``int8``), how it was quantised, and the original checkpoint card.
+(``fp32``/``int8``/``fp16``), the graph kind (:mod:`spoofscan.graphs`) and how it was
+quantised, and the original checkpoint card.
 
     >>> import spoofscan
     >>> det = spoofscan.load_detector("model-int8.onnx", threads=2)
@@ -39,7 +40,8 @@ from ..detector import Detector, check_threads
 from ..devices import CUDA_DEVICES, parse_device
 from ..errors import SpoofscanError, first_line
 from ..frontend.config import FeatureConfig
-from ..frontend.numpy import frontend
+from ..frontend.numpy import frontend, span_frontend
+from ..frontend.spans import WindowSpan
 
 METADATA_KEY = "spoofscan"  # ONNX metadata_props key of the JSON description
 FEATURES_INPUT = "features"  # (batch, 1, rows, frames) float32, the front end's output
@@ -241,6 +243,14 @@ class OnnxDetector(Detector):
                                                     pool=self._pool, parts=self.feature_threads)
         return out
 
+    def span_front_end(self, spans: list[WindowSpan]) -> np.ndarray:
+        """The ``features`` input of the windows of runs of contiguous audio, (windows, channels,
+        rows, frames) float32: the frames that overlapping windows share computed once
+        (:func:`spoofscan.frontend.numpy.span_frontend`)."""
+        with _blas_controller().limit(limits=FEATURE_BLAS_THREADS, user_api="blas"):
+            return np.concatenate([span_frontend(span, self.features, pool=self._pool, parts=self.feature_threads)
+                                   for span in spans])
+
     def graph_inputs(self, windows: np.ndarray) -> dict:
         """The graph's inputs for a batch of windows (batch, samples): ``{name: array}``."""
         windows = np.ascontiguousarray(windows, dtype=np.float32)
@@ -257,11 +267,26 @@ class OnnxDetector(Detector):
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
         """(batch, samples) -> (batch,) logits; NaN for a window whose features are not finite
         (the network is not run on it: INT8 would turn NaN input into a finite, meaningless logit)."""
-        feeds = self.graph_inputs(windows)
-        bad = np.zeros(len(windows), dtype=bool)
+        return self._scores(self.graph_inputs(windows))
+
+    def span_scores(self, spans: list[WindowSpan]) -> np.ndarray:
+        """The windows of runs of contiguous audio -> (windows,) logits, as :meth:`window_scores`
+        gives them (within float32 rounding), their shared frames computed once."""
+        feeds = {}
+        for name in self.input_names:
+            if name == WAVE_INPUT:
+                feeds[name] = np.concatenate([span.windows() for span in spans]).astype(np.float32, copy=False)
+            else:
+                feeds[name] = self.span_front_end(spans)
+        return self._scores(feeds)
+
+    def _scores(self, feeds: dict) -> np.ndarray:
+        """Logits of the graph inputs ``feeds``, NaN for a window whose features are not finite."""
+        n = len(next(iter(feeds.values())))
+        bad = np.zeros(n, dtype=bool)
         for name in (FEATURES_INPUT, LEGACY_FEATURES_INPUT):
             if name in feeds:
-                bad = ~np.isfinite(feeds[name]).reshape(len(windows), -1).all(axis=1)
+                bad = ~np.isfinite(feeds[name]).reshape(n, -1).all(axis=1)
                 feeds[name][bad] = 0.0
         scores = self.logits(feeds)
         scores[bad] = np.nan

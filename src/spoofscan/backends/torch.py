@@ -21,6 +21,7 @@ from ..checkpoint import load_checkpoint
 from ..detector import Detector, check_threads
 from ..devices import resolve_device
 from ..errors import SpoofscanError
+from ..frontend.spans import WindowSpan
 from ..models import DetectorNet, create_model
 
 
@@ -60,18 +61,33 @@ class TorchDetector(Detector):
 
     @torch.inference_mode()
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, samples) -> (batch,) logits; NaN for a window whose log-mel is not finite."""
+        """(batch, samples) -> (batch,) logits; NaN for a window whose features are not finite."""
         x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32)).to(self.device)
         with _torch_threads(self.threads):
-            features = self.model.frontend(x)
-            bad = ~torch.isfinite(features).flatten(1).all(dim=1)
-            if bad.any():
-                features[bad] = 0.0
-            inputs = {"features": features, "wave": x}
-            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                logits = self.model.forward_inputs(*[inputs[name] for name in self.model.inputs])
-            logits = logits.float()
-            logits[bad] = float("nan")
+            return self._logits(self.model.frontend(x), x)
+
+    @torch.inference_mode()
+    def span_scores(self, spans: list[WindowSpan]) -> np.ndarray:
+        """The windows of runs of contiguous audio -> (windows,) logits, the frames that
+        overlapping windows share computed once (:meth:`~spoofscan.frontend.torch.Frontend.span_features`)."""
+        with _torch_threads(self.threads):
+            features = torch.cat([self.model.frontend.span_features(span) for span in spans])
+            waves = None
+            if "wave" in self.model.inputs:
+                waves = torch.from_numpy(np.concatenate([span.windows() for span in spans])).to(self.device)
+            return self._logits(features, waves)
+
+    def _logits(self, features: torch.Tensor, waves: torch.Tensor | None) -> np.ndarray:
+        """The network on the front end's output (and the windows, for a model that reads them)
+        -> (batch,) float32 logits, NaN where the features are not finite (the network then sees zeros)."""
+        bad = ~torch.isfinite(features).flatten(1).all(dim=1)
+        if bad.any():
+            features[bad] = 0.0
+        inputs = {"features": features, "wave": waves}
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            logits = self.model.forward_inputs(*[inputs[name] for name in self.model.inputs])
+        logits = logits.float()
+        logits[bad] = float("nan")
         return logits.cpu().numpy()
 
 

@@ -112,6 +112,7 @@ def _cmd_info(args) -> int:
             return 0
         card = meta.get("card") or meta
         print(f"{args.checkpoint}: ONNX model, {meta['precision']}, exported from this checkpoint:")
+        _print_graph(meta.get("graph"))
     else:
         from ..checkpoint import read_card
 
@@ -138,3 +139,18 @@ def _cmd_info(args) -> int:
         for k, v in (section.items() if isinstance(section, dict) else ()):
             print(f"{key:<10} {k}: {json.dumps(v) if isinstance(v, (dict, list)) else v}")
     return 0
+
+
+def _print_graph(graph) -> None:
+    """The graph kind of an exported model and, when ``auto`` chose it, each kind's timing."""
+    if not isinstance(graph, dict):
+        return
+    print(f"graph      {graph.get('kind')} ({graph.get('chosen_by')})")
+    timed = graph.get("timed_on") or {}
+    for c in graph.get("candidates") or ():
+        batched = [(k, v) for k, v in c.items() if k.endswith("_ms_per_window")]
+        times = f"{c.get('batch1_ms', float('nan')):.2f} ms per window at batch 1" + "".join(
+            f", {v:.2f} at batch {k[len('batch'):-len('_ms_per_window')]}" for k, v in batched)
+        print(f"           {c.get('kind')}: {times}, correlation with fp32 {c.get('correlation', float('nan')):.4f}")
+    if timed:
+        print(f"           (timed on {timed.get('cpu', '?')}, {timed.get('threads', '?')} thread, {timed.get('clock', '')})")

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import SpoofscanError
+from ..graphs import AUTO, GRAPH_KINDS
 
 
 def add_train(sub):
@@ -71,15 +72,19 @@ def _cmd_train(args) -> int:
 
 
 def add_export(sub):
-    p = sub.add_parser("export", help="export a checkpoint to ONNX (FP32 or static INT8) for the torch-free runtime")
+    p = sub.add_parser("export", help="export a checkpoint to ONNX (FP32, INT8, FP16, or the fastest of equal accuracy) "
+                                      "for the torch-free runtime")
     p.add_argument("checkpoint", help="the .safetensors checkpoint")
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--format", choices=("onnx",), default="onnx")
     p.add_argument("--int8", action="store_true",
-                   help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration")
+                   help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration (= --graph int8-static)")
+    p.add_argument("--graph", choices=GRAPH_KINDS + (AUTO,),
+                   help="the graph kind (default fp32); auto: time every kind on this machine and keep the fastest "
+                        "of equal accuracy (needs --calibration; the timings go into the model's metadata)")
     p.add_argument("--calibration", metavar="DATA_SPEC",
-                   help="audio to calibrate INT8 activation ranges on, e.g. csv:manifest.csv:dev "
-                        "(both classes; the dev split)")
+                   help="audio to calibrate INT8 activation ranges on and to compare the graph with FP32 on, "
+                        "e.g. csv:manifest.csv:dev (both classes; the dev split)")
     p.add_argument("--calibration-windows", type=int, default=256, help="windows to calibrate on")
     p.add_argument("--tolerance", type=float, default=1e-4,
                    help="largest accepted |logit difference| ONNX FP32 vs PyTorch")
@@ -92,8 +97,8 @@ def _cmd_export(args) -> int:
     from ..export import export_onnx
     from ..fileio import refuse_overwrite
 
-    if args.calibration and not args.int8:
-        raise SpoofscanError("--calibration goes with --int8 (an FP32 export needs no calibration audio)")
+    if args.calibration and not args.int8 and args.graph in (None, "fp32"):
+        raise SpoofscanError("--calibration goes with --int8 or --graph (an FP32 export needs no calibration audio)")
     if not (math.isfinite(args.tolerance) and args.tolerance >= 0):
         raise SpoofscanError(f"--tolerance must be a finite number >= 0, got {args.tolerance}")
     if args.calibration_windows < 1:
@@ -104,7 +109,7 @@ def _cmd_export(args) -> int:
 
         calibration_file = parse_spec(args.calibration)[1]
     refuse_overwrite([args.out], [args.checkpoint, calibration_file], "the exported model")
-    result = export_onnx(args.checkpoint, args.out, int8=args.int8, calibration=args.calibration,
+    result = export_onnx(args.checkpoint, args.out, int8=args.int8, graph=args.graph, calibration=args.calibration,
                          calibration_windows=args.calibration_windows, tolerance=args.tolerance)
     print(result.summary())
     return 0

@@ -6,7 +6,9 @@
 - :mod:`.numpy`: :func:`frontend`, the numpy implementation (the torch-free runtime's);
 - :mod:`.torch`: :class:`~spoofscan.frontend.torch.Frontend`, the torch module every model owns
   (import it from there: this package does not import torch);
-- :mod:`.windows`: where a clip is cut into analysis windows.
+- :mod:`.windows`: where a clip is cut into analysis windows;
+- :mod:`.spans`: windows cut from one stretch of audio, and the STFT frames they share (computed
+  once by :func:`~spoofscan.frontend.numpy.span_frontend` and ``Frontend.span_features``).
 """
 
 from .config import CHANNELS, FRONTENDS, FeatureConfig

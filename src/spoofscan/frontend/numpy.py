@@ -12,8 +12,14 @@ import numpy as np
 from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
                      dct_matrix, filterbank, stft_window)
 from .phase import PHASE_FLOOR, cepstral_lifter, derivative_window, pooling_filterbank, ramp_window
+from .spans import FramePlan, WindowSpan, edge_audio, frame_plan, on_grid
 
 TWO_PI = 2.0 * np.pi
+# Frames per call of the per-frame steps when a span's shared frames are computed: about a 2-s
+# window's worth, so that no temporary outgrows those of the per-window front end (larger ones
+# are mapped from the OS and handed back on every call: 2,300 page faults, +3 ms, were measured
+# for a 4-s clip's 393 frames in one call).
+FRAMES_PER_RUN = 200
 
 
 def deltas(x: np.ndarray, width: int = DELTA_WIDTH) -> np.ndarray:
@@ -62,15 +68,49 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
     waves = np.asarray(waves, dtype=np.float32)
     pad = cfg.n_fft // 2
     padded = np.pad(waves, ((0, 0), (pad, pad)), mode="reflect")
-    # (batch, frames, n_fft) view of the frames: no copy until the window is applied
-    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length]
-    frames = frames[:, :cfg.num_frames(waves.shape[1])]  # whisper drops the last one
-    if pool is None or parts < 2:
-        feats = _frame_features(frames, cfg)
-    else:
-        bounds = np.linspace(0, frames.shape[1], parts + 1).astype(int)
-        runs = [frames[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        feats = np.concatenate(list(pool.map(lambda run: _frame_features(run, cfg), runs)), axis=1)
+    frames = _frames(padded, cfg, cfg.num_frames(waves.shape[1]))
+    return window_features(_frame_features_in_runs(frames, cfg, pool, parts if pool is not None else 1), cfg)
+
+
+def span_frontend(span: WindowSpan, cfg: FeatureConfig, *, pool: Executor | None = None, parts: int = 1) -> np.ndarray:
+    """The front end of the windows of ``span``, their shared frames computed once.
+
+    Equal to ``frontend(span.windows(), cfg)`` within float32 rounding: inner frames come from
+    the span's continuous signal, edge frames from each window's reflected edges, and the
+    window-local steps (deltas, Whisper's floor, ``normalize``) are applied per window after
+    the cut (:mod:`spoofscan.frontend.spans`). Windows off the first window's frame grid get
+    :func:`frontend`. ``pool``, ``parts``: as for :func:`frontend`.
+
+    Returns
+    -------
+    np.ndarray, shape (len(span), cfg.num_channels, cfg.rows, frames), float32
+    """
+    plan = frame_plan(cfg, span.window)
+    grid = on_grid(span.starts, cfg)
+    if plan is None or grid.sum() < 2:
+        return frontend(span.windows(), cfg, pool=pool, parts=parts)
+    audio, hop, pad = np.asarray(span.audio, dtype=np.float32), cfg.hop_length, cfg.n_fft // 2
+    starts = np.asarray(span.starts, dtype=np.int64)
+    shared = starts[grid]
+    steps = (shared - shared[0]) // hop  # each window's first inner frame, in frames of the span
+    first = shared[0] + plan.first_inner * hop - pad  # the first inner frame's first sample
+    count = int(steps[-1]) + plan.inner
+    inner = _frame_features_in_runs(_frames(audio[None, first:first + (count - 1) * hop + cfg.n_fft], cfg, count),
+                                    cfg, pool, max(parts, -(-count // FRAMES_PER_RUN)))[0]  # (count, channels, n_mels)
+    edges = _frame_features(_edge_frames(span, shared, plan, cfg), cfg)  # (windows, edge frames, channels, n_mels)
+    out = np.empty((len(starts), cfg.num_channels, cfg.rows, plan.frames), dtype=np.float32)
+    for k, (i, step) in enumerate(zip(np.flatnonzero(grid), steps)):  # one at a time: temporaries of a window's size
+        frames = np.concatenate([edges[k, :plan.first_inner], inner[step:step + plan.inner], edges[k, plan.first_inner:]])
+        out[i] = window_features(frames[None], cfg)[0]
+    for i in np.flatnonzero(~grid):
+        out[i] = frontend(audio[None, starts[i]:starts[i] + span.window], cfg, pool=pool, parts=parts)[0]
+    return out
+
+
+def window_features(feats: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """The window-local steps: (batch, frames, channels, n_mels) per-frame features of whole
+    windows -> (batch, channels, rows, frames) float32, with LFCC's deltas, Whisper's scaling
+    and the per-window ``normalize``."""
     x = feats.transpose(0, 2, 3, 1)  # (batch, channels, bands or coefficients, frames)
     if cfg.frontend == "lfcc":  # only the logmag channel: phase channels need bands
         d = deltas(x)
@@ -78,6 +118,30 @@ def frontend(waves: np.ndarray, cfg: FeatureConfig, *, pool: Executor | None = N
     elif cfg.frontend == "whisper":
         x = whisper_scale(x)
     return normalize_features(x, cfg.normalize).astype(np.float32)
+
+
+def _frames(padded: np.ndarray, cfg: FeatureConfig, count: int) -> np.ndarray:
+    """(batch, frames, n_fft) view of the first ``count`` frames of (batch, samples) audio: no copy."""
+    return np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[:, ::cfg.hop_length][:, :count]
+
+
+def _edge_frames(span: WindowSpan, starts: np.ndarray, plan: FramePlan, cfg: FeatureConfig) -> np.ndarray:
+    """(len(starts), head + tail frames, n_fft): the edge frames of the windows of ``span`` that start
+    at ``starts``, each reflected at its own window's edges, head frames first (a copy)."""
+    heads, tails = edge_audio(span, starts, plan, cfg)
+    runs = [_frames(heads, cfg, plan.first_inner)] + ([_frames(tails, cfg, plan.tail_frames)] if plan.tail_frames else [])
+    return np.concatenate(runs, axis=1)
+
+
+def _frame_features_in_runs(frames: np.ndarray, cfg: FeatureConfig, pool: Executor | None, parts: int) -> np.ndarray:
+    """:func:`_frame_features` of (batch, frames, n_fft), the frames cut into ``parts`` runs
+    (computed on ``pool`` if there is one)."""
+    if parts < 2:
+        return _frame_features(frames, cfg)
+    bounds = np.linspace(0, frames.shape[1], parts + 1).astype(int)
+    runs = [frames[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    compute = (lambda run: _frame_features(run, cfg))  # noqa: E731
+    return np.concatenate(list(pool.map(compute, runs) if pool is not None else map(compute, runs)), axis=1)
 
 
 def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
