@@ -33,7 +33,8 @@ _OGG_MAX_PAGE = 27 + 255 + 255 * 255  # bytes: header, segment table, payload
 class Survey:
     """What the bytes of one file say, before any decoder reads it.
 
-    kind : ``"wav"``, ``"aiff"``, ``"au"``, ``"flac"``, ``"ogg"``, ``"mp3"`` or None (another format)
+    kind : ``"wav"``, ``"aiff"``, ``"au"``, ``"flac"``, ``"ogg"``, ``"mp3"``, ``"mp4"``, ``"matroska"``
+        or None (another format, or not audio)
     data_size_patch : WAV/AIFF/AU whose data runs past the size in its header: ``(offset, bytes)``,
         where the header's size field is and what to read there instead; None otherwise
     flac_samples : FLAC: samples per channel that its frames hold (None: not FLAC)
@@ -72,7 +73,13 @@ def survey(data: BinaryIO) -> Survey:
             end = _ogg_end(data, size)
             return Survey("ogg", problem=f"truncated: the Ogg stream {end}" if end else None)
         if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-            return Survey("mp3", mp3_counted=_mp3_has_frame_count(data, head))
+            counted = _mp3_has_frame_count(data, head)
+            # a frame sync alone is two bytes that random data holds one time in 2048: not enough to call it MP3
+            return Survey("mp3", mp3_counted=counted) if counted or head[:3] == b"ID3" else Survey()
+        if head[4:8] == b"ftyp":
+            return Survey("mp4")
+        if head[:4] == b"\x1aE\xdf\xa3":
+            return Survey("matroska")
         return Survey()
     finally:
         data.seek(0)
@@ -133,11 +140,15 @@ def _au_data_patch(head: bytes, size: int) -> tuple[int, bytes] | None:
     return 8, struct.pack(">I", min(size - offset, MAX_U32 - 1))
 
 
-class PatchedStream(io.RawIOBase):
-    """A read-only view of a seekable stream with ``patch`` bytes shown at ``offset`` instead of its own."""
+class LibsndfileView(io.RawIOBase):
+    """What libsndfile reads of a seekable stream: ``patch`` (``(offset, bytes)``, or None) shown
+    instead of the stream's own bytes there, and a seek before the start refused by staying put
+    (libsndfile probes some cut files with ``seek(-1)``: raised inside its callback, the
+    ``ValueError`` would be printed as "Exception ignored" and the read go on anyway)."""
 
-    def __init__(self, raw: BinaryIO, offset: int, patch: bytes):
-        self.raw, self.offset, self.patch = raw, offset, patch
+    def __init__(self, raw: BinaryIO, patch: tuple[int, bytes] | None = None):
+        self.raw = raw
+        self.offset, self.patch = patch or (0, b"")
 
     def readable(self) -> bool:
         return True
@@ -146,12 +157,17 @@ class PatchedStream(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = 0 if whence == io.SEEK_SET else self.raw.tell() if whence == io.SEEK_CUR else None
+        if base is not None and base + offset < 0:
+            return self.raw.tell()
         return self.raw.seek(offset, whence)
 
     def tell(self) -> int:
         return self.raw.tell()
 
     def readinto(self, buffer) -> int:
+        if not self.patch:
+            return self.raw.readinto(buffer)
         start = self.raw.tell()
         n = self.raw.readinto(buffer)
         lo, hi = max(start, self.offset), min(start + n, self.offset + len(self.patch))
@@ -283,3 +299,35 @@ def _mp3_has_frame_count(data: BinaryIO, head: bytes) -> bool:
     data.seek(skip)
     first_frame = data.read(200)
     return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
+
+
+# ---------------------------------------------------------------------------- what a file is, when not audio
+
+KIND_NAMES = {"wav": "a WAV file", "aiff": "an AIFF file", "au": "an AU file", "flac": "a FLAC file",
+              "ogg": "an Ogg file", "mp3": "an MP3 file", "mp4": "an MP4/M4A file", "matroska": "a Matroska/WebM file"}
+ACCEPTED = ("spoofscan reads WAV, FLAC, MP3, Ogg (Vorbis, Opus), AIFF, AU, M4A/AAC, WebM and the other "
+            "audio formats FFmpeg decodes")
+_SIGNATURES = (  # (offset, leading bytes, what the file is)
+    (0, b"%PDF", "a PDF document"), (0, b"\x89PNG", "a PNG image"), (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"GIF8", "a GIF image"), (0, b"BM", "a BMP image"), (8, b"WEBP", "a WebP image"),
+    (0, b"PK\x03\x04", "a ZIP archive (or a document stored as one: docx, xlsx, odt...)"),
+    (0, b"\x1f\x8b", "gzip-compressed data"), (0, b"7z\xbc\xaf", "a 7-Zip archive"), (0, b"Rar!", "a RAR archive"),
+    (0, b"\x7fELF", "a program (ELF)"), (0, b"MZ", "a Windows program"),
+    (0, b"\x80", "a Python pickle or other binary data"), (0, b"SQLite format 3", "an SQLite database"),
+)
+
+
+def describe(head: bytes) -> str:
+    """What a file that no decoder reads looks like, from its first bytes: "a PNG image", "text
+    ('hello...')", or the bytes themselves in hex."""
+    for offset, signature, what in _SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return what
+    try:
+        text = head[:256].decode("utf-8")
+    except UnicodeDecodeError as e:
+        text = head[:e.start].decode("utf-8") if e.start >= 64 else None  # text cut inside a character
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        shown = " ".join(text.split())
+        return f"text ({shown[:40]!r}{'...' if len(shown) > 40 else ''})" if shown else "blank text"
+    return f"unrecognised bytes (starting {head[:8].hex(' ')})"

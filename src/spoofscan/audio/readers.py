@@ -18,7 +18,7 @@ import soundfile as sf
 
 from ..errors import AudioError, first_line
 from .constants import MAX_FILE_CHANNELS, AudioSource
-from .headers import PatchedStream, Survey
+from .headers import ACCEPTED, KIND_NAMES, LibsndfileView, Survey, describe
 
 
 def too_long_by_header(name: str, seconds: float, max_seconds: float | None) -> None:
@@ -87,11 +87,14 @@ def soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_second
     if layout.libsndfile_stops_early:
         raise NotHandled()
     try:
-        f = sf.SoundFile(PatchedStream(data, *layout.data_size_patch) if layout.data_size_patch else data)
+        f = sf.SoundFile(LibsndfileView(data, layout.data_size_patch))
     except Exception:  # libsndfile does not recognise it: FFmpeg may
         raise NotHandled() from None
     with f:
         announced, present = _wav_data_sizes(f.extra_info)
+        if announced > present and present == 0:
+            raise AudioError(name, f"no audio samples: the header announces {announced} bytes of audio data, the file "
+                                   f"holds none (empty, or cut short after its header)")
         if announced > present:
             raise AudioError(name, f"truncated: the header announces {announced} bytes of audio data, the file holds {present}")
         if f.format in ("MP3", "OGG"):  # not recognised from the first bytes (an unusual tag before them)
@@ -153,14 +156,16 @@ def ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: 
     options = {"ignore_length": "1"} if layout.kind == "wav" and layout.data_size_patch else {}
     try:
         container = av.open(data, mode="r", options=options)
-    except av.error.EOFError as e:  # FFmpeg knows the format, but the data stops inside the header
-        raise AudioError(name, f"truncated: the data ends before the first audio ({first_line(e)})") from None
-    except Exception as e:
-        raise AudioError(name, f"not audio, or a format neither libsndfile nor FFmpeg can read ({first_line(e)})") from None
+    except av.error.EOFError:  # FFmpeg knows the format, but the data stops inside the header
+        if layout.kind is None:
+            raise _not_audio(data, name, layout) from None
+        raise AudioError(name, "truncated: the data ends before the first audio") from None
+    except Exception:
+        raise _not_audio(data, name, layout) from None
     with container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
-            raise AudioError(name, "not audio: the container has no audio stream")
+            raise _not_audio(data, name, layout, no_stream=True)
         stream = streams[0]
         context = stream.codec_context
         if context is None:  # a format tag FFmpeg knows no decoder for (WAV tag 0x1234, 0 bits per sample...)
@@ -181,6 +186,20 @@ def ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: 
         expected = round(announced * rate) if exact else 0
         if got < expected - MP3_LENGTH_SLACK:
             raise AudioError(name, f"truncated: the header announces {expected} samples, only {got} could be read")
+
+
+def _not_audio(data: BinaryIO, name: str, layout: Survey, no_stream: bool = False) -> AudioError:
+    """The error for bytes no decoder reads audio from. A file that starts as an audio format
+    holds no audio (a header without its data, or a video without sound); anything else is not
+    audio, said with what it looks like and what is read."""
+    if layout.kind is not None:
+        what = KIND_NAMES[layout.kind]
+        return AudioError(name, f"no audio samples: {what} without an audio stream" if no_stream else
+                          f"no audio samples: the file starts as {what} but holds no audio data a decoder can "
+                          f"read (a header without its data: empty, cut short or damaged)")
+    data.seek(0)
+    return AudioError(name, f"not audio: {describe(data.read(256))}{' with no audio stream' if no_stream else ''}; "
+                            f"{ACCEPTED}")
 
 
 def _ffmpeg_decode(container, stream, rate: int, block_seconds: float, name: str) -> Iterator[np.ndarray]:
