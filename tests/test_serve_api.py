@@ -126,7 +126,7 @@ BAD_BODIES = [
     ("random bytes", np.random.default_rng(0).bytes(20_000), 415, "not_audio", "not audio"),
     ("text", b"hello, this is not a recording\n" * 50, 415, "not_audio", "not audio"),
     ("truncated wav", None, 422, "truncated", "truncated"),
-    ("header only", None, 422, "truncated", "header announces"),
+    ("header only", None, 422, "empty", "header announces"),  # a header without its audio data
     ("no samples", None, 422, "empty", "no audio samples"),
     ("NaN samples", None, 422, "not_finite", "NaN"),
     ("too short", None, 422, "too_short", "too short"),
