@@ -183,6 +183,20 @@ def test_serve_refuses_an_address_in_use_before_loading_the_model(capsys):
         port = busy.getsockname()[1]
         err = one_line_error(capsys, ["serve", "--model", "no-such-model.onnx", "--port", port])
     assert f"cannot listen on 127.0.0.1 port {port}" in err
+    # 192.0.2.1 is TEST-NET-1, an address no machine has; a public address needs a key
+    err = one_line_error(capsys, ["serve", "--model", "no-such-model.onnx", "--host", "192.0.2.1",
+                                  "--allow-public-without-key"])
+    assert "cannot listen on 192.0.2.1 port 8000" in err
+
+
+def test_an_output_that_is_a_socket_is_refused(model, clip, tmp_path, capsys):
+    import socket
+
+    path = tmp_path / "socket"
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+        err = one_line_error(capsys, ["predict", clip, "--model", model, "-o", path])
+    assert "not a regular file, a character device or a pipe" in err and stat.S_ISSOCK(os.lstat(path).st_mode)
 
 
 def test_a_short_api_key_is_refused_for_a_public_address(monkeypatch, capsys):
