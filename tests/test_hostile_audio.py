@@ -157,3 +157,20 @@ def test_a_header_that_overstates_the_audio_is_still_truncation(kind):
             "mp3": lambda: encoded(x, "MP3", "MPEG_LAYER_III"), "ogg": lambda: encoded(x, "OGG", "VORBIS")}[kind]()
     with pytest.raises(AudioError, match="truncated"):
         load_audio(data[:len(data) // 2])
+
+
+def test_a_file_object_that_only_reads_is_decoded_to_the_end_too():
+    """A caller's stream with read, seek and tell only (no readinto), holding a WAV whose data
+    size says 1 s: the view libsndfile reads through serves it as well."""
+
+    class Reader:
+        def __init__(self, data: bytes):
+            self.buf = io.BytesIO(data)
+            self.read, self.seek, self.tell = self.buf.read, self.buf.seek, self.buf.tell
+
+        def seekable(self) -> bool:
+            return True
+
+    x = audio(3.0)
+    y = load_audio(Reader(bytes(LIARS["wav-data-size"](x))))
+    assert len(y) == len(x)

@@ -166,10 +166,15 @@ class LibsndfileView(io.RawIOBase):
         return self.raw.tell()
 
     def readinto(self, buffer) -> int:
+        start = self.raw.tell() if self.patch else 0
+        if hasattr(self.raw, "readinto"):
+            n = self.raw.readinto(buffer)
+        else:  # a file object of the caller's that only reads
+            data = self.raw.read(len(buffer))
+            n = len(data)
+            memoryview(buffer)[:n] = data
         if not self.patch:
-            return self.raw.readinto(buffer)
-        start = self.raw.tell()
-        n = self.raw.readinto(buffer)
+            return n
         lo, hi = max(start, self.offset), min(start + n, self.offset + len(self.patch))
         if lo < hi:
             memoryview(buffer)[lo - start:hi - start] = self.patch[lo - self.offset:hi - self.offset]
