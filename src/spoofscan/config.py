@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from pathlib import Path
 
-from .errors import SpoofscanError, choice_error
+from .errors import SpoofscanError, choice_error, first_line
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml", ".json")
 
@@ -59,25 +59,39 @@ def load_config(cls, path: str | Path | None = None, **overrides):
         suffix = path.suffix.lower()
         if suffix not in CONFIG_SUFFIXES:
             raise choice_error("config file type", path.suffix, CONFIG_SUFFIXES)
-        text = path.read_text()
-        if suffix == ".toml":
-            import tomllib
-
-            d = tomllib.loads(text)
-        elif suffix == ".json":  # not through YAML: PyYAML reads JSON's 1e-06 as a string
-            import json
-
-            try:
-                d = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise SpoofscanError(f"config file {str(path)!r}: not valid JSON ({e})") from None
-        else:
-            import yaml
-
-            d = yaml.safe_load(text) or {}
+        d = _parse_config_file(path, suffix)
         if not isinstance(d, dict):
             raise SpoofscanError(f"config file {str(path)!r}: expected a mapping of {cls.__name__} fields")
     return cls.from_dict(merge_mappings(d, {k: v for k, v in overrides.items() if v is not None}))
+
+
+def _parse_config_file(path: Path, suffix: str):
+    """The contents of a YAML, TOML or JSON file; a file that is not UTF-8 text or does not
+    parse is a :class:`SpoofscanError` naming it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpoofscanError(f"config file {str(path)!r}: not UTF-8 text ({e.reason})") from None
+    if suffix == ".toml":
+        import tomllib
+
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpoofscanError(f"config file {str(path)!r}: not valid TOML ({e})") from None
+    if suffix == ".json":  # not through YAML: PyYAML reads JSON's 1e-06 as a string
+        import json
+
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpoofscanError(f"config file {str(path)!r}: not valid JSON ({e})") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise SpoofscanError(f"config file {str(path)!r}: not valid YAML ({first_line(e)})") from None
 
 
 def merge_mappings(base: dict, changes: dict) -> dict:

@@ -5,6 +5,7 @@
 - :mod:`.decode`: :func:`load_audio`, :func:`stream_audio` (block by block, flat memory),
   :func:`prepare_waveform` (arrays), :func:`resample`;
 - :mod:`.readers`: the libsndfile and FFmpeg readers and the header checks behind them;
+- :mod:`.headers`: what a file's bytes say about its length, so that no header hides audio;
 - :mod:`.files`: :func:`expand_inputs` (files, folders, glob patterns) and :func:`audio_files`.
 """
 

@@ -1,13 +1,15 @@
 """Audio decoding: every caller (train, evaluate, predict, serve) decodes through this module.
 
-Anything in, float32 mono 16 kHz in [-1, 1] out. soundfile (libsndfile) decodes wav, flac,
-ogg/vorbis, opus and mp3; everything else (m4a/aac, wma, amr, video containers...) goes
-through FFmpeg via the ``av`` wheel, which bundles FFmpeg so no system package is needed.
+Anything in, float32 mono 16 kHz in [-1, 1] out. soundfile (libsndfile) decodes wav, aiff,
+au and flac; mp3, ogg/vorbis, opus and everything else (m4a/aac, wma, amr, video containers...)
+go through FFmpeg via the ``av`` wheel, which bundles FFmpeg so no system package is needed.
+Both decode to the real end of the audio, whatever length a header announces (:mod:`.headers`).
 Resampling is done by soxr. Bad input raises :class:`~spoofscan.errors.AudioError`, which
 names the source and the reason; no third-party exception reaches the caller.
 
 Long files are decoded block by block (:func:`stream_audio`) so memory stays flat, and a
-``max_seconds`` limit refuses a file from its header, or as soon as decoding passes it.
+``max_seconds`` limit refuses a file from its header when it announces more, else as soon as
+the decoded samples pass it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import soxr
 from ..errors import AudioError, SpoofscanError, first_line
 from .constants import (BLOCK_SECONDS, MAX_ABS_SAMPLE, MAX_CHANNELS, MAX_INPUT_RATE, MIN_INPUT_RATE, MIN_SECONDS,
                         RESAMPLE_QUALITY, SAMPLE_RATE, AudioSource)
+from .headers import survey
 from .readers import NotHandled, ffmpeg_blocks, open_source, soundfile_blocks
 
 
@@ -126,12 +129,13 @@ def _guard(call, name: str):
 def _decode(data: BinaryIO, name: str, min_seconds: float, max_seconds: float | None,
             block_seconds: float) -> Iterator[np.ndarray]:
     """The body of :func:`stream_audio` over an open stream positioned at offset 0."""
+    layout = survey(data)  # what the bytes say, so that no header's length is taken on trust
     try:
-        reader = soundfile_blocks(data, name, block_seconds, max_seconds)
+        reader = soundfile_blocks(data, name, block_seconds, max_seconds, layout)
         first = next(reader)
     except NotHandled:
         data.seek(0)
-        reader = ffmpeg_blocks(data, name, block_seconds, max_seconds)
+        reader = ffmpeg_blocks(data, name, block_seconds, max_seconds, layout)
         first = next(reader)
     in_rate = first  # the first item each reader yields is the input sample rate
     if not MIN_INPUT_RATE <= in_rate <= MAX_INPUT_RATE:

@@ -1,6 +1,8 @@
-"""Readers of encoded audio: libsndfile for wav, flac, ogg/vorbis, opus and mp3, FFmpeg (the ``av``
-wheel) for the rest, each yielding the input rate and then blocks of float32 mono samples; and the
-checks of what a file's header announces (channels, length) before any decoding."""
+"""Readers of encoded audio, each yielding the input rate and then blocks of float32 mono samples:
+libsndfile for wav, aiff, flac and the other formats it knows, FFmpeg (the ``av`` wheel) for mp3,
+ogg/vorbis, opus, m4a/aac and the rest; and the checks of what a file's header announces
+(channels, length) before any decoding. Both read to the real end of the audio, wherever a header
+says it ends (:mod:`.headers`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import soundfile as sf
 
 from ..errors import AudioError, first_line
 from .constants import MAX_FILE_CHANNELS, AudioSource
+from .headers import ACCEPTED, KIND_NAMES, LibsndfileView, Survey, describe
 
 
 def too_long_by_header(name: str, seconds: float, max_seconds: float | None) -> None:
@@ -70,31 +73,40 @@ def open_source(source: AudioSource, name: str) -> BinaryIO:
     raise AudioError(name, f"cannot read audio from a {type(source).__name__} (give a path, bytes, a binary file object, or to a detector an (array, sample_rate) pair)")
 
 
-def soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None) -> Iterator:
-    """Yield the sample rate, then float32 mono blocks at the input rate, via libsndfile."""
-    ogg_end, mp3_counted = _ogg_end(data), _mp3_has_frame_count(data)  # raw bytes, before libsndfile reads
+def soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None,
+                     layout: Survey) -> Iterator:
+    """Yield the sample rate, then float32 mono blocks at the input rate, via libsndfile.
+
+    ``layout`` is what :func:`.headers.survey` read from the bytes: libsndfile stops where a
+    header says the audio ends, so a WAV/AIFF/AU whose data runs past its header's size is read
+    with the size it should have, and formats whose length cannot be confirmed from the bytes
+    (MP3, Ogg; FLAC whose frames hold more than STREAMINFO says) are left to FFmpeg (NotHandled).
+    """
+    if layout.problem:
+        raise AudioError(name, layout.problem)
+    if layout.libsndfile_stops_early:
+        raise NotHandled()
     try:
-        f = sf.SoundFile(data)
+        f = sf.SoundFile(LibsndfileView(data, layout.data_size_patch))
     except Exception:  # libsndfile does not recognise it: FFmpeg may
         raise NotHandled() from None
     with f:
         announced, present = _wav_data_sizes(f.extra_info)
+        if announced > present and present == 0:
+            raise AudioError(name, f"no audio samples: the header announces {announced} bytes of audio data, the file "
+                                   f"holds none (empty, or cut short after its header)")
         if announced > present:
             raise AudioError(name, f"truncated: the header announces {announced} bytes of audio data, the file holds {present}")
-        if f.format == "MP3" and not mp3_counted:
-            # libsndfile stops at a length mpg123 guessed from the first frame's bitrate: a VBR file
-            # without a Xing/Info frame count would lose most of its audio; FFmpeg decodes every frame
+        if f.format in ("MP3", "OGG"):  # not recognised from the first bytes (an unusual tag before them)
             raise NotHandled()
-        if f.format == "OGG" and ogg_end is not None:
-            raise AudioError(name, f"truncated: the Ogg stream {ogg_end}")
+        if f.format == "FLAC" and (f.frames >= _UNKNOWN_FRAMES or f.frames < (layout.flac_samples or 0)):
+            raise NotHandled()  # STREAMINFO says no length, or less than the frames hold: FFmpeg decodes every frame
         if f.channels > MAX_FILE_CHANNELS:
             raise AudioError(name, f"{f.channels} channels: more than the {MAX_FILE_CHANNELS} supported")
         if 0 < f.samplerate and 0 < f.frames < _UNKNOWN_FRAMES:
             too_long_by_header(name, f.frames / f.samplerate, max_seconds)
         yield f.samplerate
-        exact = f.format in _EXACT_LENGTH_FORMATS or (f.format == "MP3" and mp3_counted)
-        expected = f.frames
-        slack = MP3_LENGTH_SLACK if f.format == "MP3" else 0
+        expected = f.frames if f.format == "FLAC" else 0  # a FLAC header's frame count is exact
         block = max(1, int(block_seconds * f.samplerate))
         got = 0
         while True:
@@ -106,63 +118,12 @@ def soundfile_blocks(data: BinaryIO, name: str, block_seconds: float, max_second
                 break
             got += len(x)
             yield x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
-        if exact and expected > 0 and got < expected - slack:
+        if got < expected:
             raise AudioError(name, f"truncated: the header announces {expected} samples, only {got} could be read")
 
 
 _UNKNOWN_FRAMES = 2**62  # libsndfile reports SF_COUNT_MAX frames when the length is unknown
-_EXACT_LENGTH_FORMATS = {"FLAC"}  # formats whose header frame count libsndfile reports exactly
 MP3_LENGTH_SLACK = 2 * 1152  # samples: an MP3's Xing frame count is exact to a frame or so (gapless trim)
-_OGG_MAX_PAGE = 27 + 255 + 255 * 255  # bytes: header, segment table, payload
-
-
-def _ogg_end(data: BinaryIO) -> str | None:
-    """Why an Ogg file does not end with a whole end-of-stream page; None when it does or is not Ogg.
-
-    Every complete Ogg stream ends with a page flagged end-of-stream. A download or copy that
-    stopped early ends in a partial page or in a page without that flag; libsndfile decodes
-    what is there without a word, so this looks at the file's last page (``data`` is left at 0).
-    """
-    data.seek(0)
-    if data.read(4) != b"OggS":
-        data.seek(0)
-        return None
-    size = data.seek(0, io.SEEK_END)
-    start = max(0, size - 2 * _OGG_MAX_PAGE)
-    data.seek(start)
-    tail = data.read()
-    data.seek(0)
-    at = tail.rfind(b"OggS")
-    while at >= 0:
-        header = tail[at:at + 27]
-        if len(header) == 27 and header[4] == 0:  # stream structure version 0: a page header
-            table = tail[at + 27:at + 27 + header[26]]
-            end = at + 27 + header[26] + sum(table)
-            if len(table) < header[26] or end > len(tail):
-                return "ends inside a page (the file is cut short)"
-            if end == len(tail):
-                return None if header[5] & 0x04 else "ends without its end-of-stream page (the file is cut short)"
-        at = tail.rfind(b"OggS", 0, at)  # "OggS" inside a payload, or bytes after the last page
-    return None
-
-
-def _mp3_has_frame_count(data: BinaryIO) -> bool:
-    """Whether an MP3 starts with a Xing/Info or VBRI frame count (libsndfile's length is then exact).
-
-    Without one, libsndfile's length is a guess from the first frame's bitrate and the file size.
-    """
-    data.seek(0)
-    head = data.read(10)
-    skip = 0
-    if len(head) == 10 and head[:3] == b"ID3":  # ID3v2 tag: syncsafe size, + footer if flagged
-        skip = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10])) + (10 if head[5] & 0x10 else 0)
-    elif not (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):  # no MPEG frame sync: not MP3
-        data.seek(0)
-        return False
-    data.seek(skip)
-    first_frame = data.read(200)
-    data.seek(0)
-    return any(tag in first_frame for tag in (b"Xing", b"Info", b"VBRI"))
 
 
 _STREAMING_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}  # data sizes written by encoders that stream to a pipe
@@ -180,24 +141,31 @@ def _wav_data_sizes(log: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
-def ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None) -> Iterator:
+def ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: float | None,
+                  layout: Survey) -> Iterator:
     """Yield the sample rate, then float32 mono blocks at the input rate, via FFmpeg (PyAV).
 
     Codec frames (about 1024 samples each) are gathered into blocks of ``block_seconds``.
+    FFmpeg decodes every packet to the end of the file (chained Ogg streams included), whatever
+    length a header announces; a WAV whose data runs past its header's size is read to its end.
+    An MP3 with a frame count shorter than it announces is truncated.
     """
     import av  # imported here: only formats libsndfile cannot read need it
 
     av.logging.set_level(av.logging.PANIC)
+    options = {"ignore_length": "1"} if layout.kind == "wav" and layout.data_size_patch else {}
     try:
-        container = av.open(data, mode="r")
-    except av.error.EOFError as e:  # FFmpeg knows the format, but the data stops inside the header
-        raise AudioError(name, f"truncated: the data ends before the first audio ({first_line(e)})") from None
-    except Exception as e:
-        raise AudioError(name, f"not audio, or a format neither libsndfile nor FFmpeg can read ({first_line(e)})") from None
+        container = av.open(data, mode="r", options=options)
+    except av.error.EOFError:  # FFmpeg knows the format, but the data stops inside the header
+        if layout.kind is None:
+            raise _not_audio(data, name, layout) from None
+        raise AudioError(name, "truncated: the data ends before the first audio") from None
+    except Exception:
+        raise _not_audio(data, name, layout) from None
     with container:
         streams = [s for s in container.streams if s.type == "audio"]
         if not streams:
-            raise AudioError(name, "not audio: the container has no audio stream")
+            raise _not_audio(data, name, layout, no_stream=True)
         stream = streams[0]
         context = stream.codec_context
         if context is None:  # a format tag FFmpeg knows no decoder for (WAV tag 0x1234, 0 bits per sample...)
@@ -207,30 +175,59 @@ def ffmpeg_blocks(data: BinaryIO, name: str, block_seconds: float, max_seconds: 
             raise AudioError(name, "not audio: the audio stream has no sample rate")
         if (context.channels or 0) > MAX_FILE_CHANNELS:
             raise AudioError(name, f"{context.channels} channels: more than the {MAX_FILE_CHANNELS} supported")
-        too_long_by_header(name, _ffmpeg_seconds(container, stream), max_seconds)
+        announced = _ffmpeg_seconds(container, stream)
+        too_long_by_header(name, announced, max_seconds)
         yield int(rate)
-        # planar float at the input layout; the mixdown is a plain mean, as for libsndfile
-        # (FFmpeg's own stereo->mono matrix scales by 1/sqrt(2), not 1/2)
-        to_float = av.AudioResampler(format="fltp", rate=int(rate))
-        block = max(1, int(block_seconds * rate))
-        parts: list[np.ndarray] = []
-        gathered = 0
-        try:
-            for packet in container.demux(stream):
-                for frame in packet.decode():
-                    for out in to_float.resample(frame):
-                        parts.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
-                        gathered += len(parts[-1])
-                    if gathered >= block:
-                        yield np.concatenate(parts)
-                        parts, gathered = [], 0
-            parts += [out.to_ndarray().mean(axis=0, dtype=np.float32) for out in to_float.resample(None)]
-            if parts:
-                yield np.concatenate(parts)
-        except AudioError:
-            raise
-        except Exception as e:
-            raise AudioError(name, f"truncated or corrupt audio data ({first_line(e)})") from None
+        got = 0
+        for block in _ffmpeg_decode(container, stream, int(rate), block_seconds, name):
+            got += len(block)
+            yield block
+        exact = layout.kind == "mp3" and layout.mp3_counted and math.isfinite(announced)
+        expected = round(announced * rate) if exact else 0
+        if got < expected - MP3_LENGTH_SLACK:
+            raise AudioError(name, f"truncated: the header announces {expected} samples, only {got} could be read")
+
+
+def _not_audio(data: BinaryIO, name: str, layout: Survey, no_stream: bool = False) -> AudioError:
+    """The error for bytes no decoder reads audio from. A file that starts as an audio format
+    holds no audio (a header without its data, or a video without sound); anything else is not
+    audio, said with what it looks like and what is read."""
+    if layout.kind is not None:
+        what = KIND_NAMES[layout.kind]
+        return AudioError(name, f"no audio samples: {what} without an audio stream" if no_stream else
+                          f"no audio samples: the file starts as {what} but holds no audio data a decoder can "
+                          f"read (a header without its data: empty, cut short or damaged)")
+    data.seek(0)
+    return AudioError(name, f"not audio: {describe(data.read(256))}{' with no audio stream' if no_stream else ''}; "
+                            f"{ACCEPTED}")
+
+
+def _ffmpeg_decode(container, stream, rate: int, block_seconds: float, name: str) -> Iterator[np.ndarray]:
+    """The decoded audio of ``stream``, float32 mono at ``rate``, in blocks of about ``block_seconds``."""
+    import av
+
+    # planar float at the input layout; the mixdown is a plain mean, as for libsndfile
+    # (FFmpeg's own stereo->mono matrix scales by 1/sqrt(2), not 1/2)
+    to_float = av.AudioResampler(format="fltp", rate=rate)
+    block = max(1, int(block_seconds * rate))
+    parts: list[np.ndarray] = []
+    gathered = 0
+    try:
+        for packet in container.demux(stream):
+            for frame in packet.decode():
+                for out in to_float.resample(frame):
+                    parts.append(out.to_ndarray().mean(axis=0, dtype=np.float32))
+                    gathered += len(parts[-1])
+                if gathered >= block:
+                    yield np.concatenate(parts)
+                    parts, gathered = [], 0
+        parts += [out.to_ndarray().mean(axis=0, dtype=np.float32) for out in to_float.resample(None)]
+        if parts:
+            yield np.concatenate(parts)
+    except AudioError:
+        raise
+    except Exception as e:
+        raise AudioError(name, f"truncated or corrupt audio data ({first_line(e)})") from None
 
 
 def _ffmpeg_seconds(container, stream) -> float:

@@ -11,8 +11,9 @@ import argparse
 import os
 import sys
 
-from ..version import __version__
 from ..errors import SpoofscanError, missing_extra
+from ..fileio import WRITE_ERRNOS
+from ..version import __version__
 from .corpus import add_corpus, add_quickstart
 from .evaluate import add_evaluate, add_robustness
 from .predict import add_info, add_predict
@@ -33,7 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a full disk behind standard output is then one line too
+        return status
     except SpoofscanError as e:
         print(f"spoofscan {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -47,5 +50,17 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`spoofscan predict ... | head`): not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 0
+    except OSError as e:  # standard output on a full disk (`> /dev/full`), a file too large...
+        if e.errno not in WRITE_ERRNOS:
+            raise
+        print(f"spoofscan {args.command}: error: cannot write {e.filename or 'to standard output'}: "
+              f"{e.strerror}", file=sys.stderr)
+        _drop_stdout()
+        return 2
+
+
+def _drop_stdout() -> None:
+    """Send what standard output still holds to /dev/null, so that the flush at exit cannot fail again."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+# predict's default length limit, in seconds: 4 hours is longer than the recordings people check
+# (calls, interviews, meetings, podcasts) and still refuses a day-long capture, or a header
+# announcing one, at once instead of decoding and scoring it for tens of minutes.
+PREDICT_MAX_SECONDS = 4 * 3600.0
+
+
+def seconds(text: str) -> float | None:
+    """The type of ``--max-seconds`` flags: a number of seconds, ``0`` for no limit (None); a
+    negative or NaN value is left for the decoder's check, which names it."""
+    value = float(text)
+    return None if value == 0 else value
+
 
 def add_detector_args(p) -> None:
     """The flags that choose how a model runs (predict, evaluate, robustness, serve)."""

@@ -105,10 +105,13 @@ def add_robustness(sub):
 
 
 def _cmd_robustness(args) -> int:
-    from ..datasets import load_records
+    from ..datasets import load_records, parse_spec
     from ..evaluation.report import number, percent
-    from ..evaluation.robustness import ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG, SCORES_DIR, robustness
+    from ..evaluation.robustness import (ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG, SCORES_DIR,
+                                         check_robustness_folder, robustness)
 
+    # before any work: the conditions exist, --out is a folder and no report file is an input
+    check_robustness_folder(args.out, args.conditions, [args.model, parse_spec(args.data)[1]])
     records = load_records(args.data)
     detector = load_detector_from_args(args)
     report = robustness(detector, records, args.out, conditions=args.conditions, seed=args.seed,

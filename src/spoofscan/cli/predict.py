@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SpoofscanError
-from .common import add_detector_args, load_detector_from_args
+from .common import PREDICT_MAX_SECONDS, add_detector_args, load_detector_from_args, seconds
 
 
 def add_predict(sub):
@@ -18,7 +18,10 @@ def add_predict(sub):
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
     p.add_argument("--timeline", action="store_true", help="print the per-window timeline (table and csv: one row per window)")
     add_detector_args(p)
-    p.add_argument("--max-seconds", type=float, default=None, help="refuse files longer than this")
+    p.add_argument("--max-seconds", type=seconds, default=PREDICT_MAX_SECONDS,
+                   help=f"refuse files longer than this many seconds of decoded audio (default "
+                        f"{PREDICT_MAX_SECONDS:g}, 4 hours: longer than the recordings people check, short of a "
+                        f"day-long capture that would be scored for tens of minutes; 0: no limit)")
     p.add_argument("--output", "-o", default="-", help="write results here instead of standard output")
     p.set_defaults(func=_cmd_predict)
 

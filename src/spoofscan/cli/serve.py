@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..errors import SpoofscanError
-from .common import add_detector_args, load_detector_from_args
+from .common import add_detector_args, load_detector_from_args, seconds
 
 SERVE_MODULES = ("fastapi", "fastapi_offline", "uvicorn", "multipart", "python_multipart", "prometheus_client")
 
@@ -21,9 +21,9 @@ def add_serve(sub):
                    help="checkpoint (.safetensors) or exported model (.onnx; no torch needed)")
     add_detector_args(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-seconds", type=float, default=d.max_seconds,
-                   help=f"longest clip accepted (default {d.max_seconds:g})")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on, 1-65535 (default 8000; 0: any free port)")
+    p.add_argument("--max-seconds", type=seconds, default=d.max_seconds,
+                   help=f"longest clip accepted, in seconds of decoded audio (default {d.max_seconds:g}; 0: no limit)")
     p.add_argument("--max-upload-mb", type=float, default=d.max_body_mb,
                    help=f"largest request body in MiB (default {d.max_body_mb:g})")
     p.add_argument("--max-files", type=int, default=d.max_files,
@@ -43,7 +43,7 @@ def add_serve(sub):
 
 
 def _cmd_serve(args) -> int:
-    from ..serve.settings import API_KEY_ENV, ServeSettings, check_bind
+    from ..serve.settings import API_KEY_ENV, ServeSettings, check_address, check_bind
 
     settings = ServeSettings(max_body_mb=args.max_upload_mb, max_seconds=args.max_seconds, max_files=args.max_files,
                              max_pending=args.max_pending, decode_threads=args.decode_threads,
@@ -51,6 +51,7 @@ def _cmd_serve(args) -> int:
                              api_key=os.environ.get(API_KEY_ENV) or None,
                              allow_public_without_key=args.allow_public_without_key)
     check_bind(args.host, settings)  # before the model loads: a refusal should be instant
+    check_address(args.host, args.port)
     try:
         import importlib
 

@@ -247,17 +247,17 @@ def audit_corpus(corpus: str | Path, *, splits: Sequence[str] = ("train", "dev",
     column is audited as one set called ``all``.
     """
     from ..datasets import load_csv_manifest
+    from ..datasets.records import read_csv_table
 
     path = Path(corpus)
     manifest = path / "manifest.csv" if path.is_dir() else path
     if not manifest.is_file():
         raise SpoofscanError(f"no corpus manifest at {manifest} (build one with: spoofscan corpus build {path})")
-    with open(manifest, newline="") as f:
-        header = f.readline()
+    header, table_rows = read_csv_table(manifest)  # a file that is not UTF-8 CSV is one clear error
     rows: list = []
     counts: dict = {}
-    if "split" in header.strip().split(","):
-        available = _splits_in(manifest)
+    if "split" in header:
+        available = {(row.get("split") or "").strip() for row in table_rows}
         chosen = [s for s in splits if s in available] or sorted(available)
         for split in chosen:
             records = load_csv_manifest(manifest, split=split)
@@ -272,13 +272,6 @@ def audit_corpus(corpus: str | Path, *, splits: Sequence[str] = ("train", "dev",
     if write:
         write_audit(report, manifest.parent)
     return report
-
-
-def _splits_in(manifest: Path) -> set:
-    import csv
-
-    with open(manifest, newline="") as f:
-        return {(row.get("split") or "").strip() for row in csv.DictReader(f)}
 
 
 def write_audit(report: AuditReport, out_dir: str | Path) -> dict:

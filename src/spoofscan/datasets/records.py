@@ -92,16 +92,19 @@ def split_lines(path: Path, columns: tuple):
     Blank lines are skipped; a line with another column count raises, naming file and line.
     """
     want = len(columns)
-    with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the first trial
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != want:
-                raise SpoofscanError(
-                    f"{path}:{number}: expected {want} space-separated columns "
-                    f"({' '.join(columns)}), found {len(fields)}: {line.strip()[:120]!r}")
-            yield number, fields
+    try:
+        with open(path, encoding="utf-8-sig") as handle:  # -sig: a byte-order mark is not part of the first trial
+            for number, line in enumerate(handle, 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != want:
+                    raise SpoofscanError(
+                        f"{path}:{number}: expected {want} space-separated columns "
+                        f"({' '.join(columns)}), found {len(fields)}: {line.strip()[:120]!r}")
+                yield number, fields
+    except UnicodeDecodeError as exc:
+        raise SpoofscanError(f"{path}: not a UTF-8 text protocol file ({exc.reason})") from None
 
 
 class LabelCache:

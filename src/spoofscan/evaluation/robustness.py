@@ -61,11 +61,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..version import __version__
 from ..errors import SpoofscanError, choice_error
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, refuse_overwrite
 from ..labels import BONAFIDE, SPOOF
 from ..seeding import stable_seed
+from ..version import __version__
 from .conditions import CLEAN, DEFAULT_SEED, Condition, score_conditions, select_conditions
 from .evaluate import build_report
 from .report import examples, number, percent, plot_robustness, prepare_out_dir, table, write_json
@@ -115,6 +115,7 @@ def robustness(detector, records: Sequence, out_dir: str | Path, *, conditions: 
     records = list(records)
     check_trial_names(records)
     selected = select_conditions(conditions)
+    prepare_out_dir(out_dir)  # before the scoring: an --out that is a file is refused at once
     by = group_columns(records, by)
     records = _subset(records, max_trials, seed)
     unreadable, results, timing = score_conditions(detector, records, selected, seed=seed, jobs=jobs,
@@ -312,6 +313,15 @@ def _summary(entries: dict, by: Sequence[str]) -> dict:
 
 
 # ---------------------------------------------------------------------------- writing
+
+
+def check_robustness_folder(out_dir: str | Path, conditions: Iterable[str] | str | None, inputs: Sequence) -> Path:
+    """Before any work: refuse a report folder where a report file would overwrite one of
+    ``inputs`` (paths; None ignored), or that is a file; then create it."""
+    names = [ROBUSTNESS_JSON, ROBUSTNESS_MD, ROBUSTNESS_PNG]
+    names += [f"{SCORES_DIR}/{c.name}.txt" for c in select_conditions(conditions)]
+    refuse_overwrite([Path(out_dir) / name for name in names], inputs, "a report file")
+    return prepare_out_dir(out_dir)
 
 
 def write_robustness(report: dict, results: dict | None, out_dir: str | Path) -> dict[str, Path]:

@@ -108,6 +108,9 @@ class RequestMiddleware:
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
         scope.setdefault("state", {})["request_id"] = request_id
+        head = scope["method"] == "HEAD"
+        if head:  # HEAD is GET without the body (FastAPI's routes answer only the methods they name)
+            scope = {**scope, "method": "GET"}
         status = 500
         start = time.perf_counter()
 
@@ -118,6 +121,8 @@ class RequestMiddleware:
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 headers["X-Content-Type-Options"] = "nosniff"
+            elif head:
+                message = {**message, "body": b""}  # the headers, Content-Length included, stay GET's
             await send(message)
 
         self.metrics.in_flight.inc()

@@ -14,6 +14,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from .errors import ServeError
 from .results import error_json, prediction_json, short_model
+from .schemas import BatchAnswer, Health, ModelAnswer, Readiness, Verdict, error_responses
 from .settings import API_KEY_ENV
 from .state import ServiceState, get_state
 from .uploads import read_uploads
@@ -33,12 +34,15 @@ async def index(state: ServiceState = Depends(get_state)):
     return HTMLResponse(state.page, headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-cache"})
 
 
-@probes.get("/healthz", tags=["probes"], summary="Liveness: the process answers")
+@probes.get("/healthz", tags=["probes"], summary="Liveness: the process answers",
+            responses={200: {"model": Health, "description": "the process answers"}})
 async def healthz():
     return {"status": "ok"}
 
 
-@probes.get("/readyz", tags=["probes"], summary="Readiness: model loaded, worker running, not saturated")
+@probes.get("/readyz", tags=["probes"], summary="Readiness: model loaded, worker running, not saturated",
+            responses={200: {"model": Readiness, "description": "ready"},
+                       503: {"model": Readiness, "description": "not ready: `reason` says why"}})
 async def readyz(state: ServiceState = Depends(get_state)):
     ok, reason = state.ready()
     body = {"ready": ok, "reason": reason, "model": state.model["name"], "pending": state.pending,
@@ -46,7 +50,9 @@ async def readyz(state: ServiceState = Depends(get_state)):
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-@probes.get("/metrics", tags=["probes"], summary="Prometheus metrics")
+@probes.get("/metrics", tags=["probes"], summary="Prometheus metrics",
+            responses={200: {"description": "Prometheus text exposition format",
+                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def prometheus_metrics(state: ServiceState = Depends(get_state)):
     return Response(state.metrics.render(), media_type=state.metrics.content_type)
 
@@ -65,9 +71,12 @@ async def require_key(key: str | None = Depends(key_header),
     if not api_key:
         return
     given = key or (token.credentials if token else None)
-    if not given or not hmac.compare_digest(given.encode(), api_key.encode()):
-        raise ServeError(401, "unauthorized", "missing or wrong API key (send X-API-Key: KEY or "
-                         "Authorization: Bearer KEY)", {"WWW-Authenticate": "Bearer"})
+    if not given:
+        raise ServeError(401, "unauthorized", "this service needs an API key: send it as X-API-Key: KEY or "
+                         "Authorization: Bearer KEY", {"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(given.encode(), api_key.encode()):
+        raise ServeError(401, "unauthorized", "wrong API key: it is not the key this service was started with",
+                         {"WWW-Authenticate": "Bearer"})
 
 
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], tags=["detection"])
@@ -76,12 +85,14 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary", "description": "the audio file"}}}},
     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}}
+DETECT_ERRORS = (400, 401, 408, 413, 415, 422, 500, 503)
 BATCH_BODY = {"requestBody": {"required": True, "content": {
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}}}}}
 
 
-@v1.get("/model", summary="The model: name, version, hash, card; the service's limits")
+@v1.get("/model", summary="The model: name, version, hash, card; the service's limits",
+        responses={200: {"model": ModelAnswer, "description": "the model and the limits"}, **error_responses(401, 500)})
 async def model(state: ServiceState = Depends(get_state)):
     detector, settings = state.detector, state.settings
     meta = getattr(detector, "metadata", None) or {}
@@ -92,6 +103,7 @@ async def model(state: ServiceState = Depends(get_state)):
 
 
 @v1.post("/detect", summary="Score one audio file", openapi_extra=UPLOAD_BODY,
+         responses={200: {"model": Verdict, "description": "the verdict"}, **error_responses(*DETECT_ERRORS)},
          description="Send the file as multipart (`curl -F file=@clip.wav`) or as the raw body "
                      "(`curl --data-binary @clip.wav`). Errors: 413 body or audio too long, 415 not audio, "
                      "422 broken audio, 408 upload too slow, 503 busy (with Retry-After), 401 API key.")
@@ -109,6 +121,8 @@ async def detect(request: Request,
 
 
 @v1.post("/detect/batch", summary="Score several audio files, each on its own", openapi_extra=BATCH_BODY,
+         responses={200: {"model": BatchAnswer, "description": "one entry per file, in order"},
+                    **error_responses(*DETECT_ERRORS)},
          description="Multipart with one part per file (`curl -F files=@a.wav -F files=@b.mp3`). The answer "
                      "is 200 with one entry per file, in order: a verdict, or `ok: false` with that file's "
                      "`status`, `error` and `detail`.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass, field
 
 from ..config import Config
@@ -10,6 +11,9 @@ from ..errors import SpoofscanError
 
 MIB = 1024 * 1024
 API_KEY_ENV = "SPOOFSCAN_API_KEY"  # environment variable the CLI reads the API key from
+# characters an API key needs when the service is reachable from other machines: a short key
+# can be guessed by trying (16 characters of `openssl rand -hex 8` are 64 bits)
+MIN_PUBLIC_KEY_CHARS = 16
 
 
 @dataclass(frozen=True)
@@ -87,15 +91,42 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(host: str, settings: ServeSettings) -> None:
-    """Refuse to listen on a non-loopback address without an API key, unless told to.
+    """Refuse to listen on a non-loopback address without an API key (unless told to), or with
+    a key shorter than :data:`MIN_PUBLIC_KEY_CHARS`.
 
     Raises
     ------
-    SpoofscanError : naming the address and the two ways out.
+    SpoofscanError : naming the address and the ways out.
     """
-    if is_loopback(host) or settings.api_key or settings.allow_public_without_key:
+    if is_loopback(host):
+        return
+    if settings.api_key and len(settings.api_key) < MIN_PUBLIC_KEY_CHARS:
+        raise SpoofscanError(
+            f"--host {host} is reachable from other machines and {API_KEY_ENV} has {len(settings.api_key)} "
+            f"character(s): such a key can be guessed; give one of at least {MIN_PUBLIC_KEY_CHARS} "
+            f"(e.g. openssl rand -hex 16)")
+    if settings.api_key or settings.allow_public_without_key:
         return
     raise SpoofscanError(
         f"--host {host} is reachable from other machines and no API key is set: set {API_KEY_ENV} "
         f"(every /v1 route then needs it), or pass --allow-public-without-key if a proxy in front "
         f"already controls access")
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port outside 0-65535, or an address this machine cannot listen on (a name that
+    does not resolve, an address it does not have, a port in use), before any work is done.
+
+    Raises
+    ------
+    SpoofscanError : naming the address and the reason.
+    """
+    if not 0 <= port <= 65535:
+        raise SpoofscanError(f"--port {port} is not a port number: give one from 1 to 65535 (0: any free port)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+            s.bind(address)
+    except OSError as e:  # socket.gaierror too
+        raise SpoofscanError(f"cannot listen on {host} port {port}: {e.strerror or e}") from None

@@ -14,10 +14,10 @@ import asyncio
 import re
 import time
 from tempfile import SpooledTemporaryFile
+from urllib.parse import unquote
 
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser, parse_options_header  # the parser's own
 from starlette.requests import ClientDisconnect, Request
 
 from .errors import ServeError
@@ -125,16 +125,70 @@ async def _read_raw(request: Request, settings: ServeSettings):
         raise
 
 
-async def _read_form(request: Request, max_files: int):
+class _UploadParser(MultiPartParser):
+    """Starlette's multipart parser, taking for a file every part that carries one, and noting
+    whether the body reached its closing boundary (:attr:`complete`).
+
+    A file part is one with a ``filename``, one with only the RFC 5987 form ``filename*=``
+    (which the parser alone reads as a text field, limited to 64 KiB), or one named ``file``
+    or ``files`` without a file name (``curl -F 'file=<clip.wav'`` sends the file so).
+    """
+
+    complete = False
+
+    def on_headers_finished(self) -> None:
+        disposition = self._current_part.content_disposition or b""
+        _, options = parse_options_header(disposition)
+        if b"filename" not in options:
+            name = _extended_filename(disposition)
+            if name is None and options.get(b"name", b"").decode("latin-1") in FILE_FIELDS:
+                name = ""
+            if name is not None:  # told to the parser as the plain parameter it reads
+                quoted = name.replace("\\", "\\\\").replace('"', '\\"').encode(self._charset or "utf-8", "replace")
+                self._current_part.content_disposition = disposition + b'; filename="' + quoted + b'"'
+        super().on_headers_finished()
+
+    def on_end(self) -> None:
+        self.complete = True
+
+
+FILE_FIELDS = ("file", "files")  # the names of file parts the documentation gives
+_EXTENDED_FILENAME = re.compile(rb"""(?:^|;)\s*filename\*\s*=\s*([^;]*)""", re.IGNORECASE)
+
+
+def _extended_filename(disposition: bytes) -> str | None:
+    """The RFC 5987 ``filename*=CHARSET'LANG'PERCENT-ENCODED`` of a Content-Disposition, decoded; None without one."""
+    m = _EXTENDED_FILENAME.search(disposition)
+    if not m:
+        return None
+    charset, _, rest = m.group(1).strip().strip(b'"').decode("latin-1").partition("'")
+    encoded = rest.partition("'")[2]
     try:
-        form = await request.form(max_files=max_files, max_fields=MAX_FORM_FIELDS, max_part_size=MAX_FIELD_BYTES)
-    except (MultiPartException, HTTPException) as e:  # inside an app Starlette turns the first into a 400
-        message = str(getattr(e, "message", None) or getattr(e, "detail", e))
+        return unquote(encoded, encoding=charset or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset
+        return unquote(encoded, encoding="latin-1")
+
+
+async def _read_form(request: Request, max_files: int):
+    parser = _UploadParser(request.headers, request.stream(), max_files=max_files, max_fields=MAX_FORM_FIELDS,
+                           max_part_size=MAX_FIELD_BYTES)
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        message = str(e.message)
         if message.startswith("Too many files"):
             raise ServeError(413, "too_many_files", f"more than {max_files} file(s) in one request"
                              + ("" if max_files > 1 else " (send several files to /v1/detect/batch)")) from None
+        if message.startswith("Part exceeded maximum size"):
+            message = (f"a form field over {MAX_FIELD_BYTES // 1024} KiB: a part that carries audio needs a file "
+                       f"name (curl -F file=@clip.wav) or the name file or files")
         raise ServeError(400, "bad_multipart", f"the multipart body cannot be read: {message}") from None
     files = [(clean_name(v.filename), v.file) for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    if not parser.complete:
+        for _, file in files:
+            file.close()
+        raise ServeError(400, "bad_multipart", "the multipart body ends before its closing boundary: it was cut "
+                         "short (send the whole body, or the file as the raw body)")
     if not files:
         raise ServeError(422, "no_file", "the form holds no file: send the audio as a file part, "
                          "e.g. curl -F file=@clip.wav")

@@ -13,6 +13,14 @@ const SPEC_RANGE_DB = 75;     // dynamic range shown
 const PLOT_LEFT = 38;         // px: both charts share this left margin, so their time axes align
 const PLOT_RIGHT = 8;
 const LABELS = { real: "Real", fake: "Fake", "no speech": "No speech" };
+// the service's error kinds in a few words, for the table and the verdict (unknown kinds: "not scored")
+const ERROR_WORDS = {
+  not_audio: "not audio", not_multipart: "not audio", empty: "no audio in it", truncated: "cut short",
+  too_short: "too short", too_long: "too long", body_too_large: "file too large", too_many_files: "too many files",
+  bad_sample_rate: "odd sample rate", not_finite: "broken samples", bad_audio: "broken audio",
+  unauthorized: "API key refused", queue_full: "server busy", upload_timeout: "upload too slow",
+  network: "no connection", internal: "server error",
+};
 
 const $ = (id) => document.getElementById(id);
 const state = { entries: [], selected: -1, key: sessionStorage.getItem("spoofscan-key") || "", model: null,
@@ -28,6 +36,7 @@ async function loadModel() {
   try {
     const r = await fetch(API + "model", { headers: headers() });
     if (r.status === 401) { askForKey(); $("model-line").textContent = "This server needs an API key."; return; }
+    $("key-box").hidden = true;
     if (!r.ok) throw new Error("HTTP " + r.status);
     const data = await r.json();
     state.model = data.model;
@@ -92,9 +101,11 @@ async function runQueue(entries) {
       const entry = todo.shift();
       const data = await detect(entry);
       if (data.status === 401) {
-        entry.status = "pending";
+        entry.status = "key";
         state.waitingForKey.push(entry);
         askForKey();
+        renderTable();
+        if (state.entries[state.selected] === entry) showResult(entry);
         continue;
       }
       entry.data = data;
@@ -111,9 +122,15 @@ async function runQueue(entries) {
   }
 }
 
+// The key box, saying whether no key was given yet or the one given was refused.
 function askForKey() {
+  const refused = Boolean(state.key);
+  const message = refused ? "The server refused this API key: check it and enter it again."
+                          : "This server needs an API key: enter it to score your files.";
   $("key-box").hidden = false;
-  setStatus("This server needs an API key.", true);
+  $("key-message").textContent = message;
+  $("key-message").classList.toggle("error", refused);
+  setStatus("");   // the key box says it
   $("api-key").focus();
 }
 
@@ -124,6 +141,10 @@ $("key-box").addEventListener("submit", (ev) => {
   $("key-box").hidden = true;
   loadModel();
   const again = state.waitingForKey.splice(0);
+  again.forEach((entry) => { entry.status = "pending"; });
+  renderTable();
+  const shown = state.entries[state.selected];
+  if (shown && again.includes(shown)) showResult(shown);
   if (again.length) runQueue(again);
 });
 
@@ -134,9 +155,14 @@ function setStatus(text, isError = false) {
 
 // ------------------------------------------------------------------ the table of files
 
+function errorWords(data) {
+  return ERROR_WORDS[data.error] || "not scored";
+}
+
 function tagFor(entry) {
   if (entry.status === "pending") return ["pending", "scoring…"];
-  if (entry.status === "error") return ["error", `error ${entry.data.status || ""}`.trim()];
+  if (entry.status === "key") return ["key", "waiting for key"];
+  if (entry.status === "error") return ["error", errorWords(entry.data)];
   const label = entry.data.label;
   return [label === "no speech" ? "none" : label, LABELS[label] || label];
 }
@@ -193,29 +219,51 @@ function showResult(entry) {
     $("player").dataset.file = entry.name;
   }
   $("timeline-block").hidden = entry.status !== "done";
-  if (entry.status === "pending") {
-    verdict.className = "verdict none";
-    verdict.textContent = "Scoring…";
-    verdict.dataset.label = "";
-    $("pfake-block").hidden = true;
-    $("explain").textContent = "";
-    $("facts").textContent = "";
-    clearCanvas($("timeline"));
-    $("timeline").dataset.windows = "0";
-  } else if (entry.status === "error") {
-    verdict.className = "verdict error";
-    verdict.textContent = "Could not score this file";
-    verdict.dataset.label = "error";
-    $("pfake-block").hidden = true;
-    $("explain").textContent = `${entry.data.detail} (HTTP ${entry.data.status}, ${entry.data.error})`;
-    $("facts").textContent = "";
-    clearCanvas($("timeline"));
-    $("timeline").dataset.windows = "0";
-  } else {
+  // a file the server could not score is most often one the browser cannot play or draw either
+  $("spec-block").hidden = entry.status === "error";
+  $("player").hidden = entry.status === "error" || Boolean(entry.unplayable);
+  $("spec-note").textContent = "";
+  if (entry.status === "done") {
     showVerdict(entry.data);
     drawTimeline($("timeline"), entry.data);
+    drawSpectrogram(entry);
+    return;
+  }
+  $("pfake-block").hidden = true;
+  $("facts").textContent = "";
+  clearCanvas($("timeline"));
+  $("timeline").dataset.windows = "0";
+  if (entry.status === "error") {
+    verdict.className = "verdict error";
+    verdict.textContent = `Not scored: ${errorWords(entry.data)}`;
+    verdict.dataset.label = "error";
+    const prefix = entry.name + ": ";   // the server names the file; the page shows the name above
+    const detail = entry.data.detail.startsWith(prefix) ? entry.data.detail.slice(prefix.length) : entry.data.detail;
+    $("explain").textContent = `The server could not score this file: ${detail}.`;
+    showFacts([["Server's answer", entry.data.status ? `HTTP ${entry.data.status} (${entry.data.error})`
+                                                     : entry.data.error]]);
+    return;
+  }
+  verdict.className = "verdict none";
+  verdict.dataset.label = "";
+  if (entry.status === "key") {
+    verdict.textContent = "Waiting for the API key";
+    $("explain").textContent = "This server needs an API key: enter it above and the file is sent.";
+  } else {
+    verdict.textContent = "Scoring…";
+    $("explain").textContent = "";
   }
   drawSpectrogram(entry);
+}
+
+function showFacts(facts) {
+  const dl = $("facts");
+  dl.textContent = "";
+  for (const [k, v] of facts) {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = v;
+    dl.append(dt, dd);
+  }
 }
 
 function showVerdict(d) {
@@ -245,19 +293,16 @@ function showVerdict(d) {
       "Check the timeline: a short synthetic passage moves the clip's verdict little.";
   }
   const facts = [["Length", formatTime(d.duration)], ["Windows", String(d.windows)]];
-  if (d.score !== null) facts.push(["Score", `${d.score.toFixed(3)} (higher = more likely real)`]);
+  if (d.score !== null) {
+    facts.push(["Score", `${d.score.toFixed(3)}: the model's raw score, before calibration; the higher, the more ` +
+                         "like a real voice (p_fake is computed from it)"]);
+  }
   if (d.speech !== null && d.speech !== undefined) facts.push(["Speech", `${(100 * d.speech).toFixed(0)} % of the clip`]);
   if (d.padded) facts.push(["Note", "shorter than one window: repeated to fill it"]);
   facts.push(["Model", `${d.model.name}` + (d.model.version ? ` (${d.model.version})` : "") +
               (d.model.sha256 ? ` · ${d.model.sha256}` : "")]);
   facts.push(["Request", `${d.request_id} · ${d.processing_ms} ms`]);
-  const dl = $("facts");
-  dl.textContent = "";
-  for (const [k, v] of facts) {
-    const dt = document.createElement("dt"); dt.textContent = k;
-    const dd = document.createElement("dd"); dd.textContent = v;
-    dl.append(dt, dd);
-  }
+  showFacts(facts);
 }
 
 // ------------------------------------------------------------------ charts
@@ -379,7 +424,10 @@ async function drawSpectrogram(entry) {
     }
     samples = entry.samples;
   } catch (e) {
-    $("spec-note").textContent = "This browser cannot decode the file to draw it; the verdict comes from the server.";
+    if (state.entries[state.selected] !== entry) return;
+    $("spec-block").hidden = true;   // no empty box: say why there is no picture instead
+    $("spec-note").textContent = "No spectrogram: this browser cannot decode this file's format (the server can: " +
+      "the verdict is the server's).";
     return;
   }
   if (state.entries[state.selected] !== entry) return;   // another file was selected meanwhile
@@ -530,6 +578,13 @@ recordButton.addEventListener("click", async () => {
   };
   tick();
   recorder.timer = setInterval(tick, 500);
+});
+
+// a format this browser cannot play: no dead player
+$("player").addEventListener("error", () => {
+  const entry = state.entries.find((e) => e.url && e.url === $("player").src);
+  if (entry) entry.unplayable = true;
+  if (entry && state.entries[state.selected] === entry) $("player").hidden = true;
 });
 
 window.addEventListener("resize", () => {
