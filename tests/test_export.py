@@ -177,7 +177,8 @@ def test_info_reads_an_exported_model_and_files_are_readable(exported, capsys):
 # ------------------------------------------------------------------ other architectures and front ends
 
 
-@pytest.mark.parametrize("preset,kind", [("tiny-hybrid", "logmel"), ("tiny", "lfcc"), ("tiny-hybrid", "linear")])
+@pytest.mark.parametrize("preset,kind", [("resnet10-mini-hybrid", "logmel"), ("resnet10-mini", "lfcc"),
+                                        ("resnet10-mini-hybrid", "linear")])
 def test_every_architecture_and_front_end_exports_and_runs_torch_free(exported, tmp_path, preset, kind):
     """The runtime feeds the graph the inputs it declares (features and/or the waveform), with
     the front end the metadata names: FP32 equals PyTorch, INT8 follows it."""
