@@ -11,9 +11,12 @@ arch        network                                         graph inputs
 ==========  ==============================================  ===================
 ``resnet``  ResNet on the spectrogram (ResNet-18 default)   features
 ``hybrid``  the same + a raw-waveform sinc/conv branch      features, wave
+``encoder`` Whisper's encoder, every layer weighted, then   features
+            attentive statistics pooling and an MLP
 ==========  ==============================================  ===================
 
-:mod:`.encoders` holds pretrained speech encoders (Whisper's) used as frozen front ends.
+:mod:`.encoders` holds pretrained speech encoders (Whisper's); :mod:`.ssl` the ``encoder`` network
+built on one.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from ..frontend.config import FeatureConfig
 from .config import ARCHS, MODEL_PRESETS, ModelConfig, model_preset
 from .hybrid import HybridResNet
 from .resnet import DetectorNet, ResNet, load_pretrained
+from .ssl import EncoderDetector
 
-ARCHITECTURES = {"resnet": ResNet, "hybrid": HybridResNet}
+ARCHITECTURES = {"resnet": ResNet, "hybrid": HybridResNet, "encoder": EncoderDetector}
 assert tuple(ARCHITECTURES) == ARCHS
 
 
@@ -53,5 +57,5 @@ def match_in_chans(cfg: ModelConfig, features: FeatureConfig) -> ModelConfig:
     return cfg
 
 
-__all__ = ["ARCHITECTURES", "MODEL_PRESETS", "DetectorNet", "HybridResNet", "ModelConfig", "ResNet", "create_model",
-           "load_pretrained", "match_in_chans", "model_preset"]
+__all__ = ["ARCHITECTURES", "MODEL_PRESETS", "DetectorNet", "EncoderDetector", "HybridResNet", "ModelConfig", "ResNet",
+           "create_model", "load_pretrained", "match_in_chans", "model_preset"]

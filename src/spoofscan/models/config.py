@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from ..config import Config
 from ..errors import SpoofscanError, choice_error
+from .encoders.whisper import WhisperConfig
 
-ARCHS = ("resnet", "hybrid")  # see spoofscan.models.ARCHITECTURES
+ARCHS = ("resnet", "hybrid", "encoder")  # see spoofscan.models.ARCHITECTURES
 MAX_BLOCKS = 16  # basic blocks per ResNet stage (ResNet-18: 2)
 MAX_WIDTH = 256  # channels of a first stage (ResNet-18: 64; its last stage has 8x)
 MAX_IN_CHANS = 16
+MAX_HEAD_WIDTH = 4096  # the encoder model's back end
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,13 @@ class ModelConfig(Config):
         (``FeatureConfig.channels``; 1: one spectrogram)
     wave_width : ``hybrid`` only: channels of the waveform branch's first stage (its sinc
         filters); its embedding has ``4 * wave_width`` values
+    encoder : ``encoder`` only: the dimensions of its Whisper encoder (a :class:`WhisperConfig`;
+        None for the other architectures)
+    head_width : ``encoder`` only: width of the back end (the projection of the weighted hidden
+        states, the attentive pooling's input; the pooled embedding has twice as many values)
+    trainable_layers : ``encoder`` only: the encoder's top blocks that training updates (0: the
+        encoder is frozen, and training runs on its cached hidden states; N: the top N blocks and
+        the final LayerNorm are fine-tuned end to end, a GPU option)
     """
 
     arch: str = "resnet"
@@ -34,6 +44,19 @@ class ModelConfig(Config):
     dropout: float = 0.0
     in_chans: int = 1
     wave_width: int = 32
+    encoder: Optional[WhisperConfig] = None
+    head_width: int = 128
+    trainable_layers: int = 0
+
+    @classmethod
+    def field_values(cls, d: dict) -> dict:
+        """A mapping given for ``encoder`` (a card's) becomes a :class:`WhisperConfig`; arch ``encoder``
+        without one gets Whisper base's dimensions."""
+        if isinstance(d.get("encoder"), dict):
+            d = {**d, "encoder": WhisperConfig.from_dict(d["encoder"])}
+        elif d.get("arch") == "encoder" and d.get("encoder") is None:
+            d = {**d, "encoder": WhisperConfig()}
+        return d
 
     def __post_init__(self):
         # types and size limits too: a config read from a card must not raise TypeError or build a giant
@@ -53,6 +76,23 @@ class ModelConfig(Config):
                 raise SpoofscanError(f"{name} must be at most {top} channels, got {value}")
         if not isinstance(self.dropout, (int, float)) or isinstance(self.dropout, bool) or not 0.0 <= self.dropout < 1.0:
             raise SpoofscanError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        self._check_encoder(whole)
+
+    def _check_encoder(self, whole) -> None:
+        """The ``encoder`` architecture's fields: an encoder config exactly when the arch is ``encoder``."""
+        if self.arch == "encoder" and self.encoder is None:
+            raise SpoofscanError("model arch 'encoder' needs its encoder's dimensions (encoder: a WhisperConfig; "
+                                 "use ModelConfig.from_dict or the whisper-base-sls preset)")
+        if self.arch != "encoder" and self.encoder is not None:
+            raise SpoofscanError(f"model arch {self.arch!r} takes no encoder config (only arch 'encoder' does)")
+        if self.encoder is not None and not isinstance(self.encoder, WhisperConfig):
+            raise SpoofscanError(f"encoder must be a WhisperConfig or a mapping of its fields, got {self.encoder!r}")
+        if not whole(self.head_width) or not 1 <= self.head_width <= MAX_HEAD_WIDTH:
+            raise SpoofscanError(f"head_width must be a whole number in 1..{MAX_HEAD_WIDTH}, got {self.head_width!r}")
+        top = self.encoder.layers if self.encoder is not None else 0
+        if not whole(self.trainable_layers) or not 0 <= self.trainable_layers <= top:
+            raise SpoofscanError(f"trainable_layers must be a whole number in 0..{top} (the encoder's blocks), "
+                                 f"got {self.trainable_layers!r}")
 
 
 # Named architectures: the layout (resnet18: 2-2-2-2 blocks, resnet10: 1-1-1-1), then the width when
@@ -65,6 +105,11 @@ MODEL_PRESETS = {
     "resnet18-hybrid": ModelConfig(arch="hybrid"),
     "resnet18-half-hybrid": ModelConfig(arch="hybrid", width=32, wave_width=16),
     "resnet10-mini-hybrid": ModelConfig(arch="hybrid", layers=(1, 1, 1, 1), width=8, wave_width=4),  # for tests
+    # a Whisper encoder's every layer, weighted, then attentive statistics pooling (spoofscan.models.ssl): base's
+    # dimensions (initialised from the published weights in training), and a tiny random one for tests
+    "whisper-base-sls": ModelConfig(arch="encoder", encoder=WhisperConfig(), head_width=128, dropout=0.1),
+    "whisper-mini-sls": ModelConfig(arch="encoder", encoder=WhisperConfig(d_model=32, heads=2, layers=2,
+                                                                          max_positions=200), head_width=16),
 }
 
 
