@@ -16,11 +16,19 @@ tolerance is an error and nothing is written.
 INT8: static quantisation in QDQ format with per-channel int8 weights and uint8 activations
 (ONNX Runtime's U8S8, the fast path on x86 with VNNI), activation ranges calibrated (min/max)
 on the real graph inputs of windows cut from calibration audio the same way the detector cuts
-them. Dynamic quantisation is not offered: its ConvInteger kernels are slower than FP32 here.
+them. Dynamic quantisation is not offered for convolutional networks: its ConvInteger kernels
+are slower than FP32 here. A network whose ``int8`` is ``dynamic`` (the ``encoder`` model, whose
+cost is the transformer's matrix products) gets dynamic quantisation of its MatMul and Gemm nodes
+with constant weights instead (:data:`DYNAMIC_OPS`: int8 per-channel weights, uint8 activations
+whose ranges are measured on every run, so no calibration audio is needed); its convolutions,
+about 5 % of Whisper base's multiply-adds on a 4-s window, stay FP32.
 
 The file carries a JSON description under the ONNX metadata key ``spoofscan`` (feature
 config, calibration, threshold, label map, precision, quantisation details, export check,
 original card), see :mod:`spoofscan.backends.onnx`.
+
+The module is long (about 480 lines): the graph, its check against PyTorch and the two INT8
+schemes share the check inputs, the sessions and the agreement measure, and read best together.
 """
 
 from __future__ import annotations
@@ -37,7 +45,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .version import __version__
 from .audio import SAMPLE_RATE, load_audio
 from .backends.onnx import FEATURES_INPUT, METADATA_KEY, OUTPUT_NAME, WAVE_INPUT, session_options
 from .card import ONNX_FORMAT, ONNX_FORMAT_VERSION
@@ -46,6 +53,7 @@ from .fileio import atomic_write
 from .frontend.config import FeatureConfig
 from .frontend.numpy import frontend
 from .frontend.windows import repeat_pad, window_starts
+from .version import __version__
 
 OPSET = 18
 TOLERANCE = 1e-4  # max |logit difference| FP32 ONNX vs PyTorch, plus RELATIVE_TOLERANCE * |logit|
@@ -58,6 +66,8 @@ WINDOWS_PER_CLIP = 4  # at most this many windows from one calibration clip, spr
 CALIBRATION_BATCH = 8
 CHECK_SEED = 1234
 FORMATS = ("onnx",)
+DYNAMIC_OPS = ("MatMul", "Gemm")  # what dynamic INT8 quantises (weights constant: attention's own products stay FP32)
+AGREEMENT_BATCHES = 6  # without calibration audio, dynamic INT8 is compared with FP32 on this many check batches
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,9 @@ class ExportResult:
                  f"fp32 check: max |logit diff| vs PyTorch = {self.max_abs_diff:.3g} (tolerance {self.tolerance:g})"]
         if self.precision == "int8":
             skipped = f" ({self.calibration_skipped} unreadable clips skipped)" if self.calibration_skipped else ""
+            source = f"{self.calibration_clips} clips" if self.calibration_clips else "generated audio"
             lines.append(f"int8 vs fp32 on {self.calibration_windows} calibration windows from "
-                         f"{self.calibration_clips} clips: max |logit diff| = {self.int8_max_abs_diff:.3g}, "
+                         f"{source}: max |logit diff| = {self.int8_max_abs_diff:.3g}, "
                          f"correlation = {self.int8_correlation:.4f}{skipped}")
         return "\n".join(lines)
 
@@ -102,7 +113,9 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     ----------
     checkpoint : a ``.safetensors`` checkpoint
     out_path : the ``.onnx`` file to write (atomically; nothing is written when a check fails)
-    int8 : quantise statically to INT8 (QDQ, per-channel weights); needs ``calibration``
+    int8 : quantise to INT8: statically (QDQ, per-channel weights; needs ``calibration``), or
+        dynamically for a network whose ``int8`` is ``dynamic`` (``calibration`` then only serves
+        the INT8-against-FP32 comparison)
     calibration : audio to calibrate activation ranges on: a data spec for
         :func:`spoofscan.datasets.load_records` (``csv:manifest.csv:dev``), or a sequence of
         records, paths, or 16 kHz float32 waveforms (numpy arrays). Use data like what the model
@@ -121,12 +134,13 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     from .backends.torch import TorchDetector
 
     start = time.perf_counter()
-    if int8 and calibration is None:
-        raise SpoofscanError("INT8 export needs calibration audio (--calibration DATA_SPEC, e.g. csv:manifest.csv:dev)")
     if calibration_windows < 1:
         raise SpoofscanError(f"calibration_windows must be >= 1, got {calibration_windows}")
     det = TorchDetector.from_checkpoint(checkpoint, device="cpu")
     model, features = det.model.eval(), det.features
+    dynamic = int8 and model.int8 == "dynamic"
+    if int8 and not dynamic and calibration is None:
+        raise SpoofscanError("INT8 export needs calibration audio (--calibration DATA_SPEC, e.g. csv:manifest.csv:dev)")
     for module in model.modules():  # computed weights (sinc filters) become constants of the graph
         if hasattr(module, "freeze"):
             module.freeze()
@@ -143,8 +157,9 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
         final_path = fp32_path
         if int8:
             final_path = os.path.join(tmp, "model-int8.onnx")
-            meta["quantization"], int8_result = _quantize_checked(model, features, fp32, fp32_path, final_path, tmp,
-                                                                  calibration, calibration_windows, seed)
+            quantize = _quantize_dynamic_checked if dynamic else _quantize_checked
+            meta["quantization"], int8_result = quantize(model, features, fp32, fp32_path, final_path, tmp,
+                                                         calibration, calibration_windows, seed)
             result.update(int8_result)
         _write_with_metadata(final_path, out_path, meta)
     return ExportResult(path=str(out_path), precision=meta["precision"], size_bytes=Path(out_path).stat().st_size,
@@ -183,12 +198,7 @@ def _quantize_checked(model, features: FeatureConfig, fp32, fp32_path: str, int8
     windows, clips, skipped, source = calibration_windows_from(calibration, features, n_windows, seed)
     feats = graph_inputs(model.inputs, windows, features)
     _quantize(fp32_path, int8_path, feats, tmp)
-    ref = _run(fp32, feats)
-    q = _run(_session(int8_path), feats)
-    if not np.all(np.isfinite(q)):
-        raise SpoofscanError("the INT8 model gives non-finite logits on the calibration windows; nothing written")
-    corr = float(np.corrcoef(ref, q)[0, 1]) if len(q) > 1 and np.std(ref) > 0 and np.std(q) > 0 else float("nan")
-    qdiff = float(np.abs(q - ref).max())
+    qdiff, corr = _int8_agreement(fp32, int8_path, feats)
     quantization = {
         "format": "QDQ", "weights": "int8 per-channel", "activations": "uint8 per-tensor",
         "kept_fp32": "the nodes only the raw waveform input feeds" if WAVE_INPUT in model.inputs else None,
@@ -198,6 +208,42 @@ def _quantize_checked(model, features: FeatureConfig, fp32, fp32_path: str, int8
     result = dict(int8_max_abs_diff=qdiff, int8_correlation=corr, calibration_windows=len(windows),
                   calibration_clips=clips, calibration_skipped=skipped)
     return quantization, result
+
+
+def _quantize_dynamic_checked(model, features: FeatureConfig, fp32, fp32_path: str, int8_path: str, tmp: str,
+                              calibration, n_windows: int, seed: int) -> tuple[dict, dict]:
+    """Dynamic INT8 of the :data:`DYNAMIC_OPS` nodes, compared with FP32 on windows of ``calibration``
+    when given (else on generated check audio); the same returns as :func:`_quantize_checked`."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    if calibration is not None:
+        windows, clips, skipped, source = calibration_windows_from(calibration, features, n_windows, seed)
+    else:
+        windows = np.concatenate([check_waves(features, CHECK_SEED + k)[0] for k in range(AGREEMENT_BATCHES)])
+        clips, skipped, source = 0, 0, "generated check audio (no calibration audio given)"
+    quantize_dynamic(_prepared(fp32_path, tmp, symbolic=False), int8_path, op_types_to_quantize=list(DYNAMIC_OPS),
+                     per_channel=True, weight_type=QuantType.QInt8)
+    qdiff, corr = _int8_agreement(fp32, int8_path, graph_inputs(model.inputs, windows, features))
+    quantization = {
+        "format": "dynamic", "ops": list(DYNAMIC_OPS), "weights": "int8 per-channel",
+        "activations": "uint8 per-tensor, ranges measured on every run", "kept_fp32": "every other node (convolutions, "
+        "attention's products of activations, normalisations)", "source": source, "windows": len(windows),
+        "clips": clips, "skipped_clips": skipped, "seed": seed,
+        "int8_vs_fp32": {"max_abs_diff": qdiff, "correlation": corr}}
+    result = dict(int8_max_abs_diff=qdiff, int8_correlation=corr, calibration_windows=len(windows),
+                  calibration_clips=clips, calibration_skipped=skipped)
+    return quantization, result
+
+
+def _int8_agreement(fp32, int8_path: str, feats: dict) -> tuple[float, float]:
+    """Max |logit difference| and correlation of the INT8 graph against the FP32 session on ``feats``;
+    non-finite INT8 logits are an error."""
+    ref = _run(fp32, feats)
+    q = _run(_session(int8_path), feats)
+    if not np.all(np.isfinite(q)):
+        raise SpoofscanError("the INT8 model gives non-finite logits on the calibration windows; nothing written")
+    corr = float(np.corrcoef(ref, q)[0, 1]) if len(q) > 1 and np.std(ref) > 0 and np.std(q) > 0 else float("nan")
+    return float(np.abs(q - ref).max()), corr
 
 
 # ---------------------------------------------------------------------------- graph
@@ -220,7 +266,8 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
         if name == FEATURES_INPUT:
             examples.append(torch.zeros(2, features.num_channels, features.rows,
                                         features.num_frames(features.window_samples)))
-            dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2)})
+            longest = {"max": model.max_frames} if hasattr(model, "max_frames") else {}  # an encoder's position table
+            dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2, **longest)})
         elif name == WAVE_INPUT:
             examples.append(torch.zeros(2, features.window_samples))
             dynamic.append({0: batch, 1: torch.export.Dim("samples", min=features.n_fft)})
@@ -337,7 +384,6 @@ def _quantize(fp32_path: str, out_path: str, feats: dict, tmp: str) -> None:
     """Static QDQ quantisation of ``fp32_path`` with activation ranges from the graph inputs ``feats``."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -348,14 +394,26 @@ def _quantize(fp32_path: str, out_path: str, feats: dict, tmp: str) -> None:
         def get_next(self):
             return next(self.batches, None)
 
-    prepared = os.path.join(tmp, "model-prepared.onnx")
-    try:  # shape inference and graph clean-up, as ONNX Runtime recommends
-        quant_pre_process(fp32_path, prepared)
-    except Exception:  # its symbolic shape inference has no rule for some reductions (ReduceMax, opset 18)
-        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+    prepared = _prepared(fp32_path, tmp)
     quantize_static(prepared, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=waveform_only_nodes(prepared))
+
+
+def _prepared(fp32_path: str, tmp: str, symbolic: bool = True) -> str:
+    """The FP32 graph after ONNX Runtime's pre-processing for quantisation (shape inference, clean-up), in ``tmp``.
+
+    ``symbolic=False`` skips its symbolic shape inference, which gives up on the encoder's graph (the cut
+    position table) and then leaves a ``sym_shape_infer_temp.onnx`` in the working folder.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    prepared = os.path.join(tmp, "model-prepared.onnx")
+    try:
+        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=not symbolic)
+    except Exception:  # its symbolic shape inference has no rule for some reductions (ReduceMax, opset 18)
+        quant_pre_process(fp32_path, prepared, skip_symbolic_shape=True)
+    return prepared
 
 
 def waveform_only_nodes(path: str) -> list[str]:
