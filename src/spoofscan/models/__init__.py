@@ -13,6 +13,8 @@ arch        network                                         graph inputs
 ``hybrid``  the same + a raw-waveform sinc/conv branch      features, wave
 ``encoder`` Whisper's encoder, every layer weighted, then   features
             attentive statistics pooling and an MLP
+``hub``     the same over a transformers wav2vec 2.0 /      wave
+            XLS-R / WavLM (the ``hub`` extra)
 ==========  ==============================================  ===================
 
 :mod:`.encoders` holds pretrained speech encoders (Whisper's); :mod:`.ssl` the ``encoder`` network
@@ -28,9 +30,9 @@ from ..frontend.config import FeatureConfig
 from .config import ARCHS, MODEL_PRESETS, ModelConfig, model_preset
 from .hybrid import HybridResNet
 from .resnet import DetectorNet, ResNet, load_pretrained
-from .ssl import EncoderDetector
+from .ssl import EncoderDetector, HubEncoderDetector
 
-ARCHITECTURES = {"resnet": ResNet, "hybrid": HybridResNet, "encoder": EncoderDetector}
+ARCHITECTURES = {"resnet": ResNet, "hybrid": HybridResNet, "encoder": EncoderDetector, "hub": HubEncoderDetector}
 assert tuple(ARCHITECTURES) == ARCHS
 
 
@@ -57,5 +59,5 @@ def match_in_chans(cfg: ModelConfig, features: FeatureConfig) -> ModelConfig:
     return cfg
 
 
-__all__ = ["ARCHITECTURES", "MODEL_PRESETS", "DetectorNet", "EncoderDetector", "HybridResNet", "ModelConfig", "ResNet",
-           "create_model", "load_pretrained", "match_in_chans", "model_preset"]
+__all__ = ["ARCHITECTURES", "MODEL_PRESETS", "DetectorNet", "EncoderDetector", "HubEncoderDetector", "HybridResNet",
+           "ModelConfig", "ResNet", "create_model", "load_pretrained", "match_in_chans", "model_preset"]

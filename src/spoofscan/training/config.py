@@ -10,6 +10,7 @@ from ..config import Config, load_config, merge_mappings
 from ..errors import SpoofscanError, choice_error
 from ..frontend.config import FeatureConfig
 from ..models import ModelConfig, match_in_chans, model_preset
+from ..models.config import ENCODER_ARCHS
 from ..models.ssl import INSTALLED, RANDOM
 from ..recipes import load_recipe
 
@@ -95,10 +96,11 @@ class TrainConfig(Config):
 
     def _check_encoder(self):
         """What goes with an ``encoder`` model and what does not."""
-        if self.model.arch != "encoder":
+        if self.model.arch not in ENCODER_ARCHS:
             if self.encoder_weights != INSTALLED:
                 raise SpoofscanError(f"encoder_weights {self.encoder_weights!r} goes with an encoder model "
-                                     f"(model arch 'encoder', e.g. whisper-base-sls), not arch {self.model.arch!r}")
+                                     f"(model arch 'encoder', e.g. whisper-base-sls, or 'hub'), not arch "
+                                     f"{self.model.arch!r}")
             return
         if self.init != "random":
             raise SpoofscanError(f"init {self.init!r} is for ResNets; an encoder model's encoder starts from "

@@ -46,7 +46,7 @@ from ..detector import Clip, Detector
 from ..errors import SpoofscanError, first_line
 from ..fileio import atomic_write, default_cache_dir, file_sha256
 from ..labels import LABEL_INDEX
-from ..models.ssl import EncoderDetector, encoder_digest
+from ..models.ssl import LayerWeightedDetector, encoder_digest
 
 CACHE_VERSION = 1  # raised when what an entry holds changes meaning
 FOLDER = "features"
@@ -68,11 +68,11 @@ class CachedClip:
 class EncoderCache:
     """The cache folder of one model's encoder (see the module docstring).
 
-    ``model``: an :class:`EncoderDetector` with a frozen encoder; ``root``: the cache folder
+    ``model``: a :class:`LayerWeightedDetector` with a frozen encoder; ``root``: the cache folder
     (None: :func:`spoofscan.fileio.default_cache_dir`).
     """
 
-    def __init__(self, model: EncoderDetector, root: str | Path | None = None):
+    def __init__(self, model: LayerWeightedDetector, root: str | Path | None = None):
         self.model = model
         self.features = model.features
         self.folder = Path(root or default_cache_dir()) / FOLDER / encoder_digest(model)[:DIGEST_CHARS]
@@ -133,7 +133,7 @@ class EncoderCache:
     @torch.inference_mode()
     def hidden_states(self, windows: np.ndarray, device: torch.device, batch_size: int = 8) -> np.ndarray:
         """(n, window_samples) float32 windows -> (n, layers + 1, positions, d_model) float16: the model's
-        :meth:`~spoofscan.models.ssl.EncoderDetector.encode`, ``batch_size`` windows at a time. Raises when a
+        :meth:`~spoofscan.models.ssl.LayerWeightedDetector.encode`, ``batch_size`` windows at a time. Raises when a
         value is not finite in float16."""
         model = self.model
         out = np.empty((len(windows), *self.shape), dtype=CACHE_DTYPE)
@@ -174,7 +174,7 @@ class CachedWindows(torch.utils.data.Dataset):
 
 
 @torch.inference_mode()
-def cached_clip_scores(model: EncoderDetector, clips: list[CachedClip], device: torch.device,
+def cached_clip_scores(model: LayerWeightedDetector, clips: list[CachedClip], device: torch.device,
                        batch_size: int = 32) -> np.ndarray:
     """Clip scores (len(clips),) float64 from cached hidden states, aggregated as ``predict`` aggregates
     (:meth:`Detector.finish` with ``score_no_speech``, as dev scoring does): the same scores as
@@ -199,7 +199,7 @@ def cached_clip_scores(model: EncoderDetector, clips: list[CachedClip], device: 
     return np.asarray(scores, dtype=np.float64)
 
 
-def cached_training_data(model: EncoderDetector, train_records: list, dev_records: list, device: torch.device, *,
+def cached_training_data(model: LayerWeightedDetector, train_records: list, dev_records: list, device: torch.device, *,
                          root: str | Path | None, main: bool, progress: bool, batch_size: int):
     """The cached windows of the training clips (a :class:`CachedWindows`) and the dev clips'
     entries (``[]`` off rank 0), computing what is missing: rank 0 computes, the other processes

@@ -35,6 +35,7 @@ from ..errors import SpoofscanError
 from ..evaluation.metrics import compute_eer
 from ..labels import BONAFIDE, SPOOF
 from ..models import create_model, load_pretrained
+from ..models.config import ENCODER_ARCHS
 from ..models.ssl import load_encoder_weights
 from .config import TrainConfig, TrainResult
 from .data import CropDataset, EpochSampler
@@ -149,7 +150,7 @@ def _setup(cfg: TrainConfig, d: Dist, device: torch.device, run_dir: Path) -> _T
     if cfg.init != "random":
         if d.main:
             load_pretrained(model, cfg.init)  # rank 0 fetches; weights then reach the others through DDP
-    if cfg.model.arch == "encoder":
+    if cfg.model.arch in ENCODER_ARCHS:
         load_encoder_weights(model, cfg.encoder_weights)  # local files, on every rank
     model.to(device)
     net = model
