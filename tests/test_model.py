@@ -13,12 +13,13 @@ import torch
 from spoofscan.errors import SpoofscanError
 from spoofscan.frontend.config import FRONTENDS, FeatureConfig
 from spoofscan.models import ARCHITECTURES, MODEL_PRESETS, ModelConfig, create_model, load_pretrained, model_preset
+from spoofscan.models.config import ENCODER_ARCHS
 
 SMALL = FeatureConfig(n_mels=32, n_fft=256, win_length=256, window_seconds=0.5, hop_seconds=0.25)
-# the networks on a spectrogram; the encoder ones (arch encoder: the whisper front end only, a frozen encoder)
-# have tests of their own (test_encoder_model.py)
-SPECTROGRAM_PRESETS = sorted(name for name, cfg in MODEL_PRESETS.items() if cfg.arch != "encoder")
-SPECTROGRAM_ARCHS = sorted(name for name in ARCHITECTURES if name != "encoder")
+# the networks on a spectrogram; the ones over a pretrained encoder (a frozen encoder; the whisper front end or
+# the waveform) have tests of their own (test_encoder_model.py, test_hub_encoder.py)
+SPECTROGRAM_PRESETS = sorted(name for name, cfg in MODEL_PRESETS.items() if cfg.arch not in ENCODER_ARCHS)
+SPECTROGRAM_ARCHS = sorted(name for name in ARCHITECTURES if name not in ENCODER_ARCHS)
 
 
 def torchvision_resnet18_shapes() -> dict[str, tuple]:
@@ -220,7 +221,7 @@ def test_imagenet_goes_through_torch_hub_with_weights_only(monkeypatch):
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"dropout": -0.1}, "got -0.1"),
     ({"in_chans": 0}, "in_chans must be a positive channel count, got 0"),
-    ({"arch": "transformer"}, "unknown model arch 'transformer' (choose from: resnet, hybrid, encoder)"),
+    ({"arch": "transformer"}, "unknown model arch 'transformer' (choose from: resnet, hybrid, encoder, hub)"),
     ({"wave_width": 0}, "wave_width must be a positive channel count, got 0"),
     # limits and types, so that a card read from a file can neither build a giant nor raise TypeError
     ({"width": 10_000}, "width must be at most 256 channels, got 10000"),
