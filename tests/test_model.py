@@ -13,8 +13,13 @@ import torch
 from spoofscan.errors import SpoofscanError
 from spoofscan.frontend.config import FRONTENDS, FeatureConfig
 from spoofscan.models import ARCHITECTURES, MODEL_PRESETS, ModelConfig, create_model, load_pretrained, model_preset
+from spoofscan.models.config import ENCODER_ARCHS
 
 SMALL = FeatureConfig(n_mels=32, n_fft=256, win_length=256, window_seconds=0.5, hop_seconds=0.25)
+# the networks on a spectrogram; the ones over a pretrained encoder (a frozen encoder; the whisper front end or
+# the waveform) have tests of their own (test_encoder_model.py, test_hub_encoder.py)
+SPECTROGRAM_PRESETS = sorted(name for name, cfg in MODEL_PRESETS.items() if cfg.arch not in ENCODER_ARCHS)
+SPECTROGRAM_ARCHS = sorted(name for name in ARCHITECTURES if name not in ENCODER_ARCHS)
 
 
 def torchvision_resnet18_shapes() -> dict[str, tuple]:
@@ -66,7 +71,7 @@ def fake_imagenet_state(with_counters: bool = True) -> dict[str, torch.Tensor]:
 
 # the full-size presets take a second or more each on 2 cores: slow; the mini ones stay in the fast loop
 PRESETS = [p if "-mini" in p else pytest.param(p, marks=pytest.mark.slow)
-           for p in sorted(MODEL_PRESETS)]
+           for p in SPECTROGRAM_PRESETS]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -88,7 +93,7 @@ def test_preset_forward_backward(preset):
         assert torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+@pytest.mark.parametrize("arch", SPECTROGRAM_ARCHS)
 @pytest.mark.parametrize("kind", FRONTENDS)
 def test_every_architecture_takes_every_front_end(arch, kind):
     features = FeatureConfig(frontend=kind, n_mels=40, n_lfcc=12, n_fft=512, window_seconds=0.5, hop_seconds=0.25)
@@ -221,7 +226,7 @@ def test_imagenet_goes_through_torch_hub_with_weights_only(monkeypatch):
     ({"dropout": 1.0}, "dropout must be in [0, 1), got 1.0"),
     ({"dropout": -0.1}, "got -0.1"),
     ({"in_chans": 0}, "in_chans must be a positive channel count, got 0"),
-    ({"arch": "transformer"}, "unknown model arch 'transformer' (choose from: resnet, hybrid)"),
+    ({"arch": "transformer"}, "unknown model arch 'transformer' (choose from: resnet, hybrid, encoder, hub)"),
     ({"wave_width": 0}, "wave_width must be a positive channel count, got 0"),
     # limits and types, so that a card read from a file can neither build a giant nor raise TypeError
     ({"width": 10_000}, "width must be at most 256 channels, got 10000"),
@@ -241,9 +246,9 @@ def test_model_config_round_trip_and_presets():
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # lists back to tuples
     with pytest.raises(SpoofscanError, match=r"unknown ModelConfig field\(s\) \['depth'\]"):
         ModelConfig.from_dict({"depth": 18})
-    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, "
-                                             r"resnet18-half, resnet10-mini, resnet18-hybrid, "
-                                             r"resnet18-half-hybrid, resnet10-mini-hybrid\)"):
+    with pytest.raises(SpoofscanError, match=r"unknown model 'resnet50' \(choose from: resnet18, resnet10, resnet18-half, "
+                                             r"resnet10-mini, resnet18-hybrid, resnet18-half-hybrid, "
+                                             r"resnet10-mini-hybrid, whisper-base-sls, whisper-mini-sls\)"):
         model_preset("resnet50")
     assert model_preset("resnet18") == ModelConfig()
     assert create_model(model_preset("resnet10-mini")).cfg == model_preset("resnet10-mini")

@@ -17,7 +17,8 @@ tolerance is an error and nothing is written.
 The other graph kinds are made from the checked FP32 graph (:mod:`spoofscan.graphs`): static
 INT8 in QDQ format (per-channel int8 weights, uint8 activations), activation ranges calibrated
 (min/max) on the real graph inputs of windows cut from calibration audio the same way the
-detector cuts them; dynamic INT8; FP16. Each is compared with FP32 on those windows (or, without
+detector cuts them; dynamic INT8 (for an encoder model, the one ``int8=True`` makes: only its
+matrix products, which are its cost, with no calibration audio needed); FP16. Each is compared with FP32 on those windows (or, without
 calibration audio, on the check windows); ``graph="auto"`` times every kind on this machine and
 keeps the fastest of equal accuracy. The kind is recorded in the metadata (``graph``).
 
@@ -48,7 +49,8 @@ from .fileio import atomic_write
 from .frontend.config import FeatureConfig
 from .frontend.numpy import frontend
 from .frontend.windows import repeat_pad, window_starts
-from .graphs import AUTO, GRAPH_KINDS, PRECISION_OF, TIMING_BATCH, agreement, choose, cpu_name, make_graph, time_graph
+from .graphs import (AUTO, DYNAMIC_OPS, GRAPH_KINDS, PRECISION_OF, TIMING_BATCH, agreement, choose, cpu_name,
+                     make_graph, time_graph)
 from .version import __version__
 
 OPSET = 18
@@ -135,9 +137,9 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
     from .backends.torch import TorchDetector
 
     start = time.perf_counter()
-    kind = _graph_kind(int8, graph, calibration, calibration_windows)
     det = TorchDetector.from_checkpoint(checkpoint, device="cpu")
     model, features = det.model.eval(), det.features
+    kind = _graph_kind(int8, graph, calibration, calibration_windows, model.int8)
     for module in model.modules():  # computed weights (sinc filters) become constants of the graph
         if hasattr(module, "freeze"):
             module.freeze()
@@ -163,13 +165,15 @@ def export_onnx(checkpoint: str | Path, out_path: str | Path, *, int8: bool = Fa
                         seconds=time.perf_counter() - start, **result)
 
 
-def _graph_kind(int8: bool, graph: str | None, calibration, calibration_windows: int) -> str:
-    """The graph kind asked for by ``int8`` and ``graph``, checked, with the calibration it needs."""
+def _graph_kind(int8: bool, graph: str | None, calibration, calibration_windows: int, model_int8: str) -> str:
+    """The graph kind asked for by ``int8`` and ``graph``, checked, with the calibration it needs;
+    ``int8`` means the model's own scheme (``model_int8``: ``static`` or ``dynamic``)."""
     if graph is not None and graph not in GRAPH_KINDS + (AUTO,):
         raise choice_error("graph kind", graph, GRAPH_KINDS + (AUTO,))
-    if int8 and graph not in (None, "int8-static"):
-        raise SpoofscanError(f"int8=True means graph='int8-static'; it contradicts graph={graph!r}")
-    kind = graph or ("int8-static" if int8 else "fp32")
+    scheme = f"int8-{model_int8}"  # the model's own INT8: static (convolutional networks) or dynamic (encoders)
+    if int8 and graph not in (None, scheme):
+        raise SpoofscanError(f"int8=True means graph={scheme!r} for this model; it contradicts graph={graph!r}")
+    kind = graph or (scheme if int8 else "fp32")
     if kind in ("int8-static", AUTO) and calibration is None:
         raise SpoofscanError(f"a {kind} export needs calibration audio (--calibration DATA_SPEC, "
                              f"e.g. csv:manifest.csv:dev)")
@@ -220,7 +224,7 @@ def _derived_graph(kind: str, model, features: FeatureConfig, fp32, fp32_path: s
     candidates = []
     for candidate in (GRAPH_KINDS if kind == AUTO else (kind,)):
         path = os.path.join(tmp, f"model-{candidate}.onnx")
-        make_graph(candidate, fp32_path, path, feeds, tmp)
+        make_graph(candidate, fp32_path, path, feeds, tmp, matmul_only=model.int8 == "dynamic")
         logits = _run(_session(path), feeds)
         if not np.all(np.isfinite(logits)):
             raise SpoofscanError(f"the {candidate} graph gives non-finite logits on the check windows; nothing written")
@@ -237,9 +241,11 @@ def _derived_graph(kind: str, model, features: FeatureConfig, fp32, fp32_path: s
                      timed_on={"cpu": cpu_name(), "threads": 1, "clock": "CPU time of the calling thread"})
     quantization = None
     if chosen["kind"].startswith("int8"):
-        static = chosen["kind"] == "int8-static"
+        static, encoder = chosen["kind"] == "int8-static", model.int8 == "dynamic"
         quantization = {
-            "format": "QDQ" if static else "dynamic", "weights": "int8 per-channel",
+            "format": "QDQ" if static else "dynamic",
+            "weights": "int8 per-channel" if static or encoder else "uint8 per-tensor",
+            "ops": list(DYNAMIC_OPS) if encoder and not static else None,
             "activations": "uint8 per-tensor" if static else "quantised at run time",
             "kept_fp32": "the nodes only the raw waveform input feeds" if WAVE_INPUT in model.inputs else None,
             "calibration_method": "minmax" if static else None, "source": source, "windows": n, "clips": clips,
@@ -274,7 +280,8 @@ def _export_graph(model, features: FeatureConfig, path: str) -> None:
         if name == FEATURES_INPUT:
             examples.append(torch.zeros(2, features.num_channels, features.rows,
                                         features.num_frames(features.window_samples)))
-            dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2)})
+            longest = {"max": model.max_frames} if hasattr(model, "max_frames") else {}  # an encoder's position table
+            dynamic.append({0: batch, 3: torch.export.Dim("frames", min=2, **longest)})
         elif name == WAVE_INPUT:
             examples.append(torch.zeros(2, features.window_samples))
             dynamic.append({0: batch, 1: torch.export.Dim("samples", min=features.n_fft)})

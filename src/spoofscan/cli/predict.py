@@ -135,6 +135,9 @@ def _cmd_info(args) -> int:
         rows += f", channels {'+'.join(channels)}"
     print(f"features   {frontend} {rows} {f['fmin']:g}-{f['fmax']:g} Hz, n_fft={f['n_fft']} win={f['win_length']} "
           f"hop={f['hop_length']}, normalize={f['normalize']}, windows {f['window_seconds']:g} s every {f['hop_seconds']:g} s")
+    encoder = card.get("encoder")
+    if isinstance(encoder, dict):  # an encoder model: which weights it started from
+        print("encoder    " + " ".join(f"{k}={json.dumps(v) if isinstance(v, dict) else v}" for k, v in encoder.items()))
     c = card["calibration"]
     print(f"calibration llr = {c['a']:.4f} * score + {c['b']:.4f}; label fake when p_fake >= {card['threshold']}")
     for key in ("train", "metrics"):

@@ -15,8 +15,8 @@ def add_train(sub):
 
     p = sub.add_parser("train", help="train a detector (runs unchanged under torchrun for several GPUs or nodes)",
                        epilog=spec_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--recipe", help="start from a named recipe (quick, long, ci: spoofscan.recipes); a --config file "
-                                    "and the flags change it")
+    p.add_argument("--recipe", help="start from a named recipe (quick, long, ci, whisper-base: spoofscan.recipes); a "
+                                    "--config file and the flags change it")
     p.add_argument("--config", help="YAML or TOML file with TrainConfig fields (it may name a recipe: 'recipe: quick'); "
                                     "flags override it")
     p.add_argument("--train", help="training data spec CORPUS:PATH[:SUBSET], e.g. asvspoof2019la:/data/LA:train")
@@ -24,13 +24,18 @@ def add_train(sub):
                                  "e.g. asvspoof2019la:/data/LA:dev")
     p.add_argument("--out", help="run folder (default runs/default)")
     p.add_argument("--model", help="a preset: resnet18 (default), resnet10, resnet18-half, resnet10-mini, "
-                                   "resnet18-hybrid, resnet18-half-hybrid, resnet10-mini-hybrid")
+                                   "resnet18-hybrid, resnet18-half-hybrid, resnet10-mini-hybrid, whisper-base-sls "
+                                   "(Whisper base's encoder, frozen: needs --frontend whisper), whisper-mini-sls")
     p.add_argument("--frontend", help="logmel (default), linear (linear-frequency log spectrogram) or lfcc; "
                                       "see --channels for phase channels")
     p.add_argument("--channels", help="input channels, comma-separated: logmag (default: the front end alone), mgd "
                                       "(modified group delay), ifd (instantaneous-frequency deviation), e.g. "
                                       "logmag,mgd,ifd; the phase channels need --frontend logmel or linear")
     p.add_argument("--init", help="random (default), imagenet, or a path to torchvision resnet18 weights (.pth)")
+    p.add_argument("--encoder-weights", help="an encoder model's weights: installed (default: the Whisper base "
+                                             "of 'spoofscan[encoder]'), a faster-whisper folder, a .safetensors "
+                                             "file, or random")
+    p.add_argument("--feature-cache", help="folder of the encoder's cached hidden states (default: ~/.cache/spoofscan)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -51,7 +56,7 @@ def _cmd_train(args) -> int:
     from ..training import fit, load_train_config
 
     keys = ("recipe", "train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
-            "num_workers", "seed", "device", "augment")
+            "num_workers", "seed", "device", "augment", "encoder_weights", "feature_cache")
     overrides = {k: getattr(args, k) for k in keys}
     features = {"frontend": args.frontend,
                 "channels": tuple(name.strip() for name in args.channels.split(",")) if args.channels else None}
@@ -78,7 +83,7 @@ def add_export(sub):
     p.add_argument("out", help="the .onnx file to write")
     p.add_argument("--format", choices=("onnx",), default="onnx")
     p.add_argument("--int8", action="store_true",
-                   help="static INT8 quantisation (QDQ, per-channel weights); needs --calibration (= --graph int8-static)")
+                   help="INT8: static QDQ (needs --calibration; = --graph int8-static), or dynamic for an encoder model (no calibration; = --graph int8-dynamic)")
     p.add_argument("--graph", choices=GRAPH_KINDS + (AUTO,),
                    help="the graph kind (default fp32); auto: time every kind on this machine and keep the fastest "
                         "of equal accuracy (needs --calibration; the timings go into the model's metadata)")

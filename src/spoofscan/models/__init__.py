@@ -11,9 +11,14 @@ arch        network                                         graph inputs
 ==========  ==============================================  ===================
 ``resnet``  ResNet on the spectrogram (ResNet-18 default)   features
 ``hybrid``  the same + a raw-waveform sinc/conv branch      features, wave
+``encoder`` Whisper's encoder, every layer weighted, then   features
+            attentive statistics pooling and an MLP
+``hub``     the same over a transformers wav2vec 2.0 /      wave
+            XLS-R / WavLM (the ``hub`` extra)
 ==========  ==============================================  ===================
 
-:mod:`.encoders` holds pretrained speech encoders (Whisper's) used as frozen front ends.
+:mod:`.encoders` holds pretrained speech encoders (Whisper's); :mod:`.ssl` the ``encoder`` network
+built on one.
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from ..frontend.config import FeatureConfig
 from .config import ARCHS, MODEL_PRESETS, ModelConfig, model_preset
 from .hybrid import HybridResNet
 from .resnet import DetectorNet, ResNet, load_pretrained
+from .ssl import EncoderDetector, HubEncoderDetector
 
-ARCHITECTURES = {"resnet": ResNet, "hybrid": HybridResNet}
+ARCHITECTURES = {"resnet": ResNet, "hybrid": HybridResNet, "encoder": EncoderDetector, "hub": HubEncoderDetector}
 assert tuple(ARCHITECTURES) == ARCHS
 
 
@@ -53,5 +59,5 @@ def match_in_chans(cfg: ModelConfig, features: FeatureConfig) -> ModelConfig:
     return cfg
 
 
-__all__ = ["ARCHITECTURES", "MODEL_PRESETS", "DetectorNet", "HybridResNet", "ModelConfig", "ResNet", "create_model",
-           "load_pretrained", "match_in_chans", "model_preset"]
+__all__ = ["ARCHITECTURES", "MODEL_PRESETS", "DetectorNet", "EncoderDetector", "HubEncoderDetector", "HybridResNet",
+           "ModelConfig", "ResNet", "create_model", "load_pretrained", "match_in_chans", "model_preset"]

@@ -55,9 +55,17 @@ class DetectorNet(nn.Module):
     :meth:`forward_inputs` takes those and is what the ONNX export traces (the torch-free
     runtime computes ``features`` in numpy and feeds the graph by these names);
     :meth:`forward` goes from waveform to logit.
+
+    What training and export ask of a network besides: :meth:`checkpoint_state` (the tensors a
+    checkpoint stores), :meth:`card_sections` (what the checkpoint card says of it beyond its
+    config), ``caches_hidden_states`` (whether training runs on cached encoder outputs, see
+    :mod:`spoofscan.models.ssl`) and ``int8`` (how ``export --int8`` quantises it: ``static``, QDQ
+    calibrated on audio, or ``dynamic``, see :mod:`spoofscan.export`).
     """
 
     inputs: tuple = ("features",)
+    caches_hidden_states: bool = False
+    int8: str = "static"
 
     def __init__(self, cfg: ModelConfig, features: FeatureConfig):
         super().__init__()
@@ -80,6 +88,14 @@ class DetectorNet(nn.Module):
     def forward_inputs(self, *inputs: torch.Tensor) -> torch.Tensor:
         """The graph: the tensors named by :attr:`inputs`, in order -> (batch,) logit."""
         raise NotImplementedError
+
+    def checkpoint_state(self) -> dict:
+        """The tensors a checkpoint stores: the state dict."""
+        return self.state_dict()
+
+    def card_sections(self) -> dict:
+        """Sections the checkpoint card adds for this network (none)."""
+        return {}
 
 
 class ResNet(DetectorNet):

