@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install spoofscan and everything it needs into ./.venv on a fresh Debian/Ubuntu machine.
-#   apt: espeak-ng and flite (speech engines for the offline corpus), a C compiler for pyworld and pysptk,
+#   apt: espeak-ng and flite (speech engines for the offline corpus), libcodec2-1.0 (Codec 2, which carries
+#        the LPCNet vocoder of one fake family), a C compiler for pyworld and pysptk,
 #        chromium and chromium-driver (the web page's test drives a headless browser)
 #   pip: spoofscan with its torch (2.13.0, CPU build), test (which brings serve), corpus and augment extras
 # Safe to run again: it only adds what is missing.
@@ -17,7 +18,7 @@ for arg in "$@"; do
 done
 if [ "${SPOOFSCAN_ENCODER:-0}" = 1 ]; then EXTRAS="$EXTRAS,encoder"; fi
 
-APT_PACKAGES="espeak-ng flite gcc g++ python3-dev chromium chromium-driver"
+APT_PACKAGES="espeak-ng flite libcodec2-1.0 gcc g++ python3-dev chromium chromium-driver"
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if command -v apt-get >/dev/null 2>&1; then
@@ -31,7 +32,7 @@ if command -v apt-get >/dev/null 2>&1; then
         $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
     fi
 else
-    echo "warning: no apt-get here; install espeak-ng and flite with your package manager for the offline corpus," \
+    echo "warning: no apt-get here; install espeak-ng, flite and libcodec2 (1.0) with your package manager for the offline corpus," \
          "and chromium with its chromedriver for the web page's browser test" >&2
 fi
 

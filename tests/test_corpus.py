@@ -454,3 +454,35 @@ def test_rebuild_from_scratch_gives_identical_audio_and_reuses_the_vocoders(tmp_
     longer = plan_pairs(clips, replace(cfg, vocoder_steps=4), available_generators(cfg), tmp_path / "cache-a")
     changed = {p.job for p in plan.pairs} - {p.job for p in longer.pairs}
     assert changed == {p.job for p in neural}  # another vocoder budget remakes the neural fakes only
+
+
+@pytest.mark.slow
+def test_heldout_source_manifest_keeps_every_clip_speaker_and_recording_of_the_source_out_of_training(
+        tmp_path, scripts):
+    """--heldout-source: two real folders are two sources (dir-NAME); with one held out, none of its
+    clips, speakers or recordings (nor a fake paired with one) is in train or dev, and every one of
+    its real clips is in eval; an unknown source names the valid ones."""
+    make_real_dir(tmp_path / "studio")
+    make_real_dir(tmp_path / "phone", speakers=("eve", "fay", "gus", "hal"))
+    cfg = _config(tmp_path, scripts, jobs=1, real_dirs=(str(tmp_path / "studio"), str(tmp_path / "phone")),
+                  heldout_sources=("dir-phone",))
+    summary = build_corpus_summary(cfg)
+    rows = _manifest_rows(summary.manifest)
+    held = _manifest_rows(summary.manifest.parent / "manifest-heldout-dir-phone.csv")
+    assert {r["source"] for r in rows if r["label"] == "bonafide"} == {"dir-studio", "dir-phone"}
+    phone = [r for r in rows if r["label"] == "bonafide" and r["source"] == "dir-phone"]
+    assert any(r["split"] != "eval" for r in phone)  # the plain manifest trains on the source
+    phone_trials = {r["trial"] for r in phone}
+    phone_speakers = {r["speaker"] for r in phone}
+    state = {row["trial"]: row for entry in read_state(summary.manifest.parent).values() for row in entry["rows"]}
+    phone_recordings = {state[t]["origin"] for t in phone_trials}
+    training = [r for r in held if r["split"] in ("train", "dev")]
+    assert training and {r["source"] for r in training if r["label"] == "bonafide"} == {"dir-studio"}
+    assert not {r["trial"] for r in training} & phone_trials
+    assert not {r["speaker"] for r in training} & phone_speakers
+    assert not {state[r["trial"]]["origin"] for r in training} & phone_recordings  # no fake made from one either
+    assert not {state[r["trial"]]["pair"] for r in training} & phone_trials
+    assert {r["trial"] for r in held if r["split"] == "eval" and r["label"] == "bonafide"} >= phone_trials
+    with pytest.raises(SpoofscanError, match=r"unknown source to hold out 'dir-radio' \(choose from: dir-phone, "
+                                             r"dir-studio\)"):
+        build_corpus_summary(replace(cfg, heldout_sources=("dir-radio",)))

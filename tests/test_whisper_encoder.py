@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import make_tone
+from synth import make_tone
 
 from spoofscan.errors import SpoofscanError
 from spoofscan.frontend.config import (WHISPER_SETTINGS, FeatureConfig, slaney_hz_to_mel, slaney_mel_to_hz,

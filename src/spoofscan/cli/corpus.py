@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from ..errors import SpoofscanError
+
 
 def add_corpus(sub):
     p = sub.add_parser("corpus", help="build an offline real-vs-fake corpus (open recordings + local TTS) or audit one")
@@ -52,6 +54,16 @@ def add_corpus(sub):
                                                    "default corpus (tiny, small, full; default small)")
     g.add_argument("--json", action="store_true", help="print JSON instead of a table")
     g.set_defaults(func=_cmd_corpus_generators)
+    q = csub.add_parser("quality", help="how close each fake engine comes to real speech: DNSMOS (P.835, no "
+                                        "reference) and mel-cepstral distortion against the paired real clip")
+    q.add_argument("out", help="corpus folder (made by spoofscan corpus build)")
+    q.add_argument("--per-engine", type=int, default=30, help="fakes measured per engine, drawn at random (default 30)")
+    q.add_argument("--by", choices=("generator", "family"), default="generator",
+                   help="one row per generator configuration (default) or per family")
+    q.add_argument("--seed", type=int, default=0, help="seed of the random draw")
+    q.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=_cmd_corpus_quality)
 
 
 def _cmd_corpus_build(args) -> int:
@@ -113,6 +125,24 @@ def _cmd_corpus_sources(args) -> int:
         print(f"{r['name']:<13} {'/'.join(r['sizes']) or '-':<17} {r['chain']}")
         print(f"{'':<13} {'':<17} packages: {', '.join(r['packages'])}; licence: {r['licence']}")
     print(f"{len(rows)} sources; the middle column: the corpus sizes that use each (--sources chooses others)")
+    return 0
+
+
+def _cmd_corpus_quality(args) -> int:
+    from dataclasses import asdict
+
+    from ..corpus.quality import Dnsmos, measure_quality, quality_table
+
+    if args.per_engine < 1:
+        raise SpoofscanError(f"--per-engine must be >= 1, got {args.per_engine}")
+    rows = measure_quality(args.out, per_group=args.per_engine, group_by=args.by, seed=args.seed,
+                           progress=not args.quiet)
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], indent=2))
+        return 0
+    print(quality_table(rows))
+    if Dnsmos.installed() is None:
+        print("DNSMOS columns empty: its model comes with the speechmos wheel (pip install 'spoofscan[corpus]')")
     return 0
 
 
