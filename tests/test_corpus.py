@@ -345,9 +345,9 @@ def test_from_dict_fills_the_size_and_the_constructor_only_checks():
 
 
 def test_without_apt_the_error_says_what_to_do(tmp_path, monkeypatch):
-    import spoofscan.corpus.sources as corpus
+    import spoofscan.corpus.sources.packages as packages
 
-    monkeypatch.setattr(corpus.shutil, "which", lambda name: None)
+    monkeypatch.setattr(packages.shutil, "which", lambda name: None)
     with pytest.raises(SpoofscanError, match="apt-get is not available.*--real-dir"):
         fetch_package("ktuberling-data", tmp_path)
 

@@ -18,7 +18,7 @@ from synth import encode, riff_wav, speechlike, write_audio, write_speech
 import spoofscan
 from spoofscan.audio import decode as audio
 from spoofscan.backends.torch import TorchDetector
-from spoofscan.detector import Failure, Prediction
+from spoofscan.detector import Detector, Failure, Prediction
 from spoofscan.errors import AudioError, SpoofscanError
 
 RATE = 16_000
@@ -204,6 +204,7 @@ def test_an_exception_from_the_backend_costs_only_its_own_clip(tiny_detector, tm
         return original(windows)
 
     tiny_detector.window_scores = picky
+    tiny_detector.span_scores = Detector.span_scores.__get__(tiny_detector)  # the shared-frames path cuts windows too
     results = list(tiny_detector.predict_many([good[0], (poisoned, RATE), good[1], good[2]]))
     assert [r.ok for r in results] == [True, False, True, True]
     assert "RuntimeError: kernel failure" in results[1].error
@@ -225,6 +226,7 @@ def test_a_nan_window_score_makes_the_clip_a_failure(tiny_detector, tmp_path):
     good = write_speech(tmp_path / "good.wav", seed=1)
     original = tiny_detector.window_scores
     tiny_detector.window_scores = lambda w: np.where(np.abs(w[:, :1]).sum(axis=1) > 0, original(w), np.nan)
+    tiny_detector.span_scores = Detector.span_scores.__get__(tiny_detector)  # the shared-frames path cuts windows too
     silent_start = np.r_[np.zeros(RATE), speechlike(1.0)].astype(np.float32)  # its first window scores NaN
     results = list(tiny_detector.predict_many([(silent_start, RATE), good]))
     assert not results[0].ok and "non-finite score" in results[0].error and results[1].ok

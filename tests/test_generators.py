@@ -95,10 +95,12 @@ def test_every_family_has_train_and_eval_configurations_in_the_default_corpus():
 
 DEFAULT_TRAIN = ("espeak-ng/m1", "espeak-ng/m3", "espeak-ng/f2", "espeak-ng/klatt", "flite/kal16", "flite/rms",
                  "world/dio", "world/harvest-shift", "mlsa/m24", "mlsa/smooth", "lpc/o16", "hnm/mvf4k", "pvoc/stretch",
-                 "pvoc/shift", "vocos/copy", "hifigan/copy")
+                 "pvoc/shift", "vocos/copy", "hifigan/copy", "pico/plain", "hifigan-v1/universal", "lpcnet/copy",
+                 "tts-hifigan/espeak")
 DEFAULT_EVAL = ("espeak-ng/m7", "espeak-ng/f4", "espeak-ng/klatt4", "flite/slt", "flite/awb", "flite/kal",
                 "world/harvest", "world/dio-shift", "mlsa/smooth-dio", "lpc/o10", "hnm/mvf6k-zerophase",
-                "pvoc/stretch-shift-smeared", "vocos/smooth", "hifigan/smooth")
+                "pvoc/stretch-shift-smeared", "vocos/smooth", "hifigan/smooth", "pico/varied", "hifigan-v1/lj",
+                "lpcnet/codec", "tts-hifigan/pico")
 
 
 def test_default_generator_lists_keep_their_order_whatever_is_imported_first():
