@@ -11,6 +11,8 @@ all are), scored by the model as it ships (its calibration and threshold):
 - ``eer_heldout``: EER of the left-out reals against the left-out fakes (cross folds: both unseen;
   the headline figure is its mean over the cross folds);
 - ``eer_source_all``: EER of the left-out reals against every eval fake;
+- ``eer_source_by_family``: EER of the left-out reals against each family's eval fakes (the
+  family left out beside the ones training saw);
 - ``called_fake``: the share of the left-out reals labelled fake at the model's threshold;
 - ``eer_family`` / ``eer_kind``: EER of every eval real against the left-out family's or kind's fakes.
 """
@@ -83,6 +85,10 @@ def heldout_metrics(records: list, scores: dict, detector, parts: dict) -> dict:
         reals = scores_of("bonafide", source=parts["source"])
         if reals.size and fakes.size:
             out["eer_source_all"] = compute_eer(reals, fakes)[0]
+            # the left-out reals against each family's eval fakes: a family left out and the ones seen side by side
+            families = sorted({r.groups.get("family") for r in records if r.label == "spoof"} - {None})
+            out["eer_source_by_family"] = {f: compute_eer(reals, scores_of("spoof", family=f))[0] for f in families
+                                           if scores_of("spoof", family=f).size}
         if reals.size:
             p_fake = detector.calibration.p_fake(reals)
             out["called_fake"] = float(np.mean(p_fake >= detector.threshold))
