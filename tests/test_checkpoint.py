@@ -28,6 +28,17 @@ def test_checkpoint_round_trip_gives_identical_scores(tiny_detector, tiny_checkp
     assert isinstance(via_api, TorchDetector) and via_api.predict(path) == a
 
 
+def test_the_file_format_is_pinned_so_checkpoints_of_earlier_versions_load(tiny_checkpoint):
+    """Tensor names are the file format: the trained features travel as ``spoofscan.features`` (renaming
+    it would make every checkpoint saved before refuse to load as 'unexpected' weights)."""
+    from safetensors import safe_open
+
+    with safe_open(str(tiny_checkpoint), framework="numpy") as f:
+        names = set(f.keys())
+        assert f.metadata()[CARD_KEY]
+    assert "spoofscan.features" in names and not {n for n in names if n.startswith("spoofscan.")} - {"spoofscan.features"}
+
+
 def test_loading_is_strict(tiny_checkpoint, tmp_path):
     state, card = load_checkpoint(tiny_checkpoint)
     missing = dict(state)

@@ -27,7 +27,7 @@ from .fileio import atomic_write
 from .labels import LABEL_INDEX
 
 CARD_KEY = "spoofscan"
-FEATURES_TENSOR = "spoofscan.frontend.torch"  # uint8: the UTF-8 JSON of the features the weights were trained with
+FEATURES_TENSOR = "spoofscan.features"  # uint8: the UTF-8 JSON of the features the weights were trained with
 MAX_ABS_WEIGHT = 1e6  # a trained network has no parameter or statistic near this; 1e30 is a broken file
 
 
