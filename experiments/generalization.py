@@ -157,7 +157,8 @@ def cmd_run(args) -> None:
             r = run_one(corpus, args.name, Path(args.config) if args.config else None, seed, fold, Path(args.out),
                         args.robustness_trials, Path(args.eval_corpus) if args.eval_corpus else None,
                         Path(args.checkpoint) if args.checkpoint else None)
-            held = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["heldout"].items() if k.startswith(("eer", "called")))
+            held = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["heldout"].items()
+                             if k.startswith(("eer", "called")) and isinstance(v, float))
             print(f"{args.name} seed {seed} fold {fold}: eval EER {100 * r['eval_eer']:.2f} %"
                   f"{'; ' + held if held else ''} ({r['seconds']:.0f} s)", flush=True)
 
