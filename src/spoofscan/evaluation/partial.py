@@ -62,11 +62,12 @@ def unit_labels(units: np.ndarray, passages: Sequence, spoof: bool) -> np.ndarra
 
 
 def frames(duration: float, frame: float = FRAME_SECONDS) -> np.ndarray:
-    """(n, 2) seconds: the ``frame``-long frames of a clip from 0, the last one cut at ``duration``
-    (a clip of at least half a frame has one)."""
+    """(n, 2) seconds: the ``frame``-long frames of a clip from 0, ``n = round(duration / frame)``
+    as PartialSpoof counts them (at least 1): a remainder under half a frame is left out, one
+    over half a frame makes a last frame cut at ``duration``."""
     n = max(1, int(duration / frame + 0.5))
     starts = np.arange(n) * frame
-    return np.stack([starts, np.minimum(starts + frame, max(duration, starts[-1] + 1e-9))], axis=1)
+    return np.stack([starts, np.minimum(starts + frame, duration)], axis=1)
 
 
 def unit_scores(units: np.ndarray, cells: np.ndarray, window_scores: Sequence, fallback: float) -> np.ndarray:
