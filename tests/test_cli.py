@@ -122,3 +122,39 @@ def test_usage_errors_are_one_line_with_exit_2(tiny_checkpoint, tmp_path, capsys
     # -o into a folder that does not exist yet: made, not a traceback
     assert main(["predict", clip, *map(str, model), "-o", str(tmp_path / "new" / "deeper" / "out.csv")]) == 0
     assert (tmp_path / "new" / "deeper" / "out.csv").is_file()
+
+
+def test_predict_segments_and_rttm(tiny_checkpoint, tmp_path, capsys, monkeypatch):
+    """--segments adds a row per run (table, csv) or a list (jsonl); --rttm writes one SPEAKER
+    line per run; --rttm may not name --output. The band-ratio stand-in finds the run."""
+    import numpy as np
+    from serve_support import BandDetector
+    from synth import encode, synth_clip
+
+    monkeypatch.setattr("spoofscan.cli.predict.load_detector_from_args", lambda args, **kw: BandDetector())
+    clip = tmp_path / "take one.wav"  # a blank in the name: RTTM fields are blank-separated
+    clip.write_bytes(encode(np.concatenate([synth_clip(label, 3.0, np.random.default_rng(60 + i))
+                                            for i, label in enumerate(("bonafide", "spoof", "bonafide"))])))
+    real = write_speech(tmp_path / "real.wav", 3.0, seed=3)
+    model = ["--model", str(tiny_checkpoint)]
+    rttm = tmp_path / "runs.rttm"
+    assert main(["predict", str(clip), real, *model, "--segments", "--format", "jsonl", "--rttm", str(rttm)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert rows[0]["label"] == "partly fake" and rows[1]["segments"] == []
+    (run,) = rows[0]["segments"]
+    assert 2.5 <= run["start"] <= 3.5 and 5.5 <= run["end"] <= 6.5
+    assert rttm.read_text() == (f"SPEAKER take_one 1 {run['start']:.3f} {run['end'] - run['start']:.3f} "
+                                "<NA> <NA> spoof <NA> <NA>\n")
+    assert main(["predict", str(clip), *model, "--segments", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["label"] for r in rows] == ["partly fake", "segment"]
+    assert (float(rows[1]["start"]), float(rows[1]["end"])) == (run["start"], run["end"])
+    assert main(["predict", str(clip), *model, "--segments"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[1].startswith("partly fake ") and table[2].split()[0] == "segment"
+    assert f"{run['start']:.2f}-{run['end']:.2f} s" in table[2]
+    assert main(["predict", str(clip), *model]) == 0  # without --segments: no run rows
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    out = tmp_path / "out.txt"
+    err = one_line_error(capsys, ["predict", str(clip), *model, "--output", out, "--rttm", out])
+    assert "--output" in err and "is also an input" in err and not out.exists()

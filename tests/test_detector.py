@@ -286,3 +286,38 @@ def test_good_files_in_a_batch_are_always_scored(batch_detector, bad, where):
             assert result.score is None or np.isfinite(result.score)
         else:
             assert result.error
+
+
+
+def _clip(*labels: str, seconds: float = 4.0) -> np.ndarray:
+    """tests/synth.py speech of these classes in turn, ``seconds`` each, 16 kHz."""
+    from synth import synth_clip
+
+    return np.concatenate([synth_clip(label, seconds, np.random.default_rng(30 + i)) for i, label in enumerate(labels)])
+
+
+def test_a_clip_whose_mean_says_real_but_whose_middle_scores_fake_is_partly_fake():
+    """The band-ratio stand-in scores the synthetic middle fake: the mean stays real, the run
+    makes the label partly fake, placed over the middle; Prediction.to_dict can leave it out."""
+    from serve_support import BandDetector
+
+    from spoofscan.segments import SegmentRule
+
+    r = BandDetector().predict(_clip("bonafide", "spoof", "bonafide"), 16_000)
+    assert r.p_fake < 0.5 and r.label == "partly fake"
+    (run,) = r.segments
+    assert 3.5 <= run.start <= 4.5 and 7.5 <= run.end <= 8.5 and run.p_fake > 0.8 and run.windows >= 5
+    assert list(r.to_dict()["segments"]) == [{"start": run.start, "end": run.end, "p_fake": run.p_fake,
+                                              "windows": run.windows}]
+    assert "segments" not in r.to_dict(segments=False)
+    strict = BandDetector(segment_rule=SegmentRule(min_windows=50)).predict(_clip("bonafide", "spoof", "bonafide"), 16_000)
+    assert strict.label == "real" and strict.segments == ()  # the run is shorter than this rule's minimum
+    fake = BandDetector().predict(_clip("spoof"), 16_000)
+    assert fake.label == "fake" and len(fake.segments) == 1  # its mean says fake: it stays fake, its run listed
+
+
+def test_a_detector_needs_a_segment_rule():
+    from serve_support import BandDetector
+
+    with pytest.raises(SpoofscanError, match="SegmentRule"):
+        BandDetector(segment_rule={"enter": 0.8})

@@ -97,7 +97,7 @@ def test_output_appears_whole_or_not_at_all(tiny_checkpoint, tmp_path, monkeypat
     out = tmp_path / "results.csv"
     out.write_text("the previous results\n")
 
-    def dies(det, files, args, handle):
+    def dies(det, files, args, handle, rttm=None):
         handle.write("half a row")
         raise KeyboardInterrupt
 

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from serve_support import BandDetector, GatedDetector, clip_bytes  # noqa: E402
-from synth import encode  # noqa: E402
+from synth import encode, synth_clip  # noqa: E402
 
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
 
@@ -127,6 +127,8 @@ def multipart(*parts: tuple, close: bool = True) -> tuple[bytes, dict]:
 
 def _answers_of_an_ordinary_service(seen: Seen) -> None:
     good, bad = clip_bytes("bonafide", 2.0), clip_bytes("bonafide", 2.0)[:3000]
+    mixed = encode(np.concatenate([synth_clip(label, seconds, np.random.default_rng(90 + i)) for i, (label, seconds)
+                                   in enumerate((("bonafide", 1.2), ("spoof", 2.4), ("bonafide", 1.2)))]))  # partly fake
     settings = ServeSettings(api_key=KEY, max_body_mb=0.5, max_seconds=5.0, max_files=2)
     with TestClient(create_app(BandDetector(), settings)) as c:
         for path in ("/healthz", "/readyz", "/metrics"):
@@ -136,6 +138,7 @@ def _answers_of_an_ordinary_service(seen: Seen) -> None:
         for path in ("/v1/detect", "/v1/detect/batch"):
             for request in (
                 dict(content=multipart(("files", "a.wav", good))[0], headers=multipart()[1]),  # 200
+                dict(content=multipart(("file", "mixed.wav", mixed))[0], headers=multipart()[1]),  # 200 partly fake
                 dict(content=multipart(("file", "a.wav", good))[0], headers=multipart()[1],
                      params={"timeline": "false"}),
                 dict(content=multipart(("files", "a.wav", good), ("files", "b.wav", bad))[0], headers=multipart()[1]),

@@ -18,7 +18,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 from helpers import BATCH_ATOL, BATCH_RTOL  # noqa: E402
 from serve_support import BandDetector, GatedDetector, clip_bytes  # noqa: E402
-from synth import encode, riff_wav  # noqa: E402
+from synth import encode, riff_wav, synth_clip  # noqa: E402
 
 import spoofscan  # noqa: E402
 from spoofscan.serve import ServeSettings, check_bind, create_app, is_loopback  # noqa: E402
@@ -86,6 +86,20 @@ def test_real_and_fake_clips_get_their_labels_and_timeline_can_be_left_out():
     assert real["label"] == "real" and real["p_fake"] < 0.1 and real["score"] > 1
     assert fake["label"] == "fake" and fake["p_fake"] > 0.9 and "timeline" not in fake and fake["windows"] == 3
     assert real["model"]["name"] == "band-ratio" and real["model"]["version"] == "test-1"
+
+
+def test_a_partly_fake_clip_is_answered_with_its_runs():
+    """Real, synthetic, real: the label partly fake and one run over the middle; a real clip has none."""
+    parts = [synth_clip(label, 3.0, np.random.default_rng(70 + i)) for i, label in enumerate(("bonafide", "spoof", "bonafide"))]
+    with client() as c:
+        mixed = c.post("/v1/detect?timeline=false", files={"file": ("mixed.wav", encode(np.concatenate(parts)))}).json()
+        real = c.post("/v1/detect", files={"file": ("real.wav", clip_bytes("bonafide", 3.0))}).json()
+    assert mixed["label"] == "partly fake" and mixed["p_fake"] < mixed["threshold"]
+    (run,) = mixed["segments"]
+    assert set(run) == {"start", "end", "p_fake"} and 2.5 <= run["start"] <= 3.5 and 5.5 <= run["end"] <= 6.5
+    assert run["p_fake"] > 0.8
+    assert real["label"] == "real" and real["segments"] == []
+    assert metric(c, "spoofscan_clips_total", label="partly fake") == 1
 
 
 def test_no_speech_is_answered_without_score_or_p_fake():

@@ -11,6 +11,7 @@ must have installed it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import time
@@ -247,6 +248,52 @@ def test_the_timeline_shows_which_seconds_look_synthetic(driver, server, clips):
     assert second["red"] > 5 * max(second["green"], 1), (first, second, third)
     assert first["green"] > 5 * max(first["red"], 1) and third["green"] > 5 * max(third["red"], 1), (first, third)
     _screenshot(driver, "page-partly-fake")
+
+
+# the pixels of the run colour (app.js RUN_COLOUR, #d97706) in a canvas's top strip, per third of the plot
+RUN_PIXELS_BY_THIRD = """
+const c = document.getElementById(arguments[0]);
+const ratio = Number(c.dataset.ratio) || 1;
+const left = 38 * ratio, right = c.width - 8 * ratio, strip = Math.round(6 * ratio);
+const out = [];
+for (let k = 0; k < 3; k++) {
+  const x0 = Math.round(left + (right - left) * k / 3), x1 = Math.round(left + (right - left) * (k + 1) / 3);
+  const data = c.getContext('2d').getImageData(x0, 0, x1 - x0, strip).data;
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (Math.abs(data[i] - 217) <= 4 && Math.abs(data[i + 1] - 119) <= 4 && Math.abs(data[i + 2] - 6) <= 4) n++;
+  }
+  out.push(n);
+}
+return out;
+"""
+
+
+def test_a_partly_fake_clip_states_its_run_and_marks_it_on_both_charts(driver, server, clips):
+    """Real, then 5 s synthetic, then real: the mean says real, the run of fake windows makes the
+    API say partly fake; the page states the run's seconds and marks them, in the middle third
+    only, on the timeline and on the spectrogram."""
+    api = _api(server, clips / "interview.wav").json()
+    assert api["label"] == "partly fake" and api["p_fake"] < api["threshold"]
+    (run,) = api["segments"]
+    assert 4.5 <= run["start"] <= 6.0 and 9.0 <= run["end"] <= 10.5 and run["p_fake"] > 0.8
+    driver.get(server + "/")
+    _upload(driver, clips / "interview.wav")
+    shown = _verdict_for(driver, "interview.wav")
+    assert shown["label"] == "partly fake"
+    words = re.fullmatch(r"Partly fake: (\d+\.\d)-(\d+\.\d) s", shown["text"])  # one decimal
+    assert words, shown["text"]
+    assert [float(v) for v in words.groups()] == pytest.approx([run["start"], run["end"]], abs=0.05 + 1e-9)
+    assert "Fake passages" in driver.find_element("id", "facts").text
+    timeline = driver.find_element("id", "timeline")
+    _wait(driver, lambda d: timeline.get_attribute("data-segments") == "1", "the timeline's run")
+    spec = driver.find_element("id", "spectrogram")
+    _wait(driver, lambda d: spec.get_attribute("data-drawn") == "1" and spec.get_attribute("data-segments") == "1",
+          "the spectrogram's run")
+    for canvas in ("timeline", "spectrogram"):
+        first, middle, last = driver.execute_script(RUN_PIXELS_BY_THIRD, canvas)
+        assert middle > 200 and first == 0 and last == 0, (canvas, first, middle, last)
+    _screenshot(driver, "page-partly-fake-run")
 
 
 def test_several_files_give_a_table_with_errors_and_no_speech(driver, server, clips):

@@ -1,26 +1,26 @@
 """The detector interface: audio in, ``score`` / ``p_fake`` / ``label`` / ``timeline`` out.
 
-This file is torch-free. :class:`Detector` does everything that does not depend on the
-backend: decoding (streamed, so a one-hour file keeps memory flat), cutting the clip into
-windows that cover every sample, finding speech (:mod:`spoofscan.vad`), batching windows
-(across files too), calibration and aggregation. A backend only implements
-:meth:`Detector.window_scores`: :class:`spoofscan.backends.torch.TorchDetector` (PyTorch
-checkpoints) and the ONNX runtime. A backend may also implement :meth:`Detector.span_scores`,
-which takes the windows as runs cut from contiguous audio (:class:`~spoofscan.frontend.spans.WindowSpan`)
-so that its front end computes the frames that overlapping windows share once per run
-(:mod:`spoofscan.frontend.spans`); ``predict``, ``predict_many`` and ``predict_arrays`` use it,
-and its default cuts the windows and calls ``window_scores``.
+This file is torch-free. :class:`Detector` does everything that does not depend on the backend:
+decoding (streamed, so a one-hour file keeps memory flat), cutting the clip into windows that
+cover every sample, finding speech (:mod:`spoofscan.vad`), batching windows (across files too),
+calibration and aggregation. A backend only implements :meth:`Detector.window_scores`:
+:class:`spoofscan.backends.torch.TorchDetector` (PyTorch checkpoints) and the ONNX runtime. A
+backend may also implement :meth:`Detector.span_scores`, which takes the windows as runs cut
+from contiguous audio (:class:`~spoofscan.frontend.spans.WindowSpan`) so that its front end
+computes the frames that overlapping windows share once per run (:mod:`spoofscan.frontend.spans`);
+``predict``, ``predict_many`` and ``predict_arrays`` use it; its default calls ``window_scores``.
 
-Clip verdict, with evidence only: a window *has speech* when the voice-activity detector
-finds at least :data:`spoofscan.vad.MIN_SPEECH_SECONDS` of speech in it. The clip ``score``
-is the mean of the scores of its windows with speech (logits, higher = more bona fide);
-``p_fake`` is the calibrated probability of that score and ``label`` is ``fake`` when
-``p_fake >= threshold``, else ``real``. A clip in which no window has speech gets the label
-``no speech`` and no score or p_fake (None); windows without speech get no score or p_fake
-either. Every window keeps its ``speech`` fraction, and the clip its own.
+Clip verdict, with evidence only: a window *has speech* when the voice-activity detector finds
+at least :data:`spoofscan.vad.MIN_SPEECH_SECONDS` of speech in it. The clip ``score`` is the
+mean of the scores of its windows with speech (logits, higher = more bona fide); ``p_fake`` is
+the calibrated probability of that score and ``label`` is ``fake`` when ``p_fake >=
+threshold``, else ``partly fake`` when a run of its windows scores fake (the detector's
+:class:`~spoofscan.segments.SegmentRule`; the runs are its ``segments``), else ``real``. A clip
+in which no window has speech gets the label ``no speech`` and no score or p_fake (None);
+windows without speech get none either. Every window keeps its ``speech`` share, the clip its own.
 
-Nothing non-finite becomes a verdict: a window whose score is NaN or infinite (broken
-weights, input the network cannot take) makes its clip a :class:`Failure`.
+Nothing non-finite becomes a verdict: a window whose score is NaN or infinite (broken weights,
+input the network cannot take) makes its clip a :class:`Failure`.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from .calibration import Calibration
 from .errors import AudioError, SpoofscanError, first_line
 from .frontend.config import FeatureConfig
 from .frontend.spans import WindowSpan, iter_spans
-from .labels import BONAFIDE, HUMAN_LABEL, NO_SPEECH, SPOOF
+from .labels import BONAFIDE, HUMAN_LABEL, NO_SPEECH, PARTLY_FAKE, SPOOF
+from .segments import SegmentRule, clip_label, find_segments
 from .vad import MIN_SPEECH_SECONDS, SpeechActivity
 
 REAL, FAKE = HUMAN_LABEL[BONAFIDE], HUMAN_LABEL[SPOOF]
-LABELS = (REAL, FAKE, NO_SPEECH)  # every label a Prediction can carry
+LABELS = (REAL, FAKE, PARTLY_FAKE, NO_SPEECH)  # every label a Prediction can carry
 PADDED_FRACTION = 0.5  # a clip shorter than this share of a window is flagged ``padded``
 MAX_BATCH_SIZE = 4096  # windows per forward pass
 MAX_THREADS = 1024
@@ -64,7 +65,7 @@ class WindowResult:
 class Prediction:
     """The verdict on one clip.
 
-    label : ``real``, ``fake``, or ``no speech`` (then ``score`` and ``p_fake`` are None)
+    label : ``real``, ``fake``, ``partly fake``, or ``no speech`` (then ``score`` and ``p_fake`` are None)
     score : mean score of the windows with speech, higher = more bona fide
     p_fake : calibrated probability of fake, in [0, 1]
     duration : seconds of audio
@@ -72,6 +73,7 @@ class Prediction:
     padded : the clip is shorter than half a window (:data:`PADDED_FRACTION`): the network saw
         it repeated at least twice over to fill one window, a weaker verdict
     timeline : one :class:`WindowResult` per window
+    segments : the runs of fake windows (:class:`~spoofscan.segments.Segment`), () without speech
     """
 
     source: str
@@ -82,13 +84,12 @@ class Prediction:
     speech: float
     padded: bool
     timeline: tuple
+    segments: tuple = ()
     ok: bool = True
 
-    def to_dict(self, timeline: bool = True) -> dict:
-        d = asdict(self)
-        if not timeline:
-            d.pop("timeline")
-        return d
+    def to_dict(self, timeline: bool = True, segments: bool = True) -> dict:
+        dropped = {k for k, keep in (("timeline", timeline), ("segments", segments)) if not keep}
+        return {k: v for k, v in asdict(self).items() if k not in dropped}
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Failure:
     error: str
     ok: bool = False
 
-    def to_dict(self, timeline: bool = True) -> dict:
+    def to_dict(self, timeline: bool = True, segments: bool = True) -> dict:
         return asdict(self)
 
 
@@ -120,6 +121,7 @@ class Detector:
     features : the feature config the model was trained with (window length included)
     calibration : maps scores to p_fake
     threshold : p_fake at or above which a clip is labelled fake, in [0, 1]
+    segment_rule : how runs of fake windows make a clip ``partly fake`` (:mod:`spoofscan.segments`)
     batch_size : windows per forward pass, 1..:data:`MAX_BATCH_SIZE`
     max_seconds : longest accepted input (None: no limit); min_seconds: shortest
     card : the checkpoint card, kept for ``info`` and the service
@@ -129,9 +131,10 @@ class Detector:
 
     def __init__(self, features: FeatureConfig, calibration: Calibration, *, threshold: float = 0.5,
                  batch_size: int = 32, max_seconds: float | None = None, min_seconds: float = MIN_SECONDS,
-                 card: dict | None = None):
-        if not isinstance(features, FeatureConfig) or not isinstance(calibration, Calibration):
-            raise SpoofscanError("a Detector needs a FeatureConfig and a Calibration")
+                 card: dict | None = None, segment_rule: SegmentRule = SegmentRule()):
+        if not isinstance(features, FeatureConfig) or not isinstance(calibration, Calibration) \
+                or not isinstance(segment_rule, SegmentRule):
+            raise SpoofscanError("a Detector needs a FeatureConfig, a Calibration and a SegmentRule")
         if not isinstance(threshold, (int, float, np.integer, np.floating)) or isinstance(threshold, bool) \
                 or not 0.0 <= threshold <= 1.0:
             raise SpoofscanError(f"threshold must be a probability in [0, 1], got {threshold!r}")
@@ -146,6 +149,7 @@ class Detector:
         self.max_seconds = max_seconds
         self.min_seconds = min_seconds
         self.card = card or {}
+        self.segment_rule = segment_rule
 
     def window_scores(self, windows: np.ndarray) -> np.ndarray:
         """Score a batch of windows: (batch, window_samples) float32 16 kHz -> (batch,) float32.
@@ -212,11 +216,10 @@ class Detector:
         """Start scoring one clip: its :class:`Clip` record and an iterator over its windows.
 
         The iterator decodes lazily and yields float32 windows of shape (window_samples,) at
-        16 kHz; as it goes it appends each window's start (in samples) to ``clip.starts`` and
-        a ``None`` placeholder to ``clip.scores``, and counts the samples decoded in ``clip.samples``; when the
-        audio ends it sets
-        the speech found per window (``clip.speech``, ``clip.voiced``) and in the clip
-        (``clip.speech_fraction``), and ``clip.done``. Bad input raises
+        16 kHz; as it goes it appends each window's start (in samples) to ``clip.starts`` and a
+        ``None`` to ``clip.scores``, and counts the samples decoded in ``clip.samples``; when the
+        audio ends it sets the speech found per window (``clip.speech``, ``clip.voiced``) and in
+        the clip (``clip.speech_fraction``), and ``clip.done``. Bad input raises
         :class:`~spoofscan.errors.SpoofscanError` from the iterator. Put the window scores
         into ``clip.scores`` and call :meth:`finish`.
         """
@@ -288,13 +291,13 @@ class Detector:
         if used.any():
             score = float(scores[used].mean())
             p_fake = float(self.calibration.p_fake(score))
-        if not has_speech:
-            label = NO_SPEECH
-        else:
-            label = FAKE if p_fake >= self.threshold else REAL
+        label, segments = NO_SPEECH, ()
+        if has_speech:
+            segments = find_segments(timeline, round(total / rate, 3), self.segment_rule)
+            label = clip_label(p_fake >= self.threshold, segments)
         return Prediction(source=clip.source, score=score, p_fake=p_fake, label=label,
                           duration=round(total / rate, 3), speech=float(clip.speech_fraction),
-                          padded=total < PADDED_FRACTION * win, timeline=timeline)
+                          padded=total < PADDED_FRACTION * win, timeline=timeline, segments=segments)
 
     def score_windows(self, windows: list) -> tuple[np.ndarray, list]:
         """Score a batch of windows through :meth:`window_scores`, and say which could not be scored.
@@ -418,10 +421,9 @@ class Detector:
 
 @dataclass
 class Clip:
-    """A clip being scored (see :meth:`Detector.open_clip`): window starts in samples, their
-    scores (``None`` until scored), the clip length in samples once decoded, and the speech
-    found: per window its share (``speech``) and whether it has enough to count (``voiced``),
-    and the clip's share (``speech_fraction``)."""
+    """A clip being scored (:meth:`Detector.open_clip`): window starts in samples, their scores
+    (None until scored), its length in samples once decoded, and the speech found: per window
+    its share (``speech``) and whether it counts (``voiced``), and the clip's (``speech_fraction``)."""
 
     source: str
     starts: list = field(default_factory=list)

@@ -1,8 +1,10 @@
 """Label names and the one class-index convention used everywhere.
 
 Files and APIs that face the corpora say ``bonafide`` / ``spoof``; what faces people (CLI
-text, web page) says ``real`` / ``fake``, or ``no speech`` for a clip without speech. The network has one output, the logit of
-``bonafide``: class index 1 = bonafide, 0 = spoof, and scores are higher for bona fide.
+text, web page) says ``real`` / ``fake``, ``partly fake`` for a clip whose mean says real but
+that holds a run of fake windows (:mod:`spoofscan.segments`), or ``no speech`` for a clip
+without speech. The network has one output, the logit of ``bonafide``: class index 1 =
+bonafide, 0 = spoof, and scores are higher for bona fide.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ SPOOF = "spoof"
 LABEL_INDEX = {SPOOF: 0, BONAFIDE: 1}
 HUMAN_LABEL = {BONAFIDE: "real", SPOOF: "fake"}
 # The label of a clip in which the voice-activity detector finds no speech: no verdict is given
-# (its score and p_fake are None). Predictions say "real", "fake" or this.
+# (its score and p_fake are None). Predictions say "real", "fake", "partly fake" or this.
 NO_SPEECH = "no speech"
+# The label of a clip whose mean score says real but in which a run of windows scores fake.
+PARTLY_FAKE = "partly fake"
 
 _ALIASES = {
     "bonafide": BONAFIDE, "bona-fide": BONAFIDE, "bona_fide": BONAFIDE, "bona fide": BONAFIDE,

@@ -71,6 +71,13 @@ def _print_evaluation(report: dict, out: str) -> None:
     silent = (f"; {c['no_speech']} without speech, scored on all their windows (listed in no_speech.txt)"
               if c.get("no_speech") else "")
     print(f"{c['trials']} trials ({c['bonafide']} bona fide, {c['spoof']} spoof){failed}{silent}")
+    partial = report.get("partial")
+    if partial:
+        e, b, k = partial["segment_eer"], partial["boundaries"], partial["clip_eer"]
+        print(f"partly fake: segment EER {percent(e['frame'])} % (20-ms frames), {percent(e['window'])} % (window cells); "
+              f"boundaries within {partial['tolerance_seconds']:g} s: precision {percent(b['precision'])} %, "
+              f"recall {percent(b['recall'])} %; clip EER {percent(k['mean'])} % (mean), "
+              f"{percent(k['verdict'])} % (segment verdict); {partial['counts']['spliced']} spliced clip(s)")
     print(f"report: {Path(out) / REPORT_MD} (+ report.json, det.png, hist.png); scores: {report['scores_file']}")
 
 

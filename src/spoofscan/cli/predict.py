@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +19,12 @@ def add_predict(sub):
     p.add_argument("--model", "-m", required=True, help="checkpoint (.safetensors) or exported model (.onnx)")
     p.add_argument("--format", choices=("table", "csv", "jsonl"), default="table")
     p.add_argument("--timeline", action="store_true", help="print the per-window timeline (table and csv: one row per window)")
+    p.add_argument("--segments", action="store_true",
+                   help="print the runs of fake windows that make a clip partly fake (table and csv: one row per "
+                        "run, jsonl: a segments list)")
+    p.add_argument("--rttm", metavar="FILE",
+                   help="also write the runs of fake windows as RTTM, one line per run: "
+                        "SPEAKER <file name without extension> 1 <start> <duration> <NA> <NA> spoof <NA> <NA>")
     add_detector_args(p)
     p.add_argument("--max-seconds", type=seconds, default=PREDICT_MAX_SECONDS,
                    help=f"refuse files longer than this many seconds of decoded audio (default "
@@ -28,22 +36,21 @@ def add_predict(sub):
 
 def _cmd_predict(args) -> int:
     from ..audio import expand_inputs
-    from ..fileio import refuse_overwrite
+    from ..fileio import atomic_open, refuse_overwrite
 
     files = expand_inputs(args.inputs)
     if not files:
         raise SpoofscanError(f"no audio files found in {args.inputs}")
     to_file = args.output != "-"
-    if to_file:  # before any work: the output must not be one of the inputs, nor the model
-        refuse_overwrite([args.output], [args.model, *files], "--output")
+    outputs = {"--output": args.output if to_file else None, "--rttm": args.rttm}
+    for flag, path in outputs.items():  # before any work: no output may be an input, the model or the other output
+        if path is not None:
+            refuse_overwrite([path], [args.model, *files, *(p for f, p in outputs.items() if f != flag)], flag)
     det = load_detector_from_args(args, max_seconds=args.max_seconds)
-    if not to_file:
-        failed = _write_predictions(det, files, args, sys.stdout)
-    else:
-        from ..fileio import atomic_open
-
-        with atomic_open(args.output, "w", newline="") as out:  # the file appears, whole, at the end
-            failed = _write_predictions(det, files, args, out)
+    with contextlib.ExitStack() as stack:  # each file appears, whole, at the end
+        out = stack.enter_context(atomic_open(args.output, "w", newline="")) if to_file else sys.stdout
+        rttm = stack.enter_context(atomic_open(args.rttm, "w")) if args.rttm else None
+        failed = _write_predictions(det, files, args, out, rttm)
     if failed:
         print(f"{failed} of {len(files)} file(s) could not be scored", file=sys.stderr)
     return 1 if failed else 0
@@ -52,8 +59,9 @@ def _cmd_predict(args) -> int:
 CSV_COLUMNS = ["file", "label", "p_fake", "score", "duration", "speech", "padded", "start", "end", "error"]
 
 
-def _write_predictions(det, files: list, args, out) -> int:
-    """Score ``files`` and write one row each (``--format``); returns how many failed.
+def _write_predictions(det, files: list, args, out, rttm=None) -> int:
+    """Score ``files`` and write one row each (``--format``), and their runs of fake windows to
+    ``rttm`` when given; returns how many failed.
 
     A clip without speech is written with the label ``no speech``: empty p_fake and score
     cells in CSV, ``-`` in the table, ``null`` in JSON; a window without speech likewise.
@@ -61,11 +69,13 @@ def _write_predictions(det, files: list, args, out) -> int:
     failed = 0
     writer = None
     if args.format == "table":
-        out.write(f"{'label':<9} {'p_fake':>6} {'score':>8} {'seconds':>8} {'speech':>6}  file\n")
+        out.write(f"{'label':<11} {'p_fake':>6} {'score':>8} {'seconds':>8} {'speech':>6}  file\n")
     for r in det.predict_many(files):
         failed += not r.ok
+        if rttm is not None and r.ok:
+            rttm.writelines(rttm_lines(r))
         if args.format == "jsonl":
-            out.write(json.dumps(r.to_dict(timeline=args.timeline), allow_nan=False) + "\n")
+            out.write(json.dumps(r.to_dict(timeline=args.timeline, segments=args.segments), allow_nan=False) + "\n")
         elif args.format == "csv":
             if writer is None:
                 writer = csv.writer(out)
@@ -78,18 +88,37 @@ def _write_predictions(det, files: list, args, out) -> int:
             for w in (r.timeline if args.timeline else ()):
                 writer.writerow([r.source, "window", _num(w.p_fake, ".4f", ""), _num(w.score, ".4f", ""), "",
                                  f"{w.speech:.3f}", "", w.start, w.end, ""])
+            for g in (r.segments if args.segments else ()):
+                writer.writerow([r.source, "segment", f"{g.p_fake:.4f}", "", "", "", "", g.start, g.end, ""])
         else:
-            if not r.ok:
-                out.write(f"{'ERROR':<9} {'':>6} {'':>8} {'':>8} {'':>6}  {r.source}: {r.error}\n")
-                continue
-            note = " (padded: far shorter than one window)" if r.padded else ""
-            out.write(f"{r.label:<9} {_num(r.p_fake, '6.3f', '-'):>6} {_num(r.score, '8.3f', '-'):>8} "
-                      f"{r.duration:8.2f} {r.speech:6.2f}  {r.source}{note}\n")
-            for w in (r.timeline if args.timeline else ()):
-                out.write(f"{'':<9} {_num(w.p_fake, '6.3f', '-'):>6} {_num(w.score, '8.3f', '-'):>8} {'':>8} "
-                          f"{w.speech:6.2f}    {w.start:7.2f}-{w.end:.2f} s\n")
+            _write_table_rows(r, args, out)
         out.flush()
     return failed
+
+
+def _write_table_rows(r, args, out) -> None:
+    """The table's row for one clip, then its windows (``--timeline``) and runs (``--segments``)."""
+    if not r.ok:
+        out.write(f"{'ERROR':<11} {'':>6} {'':>8} {'':>8} {'':>6}  {r.source}: {r.error}\n")
+        return
+    note = " (padded: far shorter than one window)" if r.padded else ""
+    out.write(f"{r.label:<11} {_num(r.p_fake, '6.3f', '-'):>6} {_num(r.score, '8.3f', '-'):>8} "
+              f"{r.duration:8.2f} {r.speech:6.2f}  {r.source}{note}\n")
+    for w in (r.timeline if args.timeline else ()):
+        out.write(f"{'':<11} {_num(w.p_fake, '6.3f', '-'):>6} {_num(w.score, '8.3f', '-'):>8} {'':>8} "
+                  f"{w.speech:6.2f}    {w.start:7.2f}-{w.end:.2f} s\n")
+    for g in (r.segments if args.segments else ()):
+        out.write(f"{'  segment':<11} {g.p_fake:6.3f} {'':>8} {'':>8} {'':>6}    {g.start:7.2f}-{g.end:.2f} s "
+                  f"({g.windows} windows)\n")
+
+
+def rttm_lines(prediction) -> list[str]:
+    """RTTM lines for a prediction's runs of fake windows, one per run:
+    ``SPEAKER <file name without extension, blanks as _> 1 <start s> <duration s> <NA> <NA> spoof <NA> <NA>``
+    (the segment-level RTTM that PartialSpoof and WeDefense tools read; 3 decimals)."""
+    uri = re.sub(r"\s+", "_", Path(prediction.source).stem) or "_"
+    return [f"SPEAKER {uri} 1 {g.start:.3f} {g.end - g.start:.3f} <NA> <NA> spoof <NA> <NA>\n"
+            for g in prediction.segments]
 
 
 def _num(value, spec: str, missing: str) -> str:

@@ -11,7 +11,8 @@ The report (:func:`build_report`) holds the EER and its threshold, minDCF, actDC
 (ASVspoof 5 cost model), the ASVspoof 2019 min t-DCF when the organisers' ASV scores are
 given, the accuracy of the calibrated decision when a calibration is known, the counts, and
 the EER broken down by every grouping column of the records (attack, codec, vocoder,
-speaker...). :func:`write_report` writes it as ``report.json``, ``report.md``, a DET curve
+speaker...), and for a protocol with partly fake clips (records with ``segments``) the
+segment-level metrics of :mod:`.partial`. :func:`write_report` writes it as ``report.json``, ``report.md``, a DET curve
 ``det.png`` and score histograms ``hist.png`` (with :mod:`.report`); score files are read
 and written by :mod:`.scores`.
 
@@ -253,8 +254,12 @@ def calibration_from_card(checkpoint: str | Path) -> tuple[Calibration, float]:
 
 
 def report_markdown(report: dict) -> str:
-    """The report as Markdown: the headline metrics, the counts, then one table per grouping column."""
-    return "\n".join(_headline_markdown(report) + _groups_markdown(report))
+    """The report as Markdown: the headline metrics, the counts, the partly fake clips' metrics
+    (when there are), then one table per grouping column."""
+    from .partial import partial_markdown
+
+    partial = partial_markdown(report["partial"]) if report.get("partial") else []
+    return "\n".join(_headline_markdown(report) + partial + _groups_markdown(report))
 
 
 def _headline_markdown(report: dict) -> list[str]:
@@ -346,6 +351,10 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     (``trial<TAB>path<TAB>reason``) and counted in ``counts.failures``; the report is
     written as long as both classes keep at least one scored trial.
 
+    When some records have ``segments`` (fake passages: partly fake clips), the report's
+    ``partial`` holds :func:`.partial.partial_report` (segment EERs, boundary precision and
+    recall, the clip EER of the segment verdict).
+
     Clips in which the voice-activity detector finds no speech still get a score, from all
     their windows (the official scorers need a score for every trial, and dropping them
     would flatter the EER): they are counted in ``counts.no_speech``, named in the report's
@@ -357,7 +366,8 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     names = {p.name for p in outputs}  # audio named like a report file is rare: compare only those (a stat each)
     refuse_overwrite(outputs, [r.path for r in records if Path(r.path).name in names], "a report file")
     out_dir = prepare_out_dir(out_dir)
-    scores, failures, silent = _score_files(detector, records, progress)
+    keep = any(r.segments for r in records)  # timelines are kept only for the partly fake metrics
+    scores, failures, silent, kept = _score_files(detector, records, progress, keep)
     scored = [r for r in records if r.trial in scores]
     write_scores(out_dir / SCORES_FILE, [r.trial for r in scored], [scores[r.trial] for r in scored])
     _write_trial_list(out_dir / FAILURES_FILE, failures)
@@ -372,15 +382,19 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
     report["counts"]["no_speech"] = len(silent)
     report["no_speech"] = [r.trial for r, _ in silent]
     report["scores_file"] = str(out_dir / SCORES_FILE)
+    if keep:
+        from .partial import partial_report
+
+        report["partial"] = partial_report(scored, kept, detector.segment_rule)
     if detector.card:
         report["model"] = {k: detector.card.get(k) for k in ("created", "model", "train") if k in detector.card}
     write_report(report, out_dir, *class_scores(scored, scores))
     return report
 
 
-def _score_files(detector, records: Sequence, progress: bool) -> tuple[dict, list, list]:
+def _score_files(detector, records: Sequence, progress: bool, keep: bool = False) -> tuple[dict, list, list, dict]:
     """Score every record's file: ``({trial: score}, [(record, reason)] failed, [(record, speech fraction)]
-    scored on all their windows for want of speech)``."""
+    scored on all their windows for want of speech, {trial: Prediction} if ``keep`` else {})``."""
     from tqdm import tqdm
 
     from ..labels import NO_SPEECH
@@ -388,12 +402,15 @@ def _score_files(detector, records: Sequence, progress: bool) -> tuple[dict, lis
     scores: dict[str, float] = {}
     failures: list[tuple] = []
     silent: list[tuple] = []
+    kept: dict = {}
     results = detector.predict_many([r.path for r in records], score_no_speech=True)
     bar = tqdm(total=len(records), unit="file", desc="evaluate", file=sys.stderr, disable=not progress)
     try:
         for record, result in zip(records, results, strict=True):
             if result.ok:
                 scores[record.trial] = result.score
+                if keep:
+                    kept[record.trial] = result
                 if result.label == NO_SPEECH:
                     silent.append((record, result.speech))
             else:
@@ -401,7 +418,7 @@ def _score_files(detector, records: Sequence, progress: bool) -> tuple[dict, lis
             bar.update(1)
     finally:
         bar.close()
-    return scores, failures, silent
+    return scores, failures, silent, kept
 
 
 def _write_trial_list(path: Path, rows: list) -> None:

@@ -47,10 +47,10 @@ _STATUS_KINDS = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"
 
 DESCRIPTION = """Tell real human speech from fake speech (text-to-speech, voice conversion, vocoded copies).
 
-`POST /v1/detect` with an audio file (multipart, or the raw body) answers `label` (`real`, `fake`
-or `no speech`), `p_fake` (the probability that the clip is fake, calibrated at equal priors: for
-a 50/50 mix of real and fake), `score` (higher = more bona fide), the clip's duration and a
-timeline of per-window verdicts. When `SPOOFSCAN_API_KEY` is set on the server, send it as
+`POST /v1/detect` with an audio file (multipart, or the raw body) answers `label` (`real`, `fake`,
+`partly fake` or `no speech`), `p_fake` (the probability that the clip is fake, calibrated at equal
+priors: for a 50/50 mix of real and fake), `score` (higher = more bona fide), the clip's duration,
+the `segments` (runs of windows that score fake, in seconds) and a timeline of per-window verdicts. When `SPOOFSCAN_API_KEY` is set on the server, send it as
 `X-API-Key` or `Authorization: Bearer ...`.
 """
 

@@ -3,7 +3,7 @@
 A verdict (``POST /v1/detect``)::
 
     {"ok": true, "request_id": "3f2a...", "file": "clip.wav",
-     "label": "real" | "fake" | "no speech",
+     "label": "real" | "fake" | "partly fake" | "no speech",
      "p_fake": 0.041,          # calibrated probability of fake at equal priors (null: no speech)
      "score": 3.112,           # the model's score, higher = more bona fide (null: no speech)
      "speech": 0.93,           # share of the clip that holds speech, 0..1 (null: not measured)
@@ -11,6 +11,7 @@ A verdict (``POST /v1/detect``)::
      "duration": 4.52,         # seconds
      "threshold": 0.5,         # label fake when p_fake >= threshold
      "windows": 2,
+     "segments": [{"start": 7.0, "end": 11.0, "p_fake": 0.86}],  # runs of fake windows (seconds)
      "model": {"name": ..., "version": ..., "sha256": "first 12 hex digits", ...},
      "processing_ms": 38.1,
      "timeline": [{"start": 0.0, "end": 4.0, "score": 3.0, "p_fake": 0.05, "speech": 0.9}, ...]}
@@ -43,11 +44,16 @@ def window_json(w) -> dict:
             "speech": _number(w.speech)}
 
 
+def segment_json(g) -> dict:
+    return {"start": g.start, "end": g.end, "p_fake": _number(g.p_fake)}
+
+
 def prediction_json(p, *, file: str, threshold: float, timeline: bool = True) -> dict:
     """A :class:`~spoofscan.detector.Prediction` as the service's JSON (without request fields)."""
     d = {"ok": True, "file": file, "label": p.label, "p_fake": _number(p.p_fake), "score": _number(p.score),
          "speech": _number(p.speech), "padded": bool(p.padded),
-         "duration": _number(p.duration), "threshold": _number(threshold), "windows": len(p.timeline)}
+         "duration": _number(p.duration), "threshold": _number(threshold), "windows": len(p.timeline),
+         "segments": [segment_json(g) for g in p.segments]}
     if timeline:
         d["timeline"] = [window_json(w) for w in p.timeline]
     return d

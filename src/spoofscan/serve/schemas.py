@@ -32,13 +32,23 @@ class Window(BaseModel):
     speech: float | None = Field(description="share of the window that holds speech, 0..1")
 
 
+class Segment(BaseModel):
+    """A run of consecutive windows that score fake (the segment rule: spoofscan.segments)."""
+
+    start: float = Field(description="seconds: where the run's first window's share of the clip starts")
+    end: float = Field(description="seconds: where the run's last window's share of the clip ends")
+    p_fake: float | None = Field(description="mean calibrated p_fake of the run's windows")
+
+
 class Verdict(BaseModel):
     """The verdict on one file."""
 
     ok: Literal[True]
     request_id: str = Field(description="also the X-Request-ID header")
     file: str = Field(description="the file's name as uploaded (control characters removed, 200 at most)")
-    label: Literal["real", "fake", "no speech"]
+    label: Literal["real", "fake", "partly fake", "no speech"] = Field(
+        description="fake when p_fake >= threshold; else partly fake when a run of windows scores fake "
+                    "(see segments); else real; no speech when too little speech was found")
     p_fake: float | None = Field(description="calibrated probability that the clip is fake, at equal priors "
                                              "(a 50/50 mix of real and fake); null when no speech was found")
     score: float | None = Field(description="the model's score, higher = more bona fide; null without speech")
@@ -47,6 +57,7 @@ class Verdict(BaseModel):
     duration: float | None = Field(description="seconds")
     threshold: float | None = Field(description="the label is fake when p_fake >= threshold")
     windows: int
+    segments: list[Segment] = Field(description="the runs of fake windows, in order; empty when there is none")
     model: ModelIdentity
     processing_ms: float
     timeline: list[Window] | None = Field(None, description="per-window verdicts; left out with ?timeline=false")

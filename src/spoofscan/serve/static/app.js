@@ -12,7 +12,10 @@ const SPEC_RATE = 16000;      // Hz, what the browser resamples to for the spect
 const SPEC_RANGE_DB = 75;     // dynamic range shown
 const PLOT_LEFT = 38;         // px: both charts share this left margin, so their time axes align
 const PLOT_RIGHT = 8;
-const LABELS = { real: "Real", fake: "Fake", "no speech": "No speech" };
+const LABELS = { real: "Real", fake: "Fake", "partly fake": "Partly fake", "no speech": "No speech" };
+const CLASSES = { "no speech": "none", "partly fake": "partly" };   // CSS class of a label
+const RUN_COLOUR = "#d97706";  // the runs of fake windows, on the timeline and the spectrogram
+const RUN_STRIP = 6;           // px: the height of the strip that marks a run along a chart's top
 // the service's error kinds in a few words, for the table and the verdict (unknown kinds: "not scored")
 const ERROR_WORDS = {
   not_audio: "not audio", not_multipart: "not audio", empty: "no audio in it", truncated: "cut short",
@@ -164,7 +167,7 @@ function tagFor(entry) {
   if (entry.status === "key") return ["key", "waiting for key"];
   if (entry.status === "error") return ["error", errorWords(entry.data)];
   const label = entry.data.label;
-  return [label === "no speech" ? "none" : label, LABELS[label] || label];
+  return [CLASSES[label] || label, LABELS[label] || label];
 }
 
 function renderTable() {
@@ -269,9 +272,11 @@ function showFacts(facts) {
 function showVerdict(d) {
   const verdict = $("verdict");
   const none = d.label === "no speech";
-  verdict.className = "verdict " + (none ? "none" : d.label);
-  verdict.textContent = LABELS[d.label] || d.label;
+  const runs = d.segments || [];
+  verdict.className = "verdict " + (CLASSES[d.label] || d.label);
+  verdict.textContent = (LABELS[d.label] || d.label) + (d.label === "partly fake" ? ": " + runText(runs) : "");
   verdict.dataset.label = d.label;
+  verdict.dataset.segments = runs.map((r) => `${r.start}-${r.end}`).join(" ");
   verdict.dataset.pFake = d.p_fake === null ? "" : String(d.p_fake);
   $("pfake-block").hidden = none || d.p_fake === null;
   if (d.p_fake !== null) {
@@ -285,6 +290,9 @@ function showVerdict(d) {
     const share = d.speech === null ? "" : ` (speech found in ${(100 * d.speech).toFixed(0)} % of it)`;
     $("explain").textContent = `No verdict: the clip holds too little speech to judge${share}. ` +
       "spoofscan does not judge silence, music, noise or tones.";
+  } else if (d.label === "partly fake") {
+    $("explain").textContent = "On average the clip sounds real, but in the marked seconds several windows in a " +
+      "row sound synthetic: a real recording with a synthetic passage spliced in looks like this.";
   } else if (d.label === "fake") {
     $("explain").textContent = "The model finds this voice more likely synthetic (text-to-speech, voice " +
       "conversion or a vocoded copy) than real. See the timeline for which seconds look synthetic.";
@@ -298,6 +306,8 @@ function showVerdict(d) {
                          "like a real voice (p_fake is computed from it)"]);
   }
   if (d.speech !== null && d.speech !== undefined) facts.push(["Speech", `${(100 * d.speech).toFixed(0)} % of the clip`]);
+  if (runs.length) facts.push(["Fake passages", runText(runs) + " (windows in a row that score fake, marked " +
+                                                     "on the charts; the resolution is the window hop)"]);
   if (d.padded) facts.push(["Note", "shorter than one window: repeated to fill it"]);
   facts.push(["Model", `${d.model.name}` + (d.model.version ? ` (${d.model.version})` : "") +
               (d.model.sha256 ? ` · ${d.model.sha256}` : "")]);
@@ -361,6 +371,7 @@ function drawTimeline(canvas, d) {
     const top_ = win.p_fake === null ? top : y(win.p_fake);
     ctx.fillRect(x(win.start), top_, Math.max(1, x(win.end) - x(win.start)), bottom - top_);
   }
+  markRuns(ctx, d.segments, x, top, bottom);
   ctx.setLineDash([5, 4]);                               // the threshold
   ctx.strokeStyle = "#2f5bd3";
   ctx.beginPath(); ctx.moveTo(left, y(d.threshold)); ctx.lineTo(right, y(d.threshold)); ctx.stroke();
@@ -384,8 +395,24 @@ function drawTimeline(canvas, d) {
     ctx.fill();
   }
   canvas.dataset.windows = String(windows.length);
+  canvas.dataset.segments = String((d.segments || []).length);
   canvas.onmousemove = (ev) => readWindow(ev, canvas, d, x, false);
   canvas.onclick = (ev) => readWindow(ev, canvas, d, x, true);
+}
+
+// The runs of fake windows: a light band over the chart and a strip along its top, in RUN_COLOUR.
+function markRuns(ctx, runs, x, top, bottom) {
+  for (const run of runs || []) {
+    const x0 = x(run.start), width = Math.max(2, x(run.end) - x0);
+    ctx.fillStyle = "rgba(217,119,6,0.12)";
+    ctx.fillRect(x0, top, width, bottom - top);
+    ctx.fillStyle = RUN_COLOUR;
+    ctx.fillRect(x0, 0, width, RUN_STRIP);
+  }
+}
+
+function runText(runs) {
+  return runs.map((r) => `${r.start.toFixed(1)}-${r.end.toFixed(1)} s`).join(", ");
 }
 
 function readWindow(ev, canvas, d, x, seek) {
@@ -454,6 +481,18 @@ async function drawSpectrogram(entry) {
   ctx.font = "11px system-ui, sans-serif";
   ctx.fillStyle = "#5b6475";
   for (const khz of [0, 2, 4, 6, 8]) ctx.fillText(`${khz}k`, 8, Math.max(10, h - (h * khz) / 8 + (khz ? 4 : -2)));
+  const runs = entry.status === "done" ? entry.data.segments || [] : [];
+  const duration = samples.length / SPEC_RATE || 1e-3;
+  for (const run of runs) {   // the runs of fake windows: a strip along the top and an outline
+    const x0 = left + (right - left) * Math.min(1, run.start / duration);
+    const x1 = left + (right - left) * Math.min(1, run.end / duration);
+    ctx.fillStyle = RUN_COLOUR;
+    ctx.fillRect(x0, 0, Math.max(2, x1 - x0), RUN_STRIP);
+    ctx.strokeStyle = RUN_COLOUR;
+    ctx.lineWidth = 2;
+    ctx.strokeRect(x0 + 1, 1, Math.max(2, x1 - x0) - 2, h - 2);
+  }
+  canvas.dataset.segments = String(runs.length);
   canvas.dataset.drawn = "1";
 }
 
