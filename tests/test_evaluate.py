@@ -257,9 +257,7 @@ def _write_clips(folder, n=3, seconds=1.5):
     for label in ("bonafide", "spoof"):
         for i in range(n):
             name = f"{label}_{i}"
-            x = synth_clip("bonafide", seconds, rng)  # speech to the voice-activity detector, unlike plain noise
-            if label == "spoof":
-                x = np.convolve(x, np.ones(8) / 8, mode="same").astype(np.float32)  # duller
+            x = synth_clip(label, seconds, rng)  # speech to the voice-activity detector, unlike plain noise
             sf.write(folder / f"{name}.wav", x, 16000)
             attack = "-" if label == "bonafide" else f"S{i % 2}"
             records.append(Record(name, str(folder / f"{name}.wav"), label, {"attack": attack}))

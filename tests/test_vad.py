@@ -17,7 +17,8 @@ import subprocess
 import numpy as np
 import pytest
 import soundfile as sf
-from synth import speechlike
+import nonspeech
+from synth import speechlike, synth_clip
 
 from spoofscan.audio import SAMPLE_RATE, load_audio
 from spoofscan.labels import NO_SPEECH
@@ -66,6 +67,30 @@ def test_silence_tones_clicks_and_noise_are_not_speech(name, tiny_detector):
     p = tiny_detector.predict(x, RATE)
     assert (p.label, p.score, p.p_fake, p.speech) == (NO_SPEECH, None, None, 0.0)
     assert all(w.score is None and w.p_fake is None and w.speech == 0.0 for w in p.timeline)
+
+
+@pytest.mark.parametrize("kind", ["brown noise", "white noise, modulated 2-8 Hz", "pink noise, modulated 2-8 Hz",
+                                  "speech-shaped modulated noise", "melody", "chords"])
+def test_noise_with_syllable_rhythm_and_music_are_not_speech(kind):
+    """Steady brown noise varies in level as speech does (its power sits at the lowest
+    frequencies): the spread is measured in 100-4000 Hz. Noise modulated like syllables has
+    no voiced frames; harmonic notes hold their spectrum from frame to frame."""
+    assert speech_fraction(nonspeech.make(kind, seed=0)) == 0.0
+
+
+def test_a_short_vowel_is_speech_and_a_long_steady_one_is_not():
+    """0.3 s of one voiced sound is too short for a level spread; held for 3 s it is a hum."""
+    vowel = synth_clip("bonafide", 0.3, np.random.default_rng(0), syllables=False)
+    assert speech_fraction(vowel) > 0.7
+    assert speech_fraction(synth_clip("bonafide", 3.0, np.random.default_rng(0), syllables=False)) == 0.0
+
+
+@pytest.mark.parametrize("snr_db", [0, 5])
+def test_generated_speech_in_white_noise_is_speech(snr_db):
+    x = speechlike(3.0, seed=1)
+    noise = np.random.default_rng(2).standard_normal(len(x))
+    noisy = x + noise * np.sqrt(np.mean(np.square(x, dtype=np.float64)) * 10 ** (-snr_db / 10))
+    assert speech_fraction(noisy.astype(np.float32)) > 0.5
 
 
 @pytest.mark.parametrize("level_db", [0, -20, -35])
