@@ -7,7 +7,7 @@ script makes that decision without a model, on:
 
 - every kind of generated non-speech in ``tests/nonspeech.py`` (``--clips`` clips of each,
   1-8 s, each from its own seed): the share wrongly passed as speech;
-- the real (bonafide) clips of a corpus manifest (``--corpus``, default /work/data/c20-small),
+- the real (bonafide) clips of a corpus manifest (``--corpus``, default runs/quickstart/corpus, what ``spoofscan quickstart`` builds),
   whole, as excerpts of 0.3, 0.5 and 1 s (the loudest stretch of that length: a stretch with
   speech), and with steady white, pink or brown noise (one per clip, in turn) added at 10, 5
   and 0 dB SNR (the clip's mean power against the noise's): the share called ``no speech``.
@@ -111,7 +111,8 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=100, help="generated clips per non-speech kind")
-    ap.add_argument("--corpus", type=Path, default=Path("/work/data/c20-small"))
+    ap.add_argument("--corpus", type=Path, default=Path("runs/quickstart/corpus"),
+                    help="a built corpus folder (its manifest.csv gives the real clips)")
     ap.add_argument("--limit", type=int, default=0, help="real clips to use (0: all)")
     ap.add_argument("--save", type=Path, help="write the figures to this JSON file")
     ap.add_argument("--before", type=Path, help="figures of an earlier run (--save) for a first column")

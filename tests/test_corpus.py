@@ -486,3 +486,17 @@ def test_heldout_source_manifest_keeps_every_clip_speaker_and_recording_of_the_s
     with pytest.raises(SpoofscanError, match=r"unknown source to hold out 'dir-radio' \(choose from: dir-phone, "
                                              r"dir-studio\)"):
         build_corpus_summary(replace(cfg, heldout_sources=("dir-radio",)))
+
+
+def test_asterisk_prompts_described_in_brackets_or_parentheses_are_not_speech(tmp_path):
+    """The transcripts describe tones and silence prompts as '[...]' or '(...)': those files hold no speech."""
+    import gzip
+
+    from spoofscan.corpus.sources.asterisk import _asterisk_transcripts
+
+    doc = tmp_path / "usr/share/doc/asterisk-core-sounds-ru"
+    doc.mkdir(parents=True)
+    with gzip.open(doc / "core-sounds-ru.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("; comment\ndigits/1: один\nsilence/3: (3 seconds of silence)\nbeep: [beep]\n"
+                "confbridge-join: (beep)\nvm-intro: Пожалуйста, оставьте сообщение\n")
+    assert _asterisk_transcripts(tmp_path, "ru") == {"digits/1": "один", "vm-intro": "Пожалуйста, оставьте сообщение"}

@@ -11,7 +11,8 @@ ASTERISK_LANGUAGES = ("en", "es", "fr", "it", "ru")
 
 
 def _asterisk_transcripts(root: Path, lang: str) -> dict:
-    """``relative/name`` -> text from ``core-sounds-LANG.txt.gz`` (lines ``name: text``)."""
+    """``relative/name`` -> text from ``core-sounds-LANG.txt.gz`` (lines ``name: text``); prompts whose
+    text is a bracketed or parenthesised description (tones, beeps, silence) are not speech and left out."""
     found = sorted(root.rglob(f"core-sounds-{lang}.txt*"))
     if not found:
         return {}
@@ -24,7 +25,7 @@ def _asterisk_transcripts(root: Path, lang: str) -> dict:
             continue
         name, _, text = line.partition(":")
         text = text.strip()
-        if text and not text.startswith("["):  # "[ascending tones]" and the like are not speech
+        if text and not text.startswith(("[", "(")):  # "[ascending tones]", "(beep)", "(3 seconds of silence)"
             out[name.strip()] = text
     return out
 
