@@ -318,7 +318,24 @@ def cmd_cross_table(args) -> None:
         for m, title in CROSS_MEASURES:
             cells = [_cell([s[fold]["heldout"].get(m) for s in results[n].values() if fold in s]) for n in names]
             lines.append(f"| {fold} | {title} | " + " | ".join(cells) + " |")
-    print("\n".join(lines))
+    print("\n".join(lines + [""] + family_lines(results, names, folds)))
+
+
+def family_lines(results: dict, names: list[str], folds: list[str]) -> list[str]:
+    """Per recipe and cross fold: the left-out reals' EER against each left-out family's fakes, in
+    the fold that left it out (bold) and in the folds that trained on it: what seeing a family buys."""
+    families = [fold.split("+", 1)[1] for fold in folds]
+    lines = ["| recipe | fold (left-out source + family) | " + " | ".join(f"vs {f} fakes" for f in families) + " |",
+             "|---" * (len(families) + 2) + "|"]
+    for name in names:
+        for fold in folds:
+            cells = []
+            for family in families:
+                cell = _cell([s[fold]["heldout"].get("eer_source_by_family", {}).get(family)
+                              for s in results[name].values() if fold in s])
+                cells.append(f"**{cell}**" if fold.endswith("+" + family) else cell)
+            lines.append(f"| {name} | {fold} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv=None) -> None:
