@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import time
 from pathlib import Path
@@ -15,13 +14,9 @@ RATE = 16_000
 
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from spoofscan.graphs import cpu_name
+
+    return cpu_name()
 
 
 def print_table(head: tuple, rows: list) -> None:

@@ -3,7 +3,9 @@ network, a model whose calls can be held, a clip as WAV bytes."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 
 import numpy as np
 from synth import encode, synth_clip
@@ -58,3 +60,24 @@ class GatedDetector(BandDetector):
 def clip_bytes(label: str, seconds: float, seed: int = 0) -> bytes:
     """A synth.py clip (``bonafide`` or ``spoof``) as 16-bit WAV bytes."""
     return encode(synth_clip(label, seconds, np.random.default_rng(seed)))
+
+
+@contextlib.contextmanager
+def served(app):
+    """``app`` on a free 127.0.0.1 port, served by uvicorn in a thread: yields its base URL."""
+    import uvicorn
+    from helpers import free_port
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(10)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -22,8 +21,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 import httpx2 as httpx  # noqa: E402
-from helpers import free_port  # noqa: E402
-from serve_support import BandDetector, clip_bytes  # noqa: E402
+from serve_support import BandDetector, clip_bytes, served  # noqa: E402
 from synth import encode, synth_clip  # noqa: E402
 
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
@@ -63,20 +61,8 @@ def browser_paths():
 @pytest.fixture(scope="module")
 def server():
     """The app on a free 127.0.0.1 port, served by uvicorn in a thread."""
-    import uvicorn
-
-    port = free_port()
-    app = create_app(BandDetector(), ServeSettings(max_seconds=120.0))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(create_app(BandDetector(), ServeSettings(max_seconds=120.0))) as url:
+        yield url
 
 
 @pytest.fixture

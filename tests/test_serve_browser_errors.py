@@ -7,15 +7,12 @@ Uses the browser fixtures of test_serve_browser.py; screenshots go to runs/test-
 
 from __future__ import annotations
 
-import threading
-import time
 
 import pytest
 
 pytest.importorskip("fastapi")
 import test_serve_browser as browser_test  # noqa: E402
-from helpers import free_port  # noqa: E402
-from serve_support import BandDetector, clip_bytes  # noqa: E402
+from serve_support import BandDetector, clip_bytes, served  # noqa: E402
 from test_serve_browser import _screenshot, _table, _upload, _verdict_for, _wait  # noqa: E402
 
 from spoofscan.serve import ServeSettings, create_app  # noqa: E402
@@ -29,20 +26,8 @@ KEY = "a-key-of-twenty-chars"
 @pytest.fixture(scope="module")
 def keyed_server():
     """The app with an API key, on a free 127.0.0.1 port, served by uvicorn in a thread."""
-    import uvicorn
-
-    port = free_port()
-    app = create_app(BandDetector(), ServeSettings(api_key=KEY))
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with served(create_app(BandDetector(), ServeSettings(api_key=KEY))) as url:
+        yield url
 
 
 @pytest.fixture
