@@ -42,7 +42,7 @@ REPLACED = (1, 2)  # of which this many are fakes (never all: at least two stay 
 PAUSE_SECONDS = (0.15, 0.6)  # silence between two utterances
 CROSSFADE_SECONDS = 0.02  # at every junction
 MARGIN_SECONDS = 0.03  # speech margin kept around each utterance's active span
-SPLICE_VERSION = 1  # in every spliced clip's job key: bump when the recipe changes
+SPLICE_VERSION = 2  # in every spliced clip's job key: bump when the recipe changes
 
 
 def plan_splices(rows: list, share: float, seed: int) -> list:
@@ -95,7 +95,7 @@ def _splice_plan(split: str, parts: list, seed: int) -> dict:
 def build_splice(plan: dict, out: Path, seed: int) -> list:
     """Make one spliced clip (see :func:`plan_splices`) under ``out``; returns its manifest row."""
     rng = np.random.default_rng(stable_seed(seed, "splice-audio", plan["trial"]))
-    pieces, segments, at = [], [], 0
+    pieces, fakes = [], []
     for i, (real, fake) in enumerate(plan["parts"]):
         voice, pause = _utterance(out / real["path"])
         if fake is not None:
@@ -103,12 +103,11 @@ def build_splice(plan: dict, out: Path, seed: int) -> list:
             voice = replacement * np.float32(_rms(voice) / max(_rms(replacement), 1e-9))
         if i:  # the pause before an utterance: its own recording's edge silence, repeated to length
             pieces.append(np.resize(pause, int(rng.uniform(*PAUSE_SECONDS) * SAMPLE_RATE)).astype(np.float32))
-            at += len(pieces[-1])
         if fake is not None:
-            segments.append((at / SAMPLE_RATE, (at + len(voice)) / SAMPLE_RATE))
+            fakes.append(len(pieces))
         pieces.append(voice)
-        at += len(voice)
-    y = _join(pieces)
+    y, starts = _join(pieces)
+    segments = [(starts[j] / SAMPLE_RATE, (starts[j] + len(pieces[j])) / SAMPLE_RATE) for j in fakes]
     peak = float(np.max(np.abs(y))) or 1.0
     y = (y * np.float32(min(1.0, 0.99 / peak))).astype(np.float32)
     rel = Path("audio") / plan["split"] / f"{plan['trial']}.flac"
@@ -130,10 +129,13 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
-def _join(pieces: list) -> np.ndarray:
+def _join(pieces: list) -> tuple[np.ndarray, list]:
     """Concatenate with a raised-cosine cross-fade of :data:`CROSSFADE_SECONDS` at every junction
-    (shorter where a piece is shorter); the length is the sum of the pieces' lengths."""
+    (shorter where a piece is shorter): each piece overlaps the one before by its fade, so the
+    length is the sum of the pieces' lengths less the fades. Returns the signal and the sample
+    where each piece starts in it (its fade-in included)."""
     out = pieces[0].astype(np.float32)
+    starts = [0]
     for piece in pieces[1:]:
         n = min(int(CROSSFADE_SECONDS * SAMPLE_RATE), len(out) // 2, len(piece) // 2)
         ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / max(n, 1))).astype(np.float32)
@@ -141,8 +143,9 @@ def _join(pieces: list) -> np.ndarray:
         if n:
             piece[:n] = out[len(out) - n:] * (1 - ramp) + piece[:n] * ramp
             out = out[:len(out) - n]
+        starts.append(len(out))
         out = np.concatenate([out, piece])
-    return out
+    return out, starts
 
 
 def _row(plan: dict, rel: Path, y: np.ndarray, segments: list) -> dict:
