@@ -18,15 +18,17 @@ def _pair(name: str, split: str, source: str, generator: str, kind: str) -> list
 
 def _spliced(name: str, split: str, source: str, fake_generators: tuple) -> dict:
     """A partly fake clip of ``source``'s speech with fakes of ``fake_generators``."""
-    return {"trial": name, "label": "spoof", "split": split, "source": source, "generator": f"splice/{fake_generators[0]}",
-            "kind": "partial", "pair": name, "fake_families": ";".join(sorted({g.split("/")[0] for g in fake_generators}))}
+    families = ";".join(sorted({g.split("/")[0] for g in fake_generators}))
+    return {"trial": name, "label": "spoof", "split": split, "source": source, "kind": "partial", "pair": name,
+            "generator": f"splice/{fake_generators[0]}", "fake_families": families}
 
 
 ROWS = (_pair("a-world", "train", "A", "world/dio", "copy") + _pair("a-espeak", "train", "A", "espeak-ng/m3", "tts")
         + _pair("b-lpc", "train", "B", "lpc/o16", "copy") + _pair("b-world", "dev", "B", "world/harvest", "copy")
         + _pair("a-eval", "eval", "C", "mlsa/smooth", "copy")
         + [_spliced("s-a-world", "train", "A", ("world/dio",)), _spliced("s-b-lpc", "train", "B", ("lpc/o16",)),
-           _spliced("s-b-both", "dev", "B", ("lpc/o16", "world/harvest")), _spliced("s-eval", "eval", "C", ("mlsa/x",))])
+           _spliced("s-b-both", "dev", "B", ("lpc/o16", "world/harvest")),
+           _spliced("s-eval", "eval", "C", ("mlsa/x",))])
 EVAL = [r for r in ROWS if r["split"] == "eval"]
 
 

@@ -29,7 +29,8 @@ def _pair_rows(split: str, speaker: str, channel: str, n: int, kind: str = "copy
         real = f"clip_{split}_{speaker}_{channel}_{kind}_{i}"
         common = {"split": split, "speaker": speaker, "channel": channel, "source": "dir-x", "language": "en",
                   "pair": real}
-        rows.append({**common, "trial": real, "label": "bonafide", "generator": "-", "kind": "", "path": f"{real}.flac"})
+        rows.append({**common, "trial": real, "label": "bonafide", "generator": "-", "kind": "",
+                     "path": f"{real}.flac"})
         rows.append({**common, "trial": f"{real}_fake", "label": "spoof", "generator": f"{kind}-engine/a",
                      "kind": kind, "path": f"{real}_fake.flac"})
     return rows
@@ -129,7 +130,8 @@ def test_a_spliced_clip_holds_each_fake_exactly_inside_its_segment_at_the_level_
     assert rate == RATE and row["seconds"] == pytest.approx(len(y) / RATE, abs=1e-3)
     assert len(segments) == len(REPLACED) and 0 <= segments[0][0] and segments[-1][1] <= row["seconds"]
     assert segments[-1][1] == pytest.approx(row["seconds"], abs=1e-3)  # the last utterance is a fake: it ends the clip
-    assert (row["label"], row["kind"], row["generator"], row["fake_families"]) == ("spoof", KIND, f"{FAMILY}/vc/tilt", "vc")
+    assert (row["label"], row["kind"], row["generator"], row["fake_families"]) == (
+        "spoof", KIND, f"{FAMILY}/vc/tilt", "vc")
     assert row["origin"] == ";".join(f"real{i}" for i in range(5)) and row["path"] == "audio/train/splice_test.flac"
 
     found = {}  # (utterance, fake?) -> amplitudes of its frames

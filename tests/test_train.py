@@ -17,7 +17,7 @@ from synth import make_corpus
 
 import spoofscan
 from spoofscan.checkpoint import read_card
-from spoofscan.datasets import load_records
+from spoofscan.datasets import Record, load_records
 from spoofscan.evaluation.evaluate import evaluate, read_scores
 from spoofscan.frontend.config import FeatureConfig
 from spoofscan.models import ModelConfig, model_preset
@@ -249,9 +249,8 @@ def test_torchrun_resume_matches_an_uninterrupted_run(corpus, ddp_run, tmp_path)
 # ---------------------------------------------------------------------------- crops of partly fake clips
 
 
-def _partial(segments=((2.0, 3.0),), label="spoof") -> "Record":
-    from spoofscan.datasets import Record
-
+def _partial(segments=((2.0, 3.0),), label="spoof") -> Record:
+    """A clip of ``label`` with fake passages ``segments`` (seconds)."""
     return Record("t", "t.flac", label, segments=segments)
 
 
@@ -290,7 +289,6 @@ def test_the_crop_dataset_labels_each_crop_of_a_partly_fake_clip_by_what_it_hold
     last 1.5 s are fake are real, fake or in between, as crop_label says for that start."""
     import soundfile as sf
 
-    from spoofscan.datasets import Record
     from spoofscan.labels import LABEL_INDEX
     from spoofscan.training.data import CropDataset, crop_label
 
