@@ -11,7 +11,7 @@ from spoofscan.errors import SpoofscanError
 
 def _pair(name: str, split: str, source: str, generator: str, kind: str) -> list:
     """A real clip and its fake."""
-    real = {"trial": name, "label": "bonafide", "split": split, "source": source, "generator": "-", "kind": "",
+    real = {"trial": name, "label": "bonafide", "split": split, "source": source, "generator": "-", "kind": "-",
             "pair": name}
     return [real, {**real, "trial": f"{name}-fake", "label": "spoof", "generator": generator, "kind": kind}]
 

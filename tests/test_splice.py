@@ -12,6 +12,7 @@ import soundfile as sf
 from test_corpus import TTS_SCRIPT, VC_SCRIPT, _config, _manifest_rows, make_real_dir
 
 from spoofscan.corpus import CorpusConfig, build_corpus_summary, read_state
+from spoofscan.corpus.audit import measure_clip
 from spoofscan.corpus.splice import CROSSFADE_SECONDS, FAMILY, KIND, UTTERANCES, build_splice, plan_splices
 from spoofscan.datasets.records import parse_segments
 from spoofscan.errors import SpoofscanError
@@ -29,7 +30,7 @@ def _pair_rows(split: str, speaker: str, channel: str, n: int, kind: str = "copy
         real = f"clip_{split}_{speaker}_{channel}_{kind}_{i}"
         common = {"split": split, "speaker": speaker, "channel": channel, "source": "dir-x", "language": "en",
                   "pair": real}
-        rows.append({**common, "trial": real, "label": "bonafide", "generator": "-", "kind": "",
+        rows.append({**common, "trial": real, "label": "bonafide", "generator": "-", "kind": "-",
                      "path": f"{real}.flac"})
         rows.append({**common, "trial": f"{real}_fake", "label": "spoof", "generator": f"{kind}-engine/a",
                      "kind": kind, "path": f"{real}_fake.flac"})
@@ -59,7 +60,7 @@ def test_a_spliced_clip_joins_copy_pairs_of_one_speaker_split_and_channel_each_o
                                                                                reals[0]["channel"])}
         assert p["split"] == reals[0]["split"]
         assert all(f["kind"] == "copy" and f["pair"] == r["trial"] for r, f in p["parts"] if f is not None)
-        assert all(r["label"] == "bonafide" and r["kind"] == "" for r in reals)
+        assert all(r["label"] == "bonafide" and r["kind"] == "-" for r in reals)
         used += [r["trial"] for r in reals]
     assert len(used) == len(set(used))  # each pair in one spliced clip at most
     for split in ("train", "dev", "eval"):  # 28 copy pairs a split: round(0.1 * 28) = 3 (of 4 groups at least)
@@ -207,6 +208,12 @@ def test_a_build_splices_real_and_fake_utterances_of_one_speaker_and_split(splic
     spliced = [r for r in rows if r["kind"] == KIND]
     assert spliced and {r["family"] for r in spliced} == {FAMILY} and {r["label"] for r in spliced} == {"spoof"}
     assert {r["split"] for r in spliced} >= {"train", "eval"}
+    edges = {kind: [measure_clip(sf.read(str(out / r["path"]), dtype="float32")[0]) for r in rows
+                    if (r["kind"] == KIND) == (kind == KIND)] for kind in (KIND, "pairs")}
+    for edge in ("leading_silence_s", "trailing_silence_s"):  # the splice's edges are no tell
+        pairs = [m[edge] for m in edges["pairs"]]
+        assert min(pairs) - 0.02 <= min(m[edge] for m in edges[KIND]) <= max(m[edge] for m in edges[KIND]) \
+            <= max(pairs) + 0.02, edge
     state = {r["trial"]: r for entry in read_state(out).values() for r in entry["rows"]}
     fake_of = {r["pair"]: r for r in state.values() if r["label"] == "spoof" and r.get("kind") == "copy"}
     for row in spliced:

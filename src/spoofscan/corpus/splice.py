@@ -7,6 +7,8 @@ pauses taken from the clips' own edge silence, and replaces one or two of them (
 same utterance's copy-synthesis fake: the same speaker, the same words, a different voice engine.
 So that the splice is no tell:
 
+- it starts with its first recording's leading silence and ends with its last one's trailing
+  silence, so its edges are as long as every other clip's;
 - every junction, real to real as well as real to fake, gets the same short raised-cosine
   cross-fade (:data:`CROSSFADE_SECONDS`);
 - a fake utterance is scaled to the RMS of the real one it replaces (both measured on speech);
@@ -97,15 +99,18 @@ def build_splice(plan: dict, out: Path, seed: int) -> list:
     rng = np.random.default_rng(stable_seed(seed, "splice-audio", plan["trial"]))
     pieces, fakes = [], []
     for i, (real, fake) in enumerate(plan["parts"]):
-        voice, pause = _utterance(out / real["path"])
+        voice, lead, trail = _utterance(out / real["path"])
         if fake is not None:
-            replacement, _ = _utterance(out / fake["path"])
+            replacement, _, _ = _utterance(out / fake["path"])
             voice = replacement * np.float32(_rms(voice) / max(_rms(replacement), 1e-9))
-        if i:  # the pause before an utterance: its own recording's edge silence, repeated to length
-            pieces.append(np.resize(pause, int(rng.uniform(*PAUSE_SECONDS) * SAMPLE_RATE)).astype(np.float32))
+        if i:  # the pause before an utterance: its own recording's edge silence, repeated to length (zeros for none)
+            pieces.append(np.resize(lead, int(rng.uniform(*PAUSE_SECONDS) * SAMPLE_RATE)).astype(np.float32))
+        else:  # the clip starts as every processed clip does: with its first recording's edge silence
+            pieces.append(lead)
         if fake is not None:
             fakes.append(len(pieces))
         pieces.append(voice)
+    pieces.append(trail)  # and ends with its last recording's
     y, starts = _join(pieces)
     segments = [(starts[j] / SAMPLE_RATE, (starts[j] + len(pieces[j])) / SAMPLE_RATE) for j in fakes]
     peak = float(np.max(np.abs(y))) or 1.0
@@ -115,14 +120,14 @@ def build_splice(plan: dict, out: Path, seed: int) -> list:
     return _row(plan, rel, y, segments)
 
 
-def _utterance(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A processed clip's speech (its active span with a margin) and its leading silence, float32 16 kHz."""
+def _utterance(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A processed clip's speech (its active span with a margin), its leading and its trailing
+    silence (each empty where it has none), float32 16 kHz."""
     x, _ = sf.read(str(path), dtype="float32")
     first, end = active_span(x)
     margin = int(MARGIN_SECONDS * SAMPLE_RATE)
     a, b = max(0, first - margin), min(len(x), end + margin)
-    lead = x[:a] if a > 0 else np.zeros(1, np.float32)
-    return x[a:b].copy(), lead
+    return x[a:b].copy(), x[:a], x[b:]
 
 
 def _rms(x: np.ndarray) -> float:
