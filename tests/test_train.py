@@ -17,7 +17,7 @@ from synth import make_corpus
 
 import spoofscan
 from spoofscan.checkpoint import read_card
-from spoofscan.datasets import load_records
+from spoofscan.datasets import Record, load_records
 from spoofscan.evaluation.evaluate import evaluate, read_scores
 from spoofscan.frontend.config import FeatureConfig
 from spoofscan.models import ModelConfig, model_preset
@@ -244,3 +244,62 @@ def test_torchrun_resume_matches_an_uninterrupted_run(corpus, ddp_run, tmp_path)
     assert a.keys() == b.keys()
     for k in a:  # exact: each rank gets the same seeded batches as in the uninterrupted run
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+# ---------------------------------------------------------------------------- crops of partly fake clips
+
+
+def _partial(segments=((2.0, 3.0),), label="spoof") -> Record:
+    """A clip of ``label`` with fake passages ``segments`` (seconds)."""
+    return Record("t", "t.flac", label, segments=segments)
+
+
+@pytest.mark.parametrize("start, seconds, label", [
+    (0.0, 1.0, "bonafide"),  # wholly in the real speech before the passage
+    (1.0, 1.0, "bonafide"),  # ends where the passage starts: touching is no overlap
+    (3.0, 1.0, "bonafide"),  # starts where it ends
+    (1.05, 1.0, "bonafide"),  # 5 % fake: under PARTIAL_MIN_SHARE
+    (2.95, 1.0, "bonafide"),  # 5 % fake, at the passage's end
+    (1.2, 1.0, "spoof"),  # 20 % fake
+    (2.0, 1.0, "spoof"),  # the passage itself
+    (2.5, 2.0, "spoof"),  # a quarter fake
+    (0.0, 5.0, "spoof"),  # the whole clip: 20 % fake
+])
+def test_a_crop_of_a_partly_fake_clip_is_labelled_by_the_share_of_fake_it_holds(start, seconds, label):
+    from spoofscan.training.data import PARTIAL_MIN_SHARE, crop_label
+
+    assert PARTIAL_MIN_SHARE == 0.1  # the cases above sit on both sides of this share
+    assert crop_label(_partial(), start, seconds) == label
+
+
+def test_crop_label_at_the_threshold_and_over_several_passages_and_without_passages():
+    from spoofscan.training.data import PARTIAL_MIN_SHARE, crop_label
+
+    edge = 1.0 + PARTIAL_MIN_SHARE  # a 1-s crop from here ends PARTIAL_MIN_SHARE s into the passage at 2.0
+    assert crop_label(_partial(), edge + 1e-9, 1.0) == "spoof"
+    assert crop_label(_partial(), edge - 1e-3, 1.0) == "bonafide"
+    two = _partial(((1.0, 1.06), (1.9, 1.96)))  # 6 % and 6 % of a crop of 1.0-2.0: 12 % together
+    assert crop_label(two, 1.0, 1.0) == "spoof" and crop_label(two, 1.03, 1.0) == "bonafide"  # 3 % + 6 %
+    for label in ("bonafide", "spoof"):  # a clip without passages: its own label, wherever the crop
+        assert crop_label(_partial((), label), 0.0, 1.0) == crop_label(_partial((), label), 7.0, 1.0) == label
+
+
+def test_the_crop_dataset_labels_each_crop_of_a_partly_fake_clip_by_what_it_holds(tmp_path):
+    """The clip is a ramp, so a crop's first sample says where it starts; 1-s crops of a 4-s clip whose
+    last 1.5 s are fake are real, fake or in between, as crop_label says for that start."""
+    import soundfile as sf
+
+    from spoofscan.labels import LABEL_INDEX
+    from spoofscan.training.data import CropDataset, crop_label
+
+    n = 4 * 16000
+    sf.write(tmp_path / "ramp.wav", np.linspace(-0.9, 0.9, n).astype(np.float32), 16000, subtype="FLOAT")
+    record = Record("ramp", str(tmp_path / "ramp.wav"), "spoof", segments=((2.5, 4.0),))
+    data = CropDataset([record], SMALL_FEATURES, seed=0)
+    targets = set()
+    for epoch in range(40):
+        wave, target = data[epoch, 0]
+        offset = int(round((float(wave[0]) + 0.9) / 1.8 * (n - 1)))
+        assert float(target) == LABEL_INDEX[crop_label(record, offset / 16000, 1.0)], offset
+        targets.add(float(target))
+    assert targets == {0.0, 1.0}  # both kinds of crop were drawn

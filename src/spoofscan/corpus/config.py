@@ -16,7 +16,7 @@ from typing import Optional
 from ..config import Config, load_config
 from ..devices import CUDA_DEVICES, parse_device
 from ..errors import SpoofscanError, choice_error
-from .generators import ROLES, CommandGenerator, default_generators
+from .generators import ROLES, CommandGenerator, builtin_generators, default_generators
 from .sources import SOURCES
 from ..vocoder.recipes import VOCODER_RECIPES
 
@@ -100,7 +100,8 @@ class CorpusConfig(Config):
     duration_jitter : TTS clips are made this factor range of the real clip's duration
     engine_weights : (engine, weight) pairs (a mapping in :meth:`from_dict`): an engine is drawn
         among the engines of its kind that can fake a clip with probability proportional to its
-        weight (1 for an engine not named); None: the size's (``{}``: every engine alike)
+        weight (1 for an engine not named); None: the size's (``{}``: every engine alike); a name
+        that is no engine's (built-in, or ``command`` for the ``commands``) is refused
     tts_share : probability that a pair's fake is text-to-speech when one of the pair's engines can
         say it (the rest: copy-synthesis of the real clip)
     spliced_share : per split, this share of the pairs (rounded) becomes partly fake clips: a
@@ -208,7 +209,10 @@ class CorpusConfig(Config):
         parse_device(self.vocoder_device, CUDA_DEVICES, "vocoder device")
         if not self.sources and not self.real_dirs:
             raise SpoofscanError(f"no real speech: give package sources ({', '.join(SOURCES)}) and/or --real-dir DIR")
+        engines = sorted({g.engine for g in builtin_generators().values()} | {c.engine for c in self.commands})
         for engine, weight in self.engine_weights:
+            if engine not in engines:  # a misspelt engine would otherwise be drawn as often as the others
+                raise choice_error("engine in engine_weights", engine, engines)
             if not weight > 0:
                 raise SpoofscanError(f"engine_weights: the weight of {engine} must be positive, got {weight}")
         for kind in self.heldout_kinds:

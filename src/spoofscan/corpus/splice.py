@@ -7,6 +7,8 @@ pauses taken from the clips' own edge silence, and replaces one or two of them (
 same utterance's copy-synthesis fake: the same speaker, the same words, a different voice engine.
 So that the splice is no tell:
 
+- it starts with its first recording's leading silence and ends with its last one's trailing
+  silence, so its edges are as long as every other clip's;
 - every junction, real to real as well as real to fake, gets the same short raised-cosine
   cross-fade (:data:`CROSSFADE_SECONDS`);
 - a fake utterance is scaled to the RMS of the real one it replaces (both measured on speech);
@@ -42,7 +44,7 @@ REPLACED = (1, 2)  # of which this many are fakes (never all: at least two stay 
 PAUSE_SECONDS = (0.15, 0.6)  # silence between two utterances
 CROSSFADE_SECONDS = 0.02  # at every junction
 MARGIN_SECONDS = 0.03  # speech margin kept around each utterance's active span
-SPLICE_VERSION = 1  # in every spliced clip's job key: bump when the recipe changes
+SPLICE_VERSION = 2  # in every spliced clip's job key: bump when the recipe changes
 
 
 def plan_splices(rows: list, share: float, seed: int) -> list:
@@ -95,20 +97,22 @@ def _splice_plan(split: str, parts: list, seed: int) -> dict:
 def build_splice(plan: dict, out: Path, seed: int) -> list:
     """Make one spliced clip (see :func:`plan_splices`) under ``out``; returns its manifest row."""
     rng = np.random.default_rng(stable_seed(seed, "splice-audio", plan["trial"]))
-    pieces, segments, at = [], [], 0
+    pieces, fakes = [], []
     for i, (real, fake) in enumerate(plan["parts"]):
-        voice, pause = _utterance(out / real["path"])
+        voice, lead, trail = _utterance(out / real["path"])
         if fake is not None:
-            replacement, _ = _utterance(out / fake["path"])
+            replacement, _, _ = _utterance(out / fake["path"])
             voice = replacement * np.float32(_rms(voice) / max(_rms(replacement), 1e-9))
-        if i:  # the pause before an utterance: its own recording's edge silence, repeated to length
-            pieces.append(np.resize(pause, int(rng.uniform(*PAUSE_SECONDS) * SAMPLE_RATE)).astype(np.float32))
-            at += len(pieces[-1])
+        if i:  # the pause before an utterance: its own recording's edge silence, repeated to length (zeros for none)
+            pieces.append(np.resize(lead, int(rng.uniform(*PAUSE_SECONDS) * SAMPLE_RATE)).astype(np.float32))
+        else:  # the clip starts as every processed clip does: with its first recording's edge silence
+            pieces.append(lead)
         if fake is not None:
-            segments.append((at / SAMPLE_RATE, (at + len(voice)) / SAMPLE_RATE))
+            fakes.append(len(pieces))
         pieces.append(voice)
-        at += len(voice)
-    y = _join(pieces)
+    pieces.append(trail)  # and ends with its last recording's
+    y, starts = _join(pieces)
+    segments = [(starts[j] / SAMPLE_RATE, (starts[j] + len(pieces[j])) / SAMPLE_RATE) for j in fakes]
     peak = float(np.max(np.abs(y))) or 1.0
     y = (y * np.float32(min(1.0, 0.99 / peak))).astype(np.float32)
     rel = Path("audio") / plan["split"] / f"{plan['trial']}.flac"
@@ -116,24 +120,27 @@ def build_splice(plan: dict, out: Path, seed: int) -> list:
     return _row(plan, rel, y, segments)
 
 
-def _utterance(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A processed clip's speech (its active span with a margin) and its leading silence, float32 16 kHz."""
+def _utterance(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A processed clip's speech (its active span with a margin), its leading and its trailing
+    silence (each empty where it has none), float32 16 kHz."""
     x, _ = sf.read(str(path), dtype="float32")
     first, end = active_span(x)
     margin = int(MARGIN_SECONDS * SAMPLE_RATE)
     a, b = max(0, first - margin), min(len(x), end + margin)
-    lead = x[:a] if a > 0 else np.zeros(1, np.float32)
-    return x[a:b].copy(), lead
+    return x[a:b].copy(), x[:a], x[b:]
 
 
 def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
-def _join(pieces: list) -> np.ndarray:
+def _join(pieces: list) -> tuple[np.ndarray, list]:
     """Concatenate with a raised-cosine cross-fade of :data:`CROSSFADE_SECONDS` at every junction
-    (shorter where a piece is shorter); the length is the sum of the pieces' lengths."""
+    (shorter where a piece is shorter): each piece overlaps the one before by its fade, so the
+    length is the sum of the pieces' lengths less the fades. Returns the signal and the sample
+    where each piece starts in it (its fade-in included)."""
     out = pieces[0].astype(np.float32)
+    starts = [0]
     for piece in pieces[1:]:
         n = min(int(CROSSFADE_SECONDS * SAMPLE_RATE), len(out) // 2, len(piece) // 2)
         ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / max(n, 1))).astype(np.float32)
@@ -141,8 +148,9 @@ def _join(pieces: list) -> np.ndarray:
         if n:
             piece[:n] = out[len(out) - n:] * (1 - ramp) + piece[:n] * ramp
             out = out[:len(out) - n]
+        starts.append(len(out))
         out = np.concatenate([out, piece])
-    return out
+    return out, starts
 
 
 def _row(plan: dict, rel: Path, y: np.ndarray, segments: list) -> dict:
