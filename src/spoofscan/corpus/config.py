@@ -104,8 +104,9 @@ class CorpusConfig(Config):
         that is no engine's (built-in, or ``command`` for the ``commands``) is refused
     tts_share : probability that a pair's fake is text-to-speech when one of the pair's engines can
         say it (the rest: copy-synthesis of the real clip)
-    spliced_share : per split, this share of the pairs (rounded) becomes partly fake clips: a
-        speaker's real utterances with one or two replaced by their fakes (:mod:`spoofscan.corpus.splice`)
+    spliced_share : per split, this share of the copy-synthesis pairs (rounded) becomes partly fake
+        clips: a speaker's real utterances with one or two replaced by their fakes, as far as each
+        speaker has 3 or more such pairs (:mod:`spoofscan.corpus.splice`)
     borrow_texts : a real clip without a transcript may get a text-to-speech fake that says the
         transcript of another clip of its language and split (recorded in the manifest's detail
         keys), so that clips of sources without transcripts get text-to-speech fakes too
