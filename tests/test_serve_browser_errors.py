@@ -7,7 +7,6 @@ Uses the browser fixtures of test_serve_browser.py; screenshots go to runs/test-
 
 from __future__ import annotations
 
-
 import pytest
 
 pytest.importorskip("fastapi")

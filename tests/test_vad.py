@@ -14,10 +14,10 @@ import json
 import shutil
 import subprocess
 
+import nonspeech
 import numpy as np
 import pytest
 import soundfile as sf
-import nonspeech
 from synth import speechlike, synth_clip
 
 from spoofscan.audio import SAMPLE_RATE, load_audio

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from .version import __version__
 from .card import FORMAT, FORMAT_VERSION, feature_config, parse_json, validate_card
 from .errors import SpoofscanError, first_line
 from .fileio import atomic_write
 from .labels import LABEL_INDEX
+from .version import __version__
 
 CARD_KEY = "spoofscan"
 FEATURES_TENSOR = "spoofscan.features"  # uint8: the UTF-8 JSON of the features the weights were trained with

@@ -16,9 +16,9 @@ from typing import Optional
 from ..config import Config, load_config
 from ..devices import CUDA_DEVICES, parse_device
 from ..errors import SpoofscanError, choice_error
+from ..vocoder.recipes import VOCODER_RECIPES
 from .generators import ROLES, CommandGenerator, builtin_generators, default_generators
 from .sources import SOURCES
-from ..vocoder.recipes import VOCODER_RECIPES
 
 RECIPE_VERSION = 4  # bump when processing changes: every pair is then rebuilt (4: texts borrowed for TTS)
 DEFAULT_SIZE = "small"

@@ -33,11 +33,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..version import __version__
 from ..calibration import Calibration
 from ..errors import SpoofscanError
 from ..fileio import atomic_write_text, refuse_overwrite
 from ..labels import BONAFIDE
+from ..version import __version__
 from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr, compute_eer,
                       compute_min_dcf, compute_tdcf)
 from .report import percent, plot_det, plot_histograms, prepare_out_dir, table, write_json
