@@ -51,7 +51,7 @@ looks like a voice's fundamental; whispered speech has no voiced frames and is n
 the thresholds were chosen on the same generated kinds and corpus they are measured on (the
 weak-voicing rule's margin: modulated noise reaches a shape of 0.6, the rule asks 0.65).
 This is a guard against verdicts on silence, tones, noise and music, not a classifier of
-speech. Its cost: about 2 CPU seconds per hour of audio (WebRTC alone: 0.6).
+speech. Its cost: about 2.5 CPU seconds per hour of audio on one thread (WebRTC alone: 0.6).
 
 The frame grid starts at the clip's first sample and each chunk is decided on its own
 samples only, so the result does not depend on how the decoder cut the stream into blocks.
@@ -86,12 +86,12 @@ PITCH_LAGS = (40, 225)  # autocorrelation lags searched for a period: 2.5-14 ms,
 VOICED_CORRELATION = 0.6  # normalised autocorrelation at the period above which a frame is voiced
 MIN_VOICED_SHARE = 0.1  # least share of voiced frames in a piece of speech (white, pink noise: under 0.05)
 WEAK_PERIODICITY = 0.36  # least mean periodicity of a weakly voiced piece (processed voices 0.37-0.45, clicks 0.25)
-MIN_SHAPE_CORRELATION = 0.65  # least median shape of a weakly voiced piece (processed voices 0.7-0.9, modulated noise 0.6 at most)
+MIN_SHAPE_CORRELATION = 0.65  # least median shape of a weakly voiced piece (processed voices 0.7-0.9, noise <= 0.6)
 SHAPE_LAG_FRAMES = 3  # 90 ms: frames compared for the shape of the spectrum
 SHAPE_SMOOTH_BINS = 9  # 140 Hz: the moving average that leaves a spectrum's envelope (tilt, formants)
 TONAL_SHARE = 0.98  # share of a frame's BAND_HZ power in its two strongest peaks above which it is tonal
 PEAK_HALF_BINS = 4  # a peak: its bin and 4 on each side (+-62 Hz, the Hann main lobe of a 30-ms frame)
-MIN_TONE_HZ = 400.0  # a tonal frame's strongest peak lies at or above this: a voice's fundamental (up to 400 Hz) may hold a frame
+MIN_TONE_HZ = 400.0  # a tonal frame's strongest peak is this high: a voice's fundamental (<= 400 Hz) may hold a frame
 MAX_TONAL_SHARE = 0.5  # most share of tonal frames in a piece of speech (DTMF keys, beeps, busy tones: most frames)
 STEADY_CORRELATION = 0.9  # correlation of a frame's log spectrum with the previous one's above which it is steady
 MAX_STEADY_SHARE = 0.8  # most share of steady frames in a piece of speech (tones, held notes: most frames)
@@ -103,7 +103,7 @@ _FREQS = np.fft.rfftfreq(N_FFT, 1 / SAMPLE_RATE)
 _BAND = (_FREQS >= BAND_HZ[0]) & (_FREQS < BAND_HZ[1])
 _BAND_FREQS = _FREQS[_BAND]
 _PITCH_BAND = (_FREQS >= PITCH_BAND_HZ[0]) & (_FREQS < PITCH_BAND_HZ[1])
-_HANN = np.hanning(FRAME)
+_HANN = np.hanning(FRAME).astype(np.float32)
 _UNBIAS = FRAME / (FRAME - np.arange(*PITCH_LAGS))  # a lag-l autocorrelation sums FRAME - l products
 
 
@@ -209,7 +209,6 @@ def _spectral(frames: np.ndarray) -> np.ndarray:
       with that of the frame :data:`SHAPE_LAG_FRAMES` before (after, for the first frames of a
       chunk; 0 when the chunk has no such frame).
     """
-    frames = frames.astype(np.float64)  # numpy 2.4's rfft: 2.5 times slower in float32
     band = np.fft.rfft(frames * _HANN, N_FFT)[:, _BAND]
     power = np.square(band.real) + np.square(band.imag)
     total = power.sum(axis=1)
@@ -220,9 +219,9 @@ def _spectral(frames: np.ndarray) -> np.ndarray:
     steady = np.maximum(*_neighbours(log, 1)) > STEADY_CORRELATION
     envelope = _moving_sum(log, SHAPE_SMOOTH_BINS)
     before, after = _neighbours(envelope, SHAPE_LAG_FRAMES)
-    shape = np.where(np.arange(len(log)) < SHAPE_LAG_FRAMES, after, before)  # the first frames of a chunk: the one after
+    shape = np.where(np.arange(len(log)) < SHAPE_LAG_FRAMES, after, before)  # a chunk's first frames: the one after
     pitch = np.fft.rfft(frames, N_FFT)[:, _PITCH_BAND]
-    band_power = np.zeros((len(frames), N_FFT // 2 + 1), np.complex64)  # numpy 2.4's irfft: 4 times faster than from float64
+    band_power = np.zeros((len(frames), N_FFT // 2 + 1), np.complex64)  # numpy's irfft: 4 times faster than from reals
     band_power[:, _PITCH_BAND] = np.square(pitch.real) + np.square(pitch.imag)
     acf = np.fft.irfft(band_power, N_FFT)[:, :PITCH_LAGS[1]]
     periodic = (acf[:, PITCH_LAGS[0]:] * _UNBIAS).max(axis=1)
@@ -263,12 +262,14 @@ def _tonal(power: np.ndarray, total: np.ndarray) -> np.ndarray:
     cumulative = np.concatenate([np.zeros((len(power), 1), power.dtype), np.cumsum(power, axis=1)], axis=1)
 
     def peak(at: np.ndarray) -> np.ndarray:  # the power within PEAK_HALF_BINS of bin ``at`` of each frame
-        return cumulative[rows, np.minimum(at + PEAK_HALF_BINS + 1, bins)] - cumulative[rows, np.maximum(at - PEAK_HALF_BINS, 0)]
+        end, start = np.minimum(at + PEAK_HALF_BINS + 1, bins), np.maximum(at - PEAK_HALF_BINS, 0)
+        return cumulative[rows, end] - cumulative[rows, start]
 
     first = power.argmax(axis=1)
-    apart = np.abs(np.arange(bins) - first[:, None]) > 2 * PEAK_HALF_BINS  # peaks that do not overlap the first
-    second = np.where(apart, power, -1.0).argmax(axis=1)
-    peaks = peak(first) + np.where(apart[rows, second], peak(second), 0.0)
+    overlapping = np.clip(first[:, None] + np.arange(-2 * PEAK_HALF_BINS, 2 * PEAK_HALF_BINS + 1), 0, bins - 1)
+    others = power.copy()
+    np.put_along_axis(others, overlapping, -1.0, axis=1)  # the second peak must not overlap the first
+    peaks = peak(first) + peak(others.argmax(axis=1))
     return (peaks > TONAL_SHARE * total) & (_BAND_FREQS[first] >= MIN_TONE_HZ) & (total > 0)
 
 
