@@ -78,6 +78,32 @@ def test_noise_with_syllable_rhythm_and_music_are_not_speech(kind):
     assert speech_fraction(nonspeech.make(kind, seed=0)) == 0.0
 
 
+
+@pytest.mark.parametrize("kind, seed, seconds", [
+    ("DTMF key sequence", 0, 4.0), ("DTMF key sequence", 7, 4.0), ("beeps at 2-8 Hz", 0, 4.0),
+    ("beeps at 2-8 Hz", 3, 4.0), ("busy tone", 3961696911, 3.44), ("busy tone", 2116367183, 6.97)])
+def test_telephone_tones_and_beeps_are_not_speech(kind, seed, seconds):
+    """Keys of 50-250 ms and beeps at 2-8 Hz are too short to be steady and are periodic like a
+    voice; one or two narrow peaks above a voice's pitch hold nearly all their power (tonal)."""
+    assert speech_fraction(nonspeech.make(kind, seed, seconds)) == 0.0
+
+
+def test_a_weakly_periodic_piece_is_speech_only_with_a_shaped_spectrum():
+    """Processed voices have few frames above VOICED_CORRELATION; such a piece still counts
+    when its periodicity is high on average and its smoothed spectrum keeps a shape (noise
+    modulated like syllables: a flat or smooth spectrum, shape correlation under 0.65)."""
+    from spoofscan import vad
+
+    frames = np.zeros((30, 5))
+    frames[:, vad.LEVEL_COLUMN] = np.linspace(-40, -10, 30)  # a 24-dB spread
+    frames[:, vad.PERIODICITY_COLUMN] = 0.45  # no frame voiced
+    frames[:, vad.SHAPE_COLUMN] = 0.8
+    assert vad._is_speech(frames[:, vad.LEVEL_COLUMN], frames)
+    frames[:, vad.SHAPE_COLUMN] = 0.5
+    assert not vad._is_speech(frames[:, vad.LEVEL_COLUMN], frames)
+    frames[:, vad.SHAPE_COLUMN], frames[:, vad.PERIODICITY_COLUMN] = 0.8, 0.3
+    assert not vad._is_speech(frames[:, vad.LEVEL_COLUMN], frames)
+
 def test_a_short_vowel_is_speech_and_a_long_steady_one_is_not():
     """0.3 s of one voiced sound is too short for a level spread; held for 3 s it is a hum."""
     vowel = synth_clip("bonafide", 0.3, np.random.default_rng(0), syllables=False)
