@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from synth import voiced_clip
 
-from spoofscan.corpus.generators import Request, builtin_generators, describe_generators
+from spoofscan.corpus.generators import Request, builtin_generators, describe_generators, get_generator
 from spoofscan.corpus.generators.hnm import HNM_CONFIGS, HnmGenerator
 from spoofscan.corpus.generators.lpc import LPC_CONFIGS, LpcGenerator
 from spoofscan.corpus.generators.mlsa import MLSA_CONFIGS, MlsaGenerator
@@ -150,3 +150,34 @@ def test_corpus_generators_lists_everything(capsys):
     text = capsys.readouterr().out
     assert "pvoc/stretch-shift-smeared" in text and "families" in text
     assert describe_generators() == [{k: r[k] for k in r if k != "split"} for r in rows]
+
+
+def test_a_native_call_that_crashes_costs_only_the_call():
+    """call_in_child: bytes come back; a crash (here SIGSEGV, as SVOX Pico's library on some texts) or a
+    Python error in the child is an error of the call, and the calling process lives on."""
+    import os
+    import signal
+
+    from spoofscan.corpus.generators.native import call_in_child
+
+    assert call_in_child(lambda n: b"pcm" * n, 3) == b"pcmpcmpcm"
+    with pytest.raises(SpoofscanError, match=r"the engine crashed \(SIGSEGV\)"):
+        call_in_child(lambda: os.kill(os.getpid(), signal.SIGSEGV))
+    with pytest.raises(SpoofscanError, match="exit status 3"):
+        call_in_child(lambda: 1 / 0)
+    assert call_in_child(lambda: b"") == b""
+
+
+@pytest.mark.skipif(not get_generator("pico/plain").is_available(), reason="needs py-nanotts (the corpus extra)")
+def test_pico_speaks_in_a_child_process_and_its_crash_is_the_pairs_error(monkeypatch):
+    import spoofscan.corpus.generators.pico as pico
+
+    x, rate = get_generator("pico/plain").synthesize(Request(text="Hello there.", language="en", seed=1))
+    assert rate == 16_000 and x.size > 8000 and np.abs(x).max() > 0.01
+
+    def crash(fn, *args):
+        raise SpoofscanError("the engine crashed (SIGSEGV)")
+
+    monkeypatch.setattr(pico, "call_in_child", crash)
+    with pytest.raises(SpoofscanError, match=r"generator pico/plain on 'Hello there.': the engine crashed"):
+        get_generator("pico/plain").synthesize(Request(text="Hello there.", language="en", seed=1))

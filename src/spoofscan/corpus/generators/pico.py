@@ -14,7 +14,7 @@ import numpy as np
 
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request, need_text
-from .native import have_module
+from .native import call_in_child, have_module
 from .registry import register
 
 PICO_CONFIGS = ("plain", "varied")
@@ -65,8 +65,11 @@ class PicoGenerator(Generator):
             raise SpoofscanError(f"generator {self.name} does not speak {request.language!r}")
         varied = self.config == "varied"
         pitch = float(np.random.default_rng(request.seed).uniform(*PICO_PITCH_RANGE)) if varied else None
-        pcm = NanoTTS().speak(text, voice=voices[varied], speed=float(np.clip(request.speed, *PICO_SPEED_RANGE)),
-                              pitch=pitch)
+        speed = float(np.clip(request.speed, *PICO_SPEED_RANGE))
+        try:  # in a child process: the library crashes the process on a few texts
+            pcm = call_in_child(lambda: NanoTTS().speak(text, voice=voices[varied], speed=speed, pitch=pitch))
+        except SpoofscanError as e:
+            raise SpoofscanError(f"generator {self.name} on {text[:40]!r}: {e}") from None
         x = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         if x.size == 0 or not np.any(x):
             raise SpoofscanError(f"generator {self.name}: the engine gave no audio for {text[:40]!r}")
