@@ -158,3 +158,22 @@ def test_predict_segments_and_rttm(tiny_checkpoint, tmp_path, capsys, monkeypatc
     out = tmp_path / "out.txt"
     err = one_line_error(capsys, ["predict", str(clip), *model, "--output", out, "--rttm", out])
     assert "--output" in err and "is also an input" in err and not out.exists()
+
+
+def test_a_finer_hop_scores_more_windows_and_the_shared_ones_alike(tiny_checkpoint, tmp_path, capsys):
+    """--hop-seconds replaces the model's hop (not its window): windows that start at the same sample
+    score the same; a hop the window length does not allow is a one-line error naming the bounds."""
+    clip = write_speech(tmp_path / "long.wav", 4.0, seed=3)
+    det = TorchDetector.from_checkpoint(tiny_checkpoint, device="cpu")
+    hop = det.features.hop_seconds / 2
+    timelines = []
+    for extra in ([], ["--hop-seconds", str(hop)]):
+        assert main(["predict", clip, "--model", str(tiny_checkpoint), "--device", "cpu", "--format", "jsonl",
+                     "--timeline", *extra]) == 0
+        timelines.append({w["start"]: w["score"] for w in json.loads(capsys.readouterr().out)["timeline"]})
+    coarse, fine = timelines
+    assert len(fine) > len(coarse) and set(coarse) <= set(fine)
+    assert all(abs(fine[start] - score) <= 1e-4 * max(1.0, abs(score)) for start, score in coarse.items())
+    err = one_line_error(capsys, ["predict", clip, "--model", tiny_checkpoint, "--hop-seconds",
+                                  str(det.features.window_seconds * 2)])
+    assert "hop_seconds" in err and "must be in" in err

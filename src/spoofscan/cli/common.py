@@ -26,11 +26,19 @@ def add_detector_args(p) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads (ONNX Runtime and its log-mel, or torch.set_num_threads); default: all cores")
+    p.add_argument("--hop-seconds", type=float, default=None,
+                   help="score a window every this many seconds instead of the model's own hop (a finer hop: more "
+                        "windows, a finer timeline and partly fake runs, more time); the window length is the model's")
 
 
 def load_detector_from_args(args, **kwargs):
     """The detector that :func:`add_detector_args`' flags ask for (threads go to either backend)."""
+    from dataclasses import replace
+
     from .. import load_detector
 
-    return load_detector(args.model, device=args.device, backend=args.backend, batch_size=args.batch_size,
-                         threads=args.threads, **kwargs)
+    det = load_detector(args.model, device=args.device, backend=args.backend, batch_size=args.batch_size,
+                        threads=args.threads, **kwargs)
+    if getattr(args, "hop_seconds", None) is not None:  # FeatureConfig checks it against the window
+        det.features = replace(det.features, hop_seconds=args.hop_seconds)
+    return det
