@@ -15,7 +15,12 @@ import soundfile as sf
 from spoofscan.corpus.sources import SOURCES
 from spoofscan.corpus.sources.asterisk import ASTERISK_LANGUAGES
 
-RESERVED = ("klettres-data", "codec2-examples", "alsa-utils")  # and every asterisk-prompt-* package
+# The Debian packages whose recordings were checked (licence, attribution) and may be used; some
+# packages of recordings are kept out of the project on purpose, so a new one is added here by hand.
+ALLOWED_PACKAGES = {f"asterisk-core-sounds-{lang}{codec}" for lang in ASTERISK_LANGUAGES for codec in ("", "-g722")} | {
+    "fillets-ng-data", "fillets-ng-data-cs", "fillets-ng-data-nl", "gcin-voice", "hedgewars-data", "kajongg",
+    "ktuberling-data", "megaglest-data", "nexuiz-data", "pocketsphinx-testdata", "tuxpaint-stamps-default",
+    "warzone2100-data"}
 
 
 def _sound(path: Path, seed: int = 0, frames: int = 3200) -> Path:
@@ -220,10 +225,10 @@ def test_every_source_says_what_it_needs_and_whom_to_credit():
         assert source.licence and source.credits and source.chain and source.title and callable(source.find)
 
 
-def test_no_source_uses_a_reserved_package():
-    packages = [p for source in SOURCES.values() for p in source.packages]
-    assert not [p for p in packages if p in RESERVED or p.startswith("asterisk-prompt-")]
-    assert any(p.startswith("asterisk-core-sounds-") for p in packages)  # those are allowed, and used
+def test_sources_use_only_the_packages_checked_for_use():
+    packages = {p for source in SOURCES.values() for p in source.packages}
+    assert packages <= ALLOWED_PACKAGES, sorted(packages - ALLOWED_PACKAGES)
+    assert any(p.startswith("asterisk-core-sounds-") for p in packages)
 
 
 def test_corpus_sources_json_lists_every_source(capsys):

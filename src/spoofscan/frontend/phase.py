@@ -1,7 +1,7 @@
 """Phase channels of the front end: what they are, and the matrices both implementations share.
 
 A magnitude spectrogram throws the STFT's phase away; vocoders that rebuild or propagate phase
-(phase vocoders, Griffin-Lim, many neural vocoders) leave artefacts there. Two phase channels,
+(phase vocoders, iterative phase reconstruction, many neural vocoders) leave artefacts there. Two phase channels,
 each computed per STFT frame (the same frames, hop and centring as the magnitude channel, so
 they stack) and pooled into the magnitude channel's filterbank bands:
 
