@@ -307,19 +307,8 @@ def main() -> None:
     report: dict = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="bench-deploy-") as tmp:
         tmp = Path(tmp)
-        ckpt = args.checkpoint or str(tmp / f"{args.preset}-random.safetensors")
-        if not args.checkpoint:
-            import torch
-
-            from spoofscan.calibration import Calibration
-            from spoofscan.checkpoint import make_card, save_checkpoint
-            from spoofscan.models import create_model, model_preset
-
-            torch.manual_seed(SEED)
-            net = create_model(model_preset(args.preset), FeatureConfig())
-            card = make_card(FeatureConfig().to_dict(), net.cfg.to_dict(), Calibration().to_dict(),
-                             train={"note": "random weights, for timing only"})
-            save_checkpoint(ckpt, net.state_dict(), card)
+        ckpt = args.checkpoint or random_checkpoint(tmp / f"{args.preset}-random.safetensors", args.preset,
+                                                    FeatureConfig())
         calibration = args.calibration or [speech_like(rng.uniform(4, 8), rng) for _ in range(CALIBRATION_CLIPS)]
         features = FeatureConfig.from_dict(read_card(ckpt)["features"])
         report["window"] = {"seconds": features.window_seconds, "hop_seconds": features.hop_seconds,
