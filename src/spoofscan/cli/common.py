@@ -39,6 +39,6 @@ def load_detector_from_args(args, **kwargs):
 
     det = load_detector(args.model, device=args.device, backend=args.backend, batch_size=args.batch_size,
                         threads=args.threads, **kwargs)
-    if getattr(args, "hop_seconds", None) is not None:  # FeatureConfig checks it against the window
+    if args.hop_seconds is not None:  # FeatureConfig checks it against the window
         det.features = replace(det.features, hop_seconds=args.hop_seconds)
     return det
