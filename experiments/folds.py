@@ -88,7 +88,8 @@ def heldout_metrics(records: list, scores: dict, detector, parts: dict) -> dict:
             # the left-out reals against each family's eval fakes: a family left out and the ones seen side by side
             families = sorted({r.groups.get("family") for r in records if r.label == "spoof"} - {None})
             by_family = {f: scores_of("spoof", family=f) for f in families}
-            out["eer_source_by_family"] = {f: compute_eer(reals, fakes)[0] for f, fakes in by_family.items() if fakes.size}
+            out["eer_source_by_family"] = {f: compute_eer(reals, fakes)[0]
+                                           for f, fakes in by_family.items() if fakes.size}
         if reals.size:
             p_fake = detector.calibration.p_fake(reals)
             out["called_fake"] = float(np.mean(p_fake >= detector.threshold))
