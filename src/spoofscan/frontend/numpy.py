@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from typing import NamedTuple
 
 import numpy as np
+import scipy.fft
 
 from .config import (DELTA_WIDTH, NORM_EPS, WHISPER_DYNAMIC_RANGE, WHISPER_OFFSET, WHISPER_SCALE, FeatureConfig,
                      dct_matrix, filterbank, stft_window)
@@ -149,7 +150,7 @@ def _frame_features(frames: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     (``n_lfcc`` cepstral coefficients for ``lfcc``; log10 for ``whisper``) and the phase channels,
     before deltas and normalisation."""
     window, fbank_t, dct_t = _cached_matrices(cfg)
-    spec = np.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
+    spec = scipy.fft.rfft(frames * window, axis=-1)  # (batch, frames, bins) complex64
     power = np.square(spec.real) + np.square(spec.imag)
     band_power = power @ fbank_t
     out = []
@@ -174,7 +175,7 @@ def _modified_group_delay(frames: np.ndarray, spec: np.ndarray, power: np.ndarra
     """The ``mgd`` channel, (batch, frames, n_mels), from the frames (batch, frames, n_fft), their
     STFT and its power (batch, frames, bins)."""
     m = _cached_phase_matrices(cfg)
-    ramped = np.fft.rfft(frames * m.ramp_window, axis=-1)
+    ramped = scipy.fft.rfft(frames * m.ramp_window, axis=-1)
     floor = _phase_floor(power, cfg)
     smooth_log_power = (np.log(power + floor) @ m.to_cepstrum_t) @ m.from_cepstrum_t
     tau = (spec.real * ramped.real + spec.imag * ramped.imag) / np.exp(cfg.mgd_gamma * smooth_log_power)
@@ -187,7 +188,7 @@ def _frequency_deviation(frames: np.ndarray, spec: np.ndarray, power: np.ndarray
     """The ``ifd`` channel in FFT bins, (batch, frames, n_mels), from the frames (batch, frames,
     n_fft), their STFT, its power (batch, frames, bins) and the band powers ``power @ filterbank.T``."""
     m = _cached_phase_matrices(cfg)
-    deriv = np.fft.rfft(frames * m.derivative_window, axis=-1)
+    deriv = scipy.fft.rfft(frames * m.derivative_window, axis=-1)
     cross = spec.real * deriv.imag - spec.imag * deriv.real  # Im(D conj(X))
     radians = -(cross @ _cached_matrices(cfg)[1]) / (band_power + _phase_floor(power, cfg) * m.band_weight)
     return radians * np.float32(cfg.n_fft / TWO_PI)
