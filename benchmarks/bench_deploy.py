@@ -13,7 +13,7 @@ fresh subprocess (so one backend's thread pool or allocator state cannot slow an
 With ``--predict`` it measures the public path instead, ``Detector.predict()``, per model preset
 (``--presets``, default ``resnet18-half,resnet18,resnet18-half-hybrid``, random weights, the
 quick recipe's 2-s windows every second unless ``--window-seconds``/``--hop-seconds`` say
-otherwise): for PyTorch FP32, ONNX Runtime FP32 and INT8 (and INT8 with the features computed
+otherwise; ``--channels logmag,mgd,ifd`` adds the phase channels): for PyTorch FP32, ONNX Runtime FP32 and INT8 (and INT8 with the features computed
 per window, the plain ``window_scores`` seam, to show what computing shared frames once
 gains), at 1 and 2 threads, each in a fresh subprocess: a 4-s clip as an array and as a file
 and a one-minute file (median and p95), the 4-s clip's parts (front end, network, speech gate),
@@ -292,6 +292,8 @@ def main() -> None:
     ap.add_argument("--presets", default=",".join(PREDICT_PRESETS), help="model presets --predict times, comma-separated")
     ap.add_argument("--window-seconds", type=float, default=2.0, help="--predict: analysis windows (the quick recipe's)")
     ap.add_argument("--hop-seconds", type=float, default=1.0, help="--predict: step between windows")
+    ap.add_argument("--channels", default="logmag",
+                    help="--predict: input channels, comma-separated (e.g. logmag,mgd,ifd: the phase channels)")
     args = ap.parse_args()
     if args.predict:
         main_predict(args)
@@ -388,8 +390,10 @@ def main_predict(args) -> None:
     long_seconds = args.long_seconds or (360 if args.quick else 3600)
     rng = np.random.default_rng(SEED)
     report: dict = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": os.getloadavg(), "presets": {}}
-    features = FeatureConfig(window_seconds=args.window_seconds, hop_seconds=args.hop_seconds)
-    report["window"] = {"seconds": features.window_seconds, "hop_seconds": features.hop_seconds}
+    features = FeatureConfig(window_seconds=args.window_seconds, hop_seconds=args.hop_seconds,
+                             channels=tuple(args.channels.split(",")))
+    report["window"] = {"seconds": features.window_seconds, "hop_seconds": features.hop_seconds,
+                        "channels": list(features.channels)}
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         tmp = Path(tmp)
         import soundfile as sf
@@ -436,7 +440,8 @@ def print_predict_report(report: dict) -> None:
     print(f"CPU: {report['cpu']}, {report['cores']} cores; torch {torch.__version__}, onnxruntime "
           f"{onnxruntime.__version__}; load average before/after {report['load_before'][0]:.2f}/"
           f"{report['load_after'][0]:.2f}")
-    print(f"random weights (timing only); {w['seconds']:g}-s windows every {w['hop_seconds']:g} s; generated "
+    print(f"random weights (timing only); {w['seconds']:g}-s windows every {w['hop_seconds']:g} s; input channels "
+          f"{'+'.join(w.get('channels', ['logmag']))}; generated "
           f"speech-like audio; predict() of a {CLIP_SECONDS:g}-s clip as an array and as a 16 kHz wav, and of a "
           f"{MINUTE_SECONDS}-s wav; medians (p95)\n")
     head = ("preset", "backend", "threads", "4-s array ms", "CPU ms", "4-s file ms", "1-min file ms",

@@ -17,7 +17,8 @@ recipes into the markdown tables of docs/GENERALIZATION.md.
         --config experiments/configs/baseline.yaml --seeds 0 1
     python experiments/generalization.py run --corpus data/corpus-small --name quick --config \\
         experiments/configs/small.yaml --seeds 0 1 --folds fillets+tts-hifigan hedgewars+hifigan-v1
-    python experiments/generalization.py cross-table --names today quick > cross.md
+    python experiments/generalization.py int8 --corpus data/corpus-small --names quick   # as quick-int8
+    python experiments/generalization.py cross-table --names today quick quick-int8 > cross.md
     python experiments/generalization.py robustness --corpus data/corpus-small --names baseline augment
     python experiments/generalization.py table --names baseline augment ... > tables.md
 
@@ -157,10 +158,37 @@ def cmd_run(args) -> None:
             r = run_one(corpus, args.name, Path(args.config) if args.config else None, seed, fold, Path(args.out),
                         args.robustness_trials, Path(args.eval_corpus) if args.eval_corpus else None,
                         Path(args.checkpoint) if args.checkpoint else None)
-            held = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["heldout"].items()
-                             if k.startswith(("eer", "called")) and isinstance(v, float))
-            print(f"{args.name} seed {seed} fold {fold}: eval EER {100 * r['eval_eer']:.2f} %"
-                  f"{'; ' + held if held else ''} ({r['seconds']:.0f} s)", flush=True)
+            _print_result(args.name, r)
+
+
+def _print_result(name: str, r: dict) -> None:
+    """One line per finished run: its eval EER and its fold's own measures."""
+    held = ", ".join(f"{k} {100 * v:.2f} %" for k, v in r["heldout"].items()
+                     if k.startswith(("eer", "called")) and isinstance(v, float))
+    print(f"{name} seed {r['seed']} fold {r['fold']}: eval EER {100 * r['eval_eer']:.2f} %"
+          f"{'; ' + held if held else ''} ({r['seconds']:.0f} s)", flush=True)
+
+
+def cmd_int8(args) -> None:
+    """Export every trained run of each recipe to INT8 (the model's own scheme: static, calibrated on
+    the fold's dev split, for the convolutional networks; dynamic for the encoders) and score the
+    graph on the same fold and seed, as the recipe ``NAME-int8`` (so that every table can set it
+    beside ``NAME``); runs already scored are skipped."""
+    from spoofscan.export import export_onnx
+
+    corpus, out = Path(args.corpus), Path(args.out)
+    values = corpus_values(corpus / "manifest.csv")
+    for name in args.names:
+        for path in sorted((out / name).glob(f"seed*/*/{RESULT}")):
+            r = json.loads(path.read_text())
+            checkpoint, graph = path.parent / "train" / "best.safetensors", path.parent / "train" / "best-int8.onnx"
+            if not checkpoint.is_file() or (args.folds and r["fold"] not in args.folds):
+                continue  # a model trained elsewhere (--checkpoint), or a fold not asked for
+            if not graph.is_file():
+                manifest = write_fold_manifest(corpus, r["fold"], values)
+                export_onnx(checkpoint, graph, int8=True, calibration=f"csv:{manifest}:dev")
+            _print_result(f"{name}-int8", run_one(corpus, f"{name}-int8", None, r["seed"], r["fold"], out, 0,
+                                                  checkpoint=graph))
 
 
 # ---------------------------------------------------------------------------- tables
@@ -355,6 +383,12 @@ def main(argv=None) -> None:
                    "another corpus, such as one with fewer fake families, scored on the same trials)")
     r.add_argument("--robustness-trials", type=int, default=400, help="eval clips for the robustness report (0: none)")
     r.set_defaults(func=cmd_run)
+    q = sub.add_parser("int8", help="score the INT8 export of every trained run as NAME-int8")
+    q.add_argument("--corpus", required=True)
+    q.add_argument("--names", nargs="+", required=True)
+    q.add_argument("--folds", nargs="*", help="only these folds (default: every trained one)")
+    q.add_argument("--out", default="runs/generalization")
+    q.set_defaults(func=cmd_int8)
     b = sub.add_parser("robustness", help="add the robustness report to finished 'all' runs that lack it")
     b.add_argument("--corpus", required=True)
     b.add_argument("--names", nargs="+", required=True)
