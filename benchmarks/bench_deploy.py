@@ -371,10 +371,10 @@ def random_checkpoint(path: Path, preset: str, features) -> str:
 
     from spoofscan.calibration import Calibration
     from spoofscan.checkpoint import make_card, save_checkpoint
-    from spoofscan.models import create_model, model_preset
+    from spoofscan.models import create_model, match_in_chans, model_preset
 
     torch.manual_seed(SEED)
-    net = create_model(model_preset(preset), features)
+    net = create_model(match_in_chans(model_preset(preset), features), features)
     card = make_card(features.to_dict(), net.cfg.to_dict(), Calibration().to_dict(),
                      train={"note": "random weights, for timing only"})
     save_checkpoint(path, net.state_dict(), card)
