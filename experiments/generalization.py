@@ -346,7 +346,24 @@ def cmd_cross_table(args) -> None:
         for m, title in CROSS_MEASURES:
             cells = [_cell([s[fold]["heldout"].get(m) for s in results[n].values() if fold in s]) for n in names]
             lines.append(f"| {fold} | {title} | " + " | ".join(cells) + " |")
-    print("\n".join(lines + [""] + family_lines(results, names, folds)))
+    lines += [""] + family_lines(results, names, folds)
+    for family in args.families or []:
+        lines += [""] + seen_and_left_out(results, names, folds, family)
+    print("\n".join(lines))
+
+
+def seen_and_left_out(results: dict, names: list[str], folds: list[str], family: str) -> list[str]:
+    """Per recipe: the EER of the eval reals against ``family``'s fakes when the family was seen
+    in training (mean over the cross folds, which keep it) and when it was left out (its own
+    fold, ``run --folds FAMILY``)."""
+    lines = [f"| recipe | vs {family} fakes, seen (mean over the cross folds) | left out (fold {family}) |",
+             "|---|---|---|"]
+    for name in names:
+        seen = [float(np.mean([s[f]["family_eer"][family] for f in folds])) for s in results[name].values()
+                if all(family in s.get(f, {}).get("family_eer", {}) for f in folds)]
+        left_out = [s[family]["family_eer"].get(family) for s in results[name].values() if family in s]
+        lines.append(f"| {name} | {_cell(seen)} | {_cell(left_out)} |")
+    return lines
 
 
 def family_lines(results: dict, names: list[str], folds: list[str]) -> list[str]:
@@ -407,6 +424,8 @@ def main(argv=None) -> None:
     c = sub.add_parser("cross-table", help="the cross-source table (the headline): left-out sources and families")
     c.add_argument("--names", nargs="+", required=True)
     c.add_argument("--out", default="runs/generalization")
+    c.add_argument("--families", nargs="*", help="also each recipe's EER on these families seen and left out "
+                   "(e.g. pvoc, after run --folds pvoc)")
     c.set_defaults(func=cmd_cross_table)
     args = ap.parse_args(argv)
     args.func(args)
