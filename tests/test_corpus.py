@@ -309,6 +309,39 @@ def test_build_reports_failed_pairs_once(tmp_path, scripts):
     assert build_corpus_summary(cfg).built == 0  # failures are recorded, not retried forever
 
 
+def test_a_worker_that_dies_ends_the_build_with_an_error(tmp_path, scripts):
+    """A worker process killed mid-pair (as the system does for lack of memory) must not leave the
+    build waiting forever: it stops with an error, and a later run in the same folder builds."""
+    import threading
+
+    script = tmp_path / "kill_worker.py"  # kills its ancestor whose parent is this test's process: the worker
+    script.write_text("import os, sys\n"
+                      "pid = os.getppid()\n"
+                      "while (parent := int(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[1])) "
+                      f"!= {os.getpid()}:\n"
+                      "    pid = parent\n"
+                      "os.kill(pid, 9)\n")
+    killer = {"name": "killer", "command": f"{sys.executable} {script} {{out}} {{source}}", "needs": "audio",
+              "split": "eval"}
+    good = {"name": "tts-low", "command": scripts["tts"] + " --text {text} --out {out}", "split": "train"}
+    cfg = _config(tmp_path, scripts, commands=[good, killer], jobs=2)
+    outcome: list = []
+
+    def build():
+        try:
+            outcome.append(build_corpus_summary(cfg))
+        except SpoofscanError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=build, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "the build hung after a worker process died"
+    assert isinstance(outcome[0], SpoofscanError) and "worker process died" in str(outcome[0])
+    again = build_corpus_summary(_config(tmp_path, scripts, jobs=2))  # the same folder, without the killer
+    assert again.failed == 0 and again.built > 0
+
+
 def test_config_errors_are_clear(tmp_path, scripts):
     with pytest.raises(SpoofscanError, match="tiny, small, full"):
         CorpusConfig.from_dict({"size": "huge"})

@@ -143,12 +143,19 @@ def train_jobs(jobs: list, log: Callable[[str], None], processes: int = 1) -> No
             train_job(job, log)
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     for job in jobs:
         log(_start_line(job))
-    with multiprocessing.get_context("spawn").Pool(min(processes, len(jobs))) as pool:
-        for summary in pool.imap_unordered(train_job, jobs):
-            log(_done_line(summary))
+    with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        try:
+            for task in as_completed([pool.submit(train_job, job) for job in jobs]):
+                log(_done_line(task.result()))
+        except BrokenProcessPool as e:  # a process killed (for lack of memory, say): no wait without end
+            raise SpoofscanError("a vocoder training process died (killed by the system, for example for lack of "
+                                 "memory); vocoders already trained are kept in the cache: run the same command "
+                                 "again, with --jobs 1 to train one at a time") from e
 
 
 def _start_line(job: VocoderJob) -> str:

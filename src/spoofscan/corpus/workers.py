@@ -52,23 +52,42 @@ def pair_results(pairs: list, cfg: CorpusConfig, out: Path, table: dict, process
     """Make ``pairs`` (:class:`~spoofscan.corpus.plan.Pair`) with ``processes`` processes (1: in this one);
     the block gets an iterator of ``(job, rows, error)``, in the order pairs finish.
 
-    table : generator name -> the Generator that makes it. On leaving the block the pool is
-    closed, or terminated when the block raised.
+    table : generator name -> the Generator that makes it. A worker process that dies (killed for
+    memory, or crashed in an engine's native code) ends the iteration with a
+    :class:`~spoofscan.errors.SpoofscanError` instead of a wait without end; the pairs yielded until
+    then stand. On leaving the block, pairs not started are cancelled.
     """
     if processes == 1:
         _init_worker(cfg, str(out), table)
         yield map(_work, pairs)
         return
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = ctx.Pool(processes, initializer=_init_forked_worker, initargs=(cfg, str(out), table))
+    executor = ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_forked_worker,
+                                   initargs=(cfg, str(out), table))
     try:
-        yield pool.imap_unordered(_work, pairs, chunksize=CHUNK_SIZE)
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        pool.close()
+        yield _finished(executor, pairs)
     finally:
-        pool.join()
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _work_chunk(pairs: list) -> list:
+    return [_work(pair) for pair in pairs]
+
+
+def _finished(executor, pairs: list) -> Iterator[tuple]:
+    """:func:`_work` of every pair on ``executor``, :data:`CHUNK_SIZE` pairs per task, yielded as tasks finish."""
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    tasks = [executor.submit(_work_chunk, pairs[i:i + CHUNK_SIZE]) for i in range(0, len(pairs), CHUNK_SIZE)]
+    try:
+        for task in as_completed(tasks):
+            yield from task.result()
+    except BrokenProcessPool as e:
+        raise SpoofscanError("a corpus worker process died while making pairs (killed by the system, for "
+                             "example for lack of memory, or crashed in an engine's native code); the pairs made "
+                             "so far are kept: run the same command again to make the rest (--jobs 1 needs the "
+                             "least memory)") from e
