@@ -176,6 +176,17 @@ def test_recipes_are_read_everywhere_and_changed_by_files_and_flags(tmp_path):
         TrainConfig.from_dict({"recipe": "fast"})
 
 
+def test_the_quickstart_trains_its_size_recipe_or_the_one_named():
+    from spoofscan.quickstart import training_settings
+
+    assert training_settings("small")["recipe"] == "quick"
+    whisper = training_settings("small", "whisper-base", epochs=3)  # e.g. quickstart --recipe whisper-base --epochs 3
+    cfg = TrainConfig.from_dict(whisper)
+    assert (cfg.recipe, cfg.features.frontend, cfg.model.arch, cfg.epochs) == ("whisper-base", "whisper", "encoder", 3)
+    with pytest.raises(spoofscan.SpoofscanError, match="unknown recipe 'fast'"):
+        training_settings("small", "fast")
+
+
 DDP_FEATURES = "features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n"
 DDP_ENV = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

@@ -62,8 +62,8 @@ class QuickstartResult:
 
 
 def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, jobs: int = 0,
-                   device: str = "auto", model: Optional[str] = None, epochs: Optional[int] = None,
-                   augment: Optional[str] = None,
+                   device: str = "auto", recipe: Optional[str] = None, model: Optional[str] = None,
+                   epochs: Optional[int] = None, augment: Optional[str] = None,
                    cache_dir: str = "", seed: int = 0,
                    progress: bool = True, log: Callable[[str], None] | None = None) -> QuickstartResult:
     """Build, audit, train, evaluate and predict (see the module docstring).
@@ -75,7 +75,9 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         ``metrics.csv``...), ``eval/``, ``quickstart.json``
     jobs : corpus-building processes (0: one per CPU)
     device : training and scoring device (``auto``, ``cpu``, ``cuda``...)
-    model, epochs, augment : override the size's recipe (``model``: a preset name of
+    recipe : train this recipe of :mod:`spoofscan.recipes` instead of the size's (:data:`RECIPES`),
+        e.g. ``whisper-base`` (needs the ``encoder`` extra)
+    model, epochs, augment : override the recipe's (``model``: a preset name of
         :data:`spoofscan.models.MODEL_PRESETS`; ``augment``: of :data:`spoofscan.augment.AUGMENT_PRESETS`)
     cache_dir : where Debian packages are downloaded (default ``~/.cache/spoofscan``)
     progress : progress bars; ``log`` receives the step headers and the summary (default: print)
@@ -87,7 +89,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     from .corpus import CorpusConfig, build_corpus
     from .corpus.audit import audit_corpus
 
-    settings = training_settings(size, model=model, epochs=epochs, augment=augment)  # bad names fail now
+    settings = training_settings(size, recipe, model=model, epochs=epochs, augment=augment)  # bad names fail now
     log = log or (lambda msg: print(msg, flush=True))
     out = Path(out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -102,7 +104,7 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
         log(audit.table())
         if not audit.passed:
             log("warning: the corpus has a shortcut (see above); the detector may learn it instead of real cues")
-    with _step(3, f"training {settings['model']} ({RECIPES[size]} recipe) on the train split (best epoch chosen "
+    with _step(3, f"training {settings['model']} ({settings['recipe']} recipe) on the train split (best epoch chosen "
                   "on dev)", "train", timings, log):
         trained, dev_eer = _train(manifest, out, {**settings, "seed": seed, "device": device, "progress": progress},
                                   log)
@@ -121,17 +123,18 @@ def run_quickstart(size: str = "small", out: str | Path = "runs/quickstart", *, 
     return result
 
 
-def training_settings(size: str, **overrides) -> dict:
-    """The TrainConfig fields a quickstart size trains with: its recipe's, with the ``overrides``
-    that are not None (``model``, ``epochs``, ``augment``); names are checked here, before any work."""
+def training_settings(size: str, recipe: Optional[str] = None, **overrides) -> dict:
+    """The TrainConfig fields a quickstart size trains with: those of ``recipe`` (default: the size's,
+    :data:`RECIPES`), with the ``overrides`` that are not None (``model``, ``epochs``, ``augment``);
+    names are checked here, before any work."""
     from .augment import augment_config
     from .models import model_preset
     from .recipes import load_recipe
 
     if size not in RECIPES:
         raise choice_error("quickstart size", size, RECIPES)
-    settings = {**load_recipe(RECIPES[size]), **{k: v for k, v in overrides.items() if v is not None},
-                "recipe": RECIPES[size]}
+    recipe = recipe or RECIPES[size]
+    settings = {**load_recipe(recipe), **{k: v for k, v in overrides.items() if v is not None}, "recipe": recipe}
     model_preset(settings["model"])
     augment_config(settings["augment"])
     return settings

