@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -185,6 +186,15 @@ def test_the_quickstart_trains_its_size_recipe_or_the_one_named():
     assert (cfg.recipe, cfg.features.frontend, cfg.model.arch, cfg.epochs) == ("whisper-base", "whisper", "encoder", 3)
     with pytest.raises(spoofscan.SpoofscanError, match="unknown recipe 'fast'"):
         training_settings("small", "fast")
+
+
+def test_a_model_mapping_changes_only_its_fields_of_the_recipes_preset(tmp_path):
+    (tmp_path / "finetune.yaml").write_text("recipe: whisper-base\nmodel: {trainable_layers: 2}\n")
+    cfg = load_train_config(tmp_path / "finetune.yaml")
+    assert cfg.model == dataclasses.replace(model_preset("whisper-base-sls"), trainable_layers=2)
+    (tmp_path / "wide.yaml").write_text("recipe: quick\nmodel: {width: 48}\n")
+    assert load_train_config(tmp_path / "wide.yaml").model == dataclasses.replace(model_preset("resnet18-half"),
+                                                                                   width=48)
 
 
 DDP_FEATURES = "features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n"

@@ -64,8 +64,15 @@ class TrainConfig(Config):
     @classmethod
     def field_values(cls, d: dict) -> dict:
         """The recipe's fields for those not given; preset names and mappings of ``model``,
-        ``features`` and ``augment`` become their configs."""
-        d = merge_mappings(load_recipe(d["recipe"]), d) if d.get("recipe") else dict(d)
+        ``features`` and ``augment`` become their configs (a ``model`` mapping over a recipe's
+        preset changes only the fields it names: ``{trainable_layers: 2}``)."""
+        if d.get("recipe"):
+            recipe = load_recipe(d["recipe"])
+            if isinstance(recipe.get("model"), str) and isinstance(d.get("model"), dict):
+                recipe["model"] = model_preset(recipe["model"]).to_dict()  # a mapping changes the preset's fields
+            d = merge_mappings(recipe, d)
+        else:
+            d = dict(d)
         model = d.get("model")
         if isinstance(model, str):
             d["model"] = model_preset(model)
