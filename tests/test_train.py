@@ -163,11 +163,13 @@ def test_recipes_are_read_everywhere_and_changed_by_files_and_flags(tmp_path):
 
     assert {"ci", "quick", "long"} <= set(recipe_names()) and all(describe(n) for n in recipe_names())
     quick = TrainConfig.from_dict({"recipe": "quick"})
-    assert (quick.model, quick.epochs, quick.features.window_seconds) == (model_preset("resnet18-half"), 6, 2.0)
+    assert (quick.model.in_chans, quick.epochs, quick.features.window_seconds) == (3, 6, 2.0)
+    assert quick.features.channels == ("logmag", "mgd", "ifd")  # chosen by the cross-source measure
+    assert quick.model == dataclasses.replace(model_preset("resnet18-half"), in_chans=3)
     long = TrainConfig.from_dict({"recipe": "long"})  # 'recipe: quick' with changes: the rest is quick's
-    assert (long.model, long.epochs, long.features, long.lr) == (ModelConfig(), 20, quick.features, quick.lr)
+    assert (long.model, long.epochs, long.features, long.lr) == (ModelConfig(in_chans=3), 20, quick.features, quick.lr)
     overlay = tmp_path / "lfcc.yaml"
-    overlay.write_text("recipe: quick\nfeatures: {frontend: lfcc}\nepochs: 3\n")
+    overlay.write_text("recipe: quick\nfeatures: {frontend: lfcc, channels: [logmag]}\nepochs: 3\n")
     cfg = load_train_config(overlay, epochs=4)  # a flag beats the file, the file beats the recipe
     assert (cfg.recipe, cfg.epochs, cfg.features.frontend, cfg.features.window_seconds) == ("quick", 4, "lfcc", 2.0)
     assert load_train_config(overlay, recipe="ci").model == model_preset("resnet10-mini")
@@ -194,7 +196,7 @@ def test_a_model_mapping_changes_only_its_fields_of_the_recipes_preset(tmp_path)
     assert cfg.model == dataclasses.replace(model_preset("whisper-base-sls"), trainable_layers=2)
     (tmp_path / "wide.yaml").write_text("recipe: quick\nmodel: {width: 48}\n")
     assert load_train_config(tmp_path / "wide.yaml").model == dataclasses.replace(model_preset("resnet18-half"),
-                                                                                   width=48)
+                                                                                   width=48, in_chans=3)
 
 
 DDP_FEATURES = "features:\n  n_mels: 40\n  n_fft: 512\n  window_seconds: 1.0\n  hop_seconds: 0.5\n"
