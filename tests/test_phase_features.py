@@ -296,6 +296,24 @@ def test_export_and_the_torch_free_runtime_give_the_torch_scores(phase_model):
     assert max(abs(p.score - o.score) for p, o in zip(pt.timeline, ox.timeline)) < 1e-4
 
 
+def test_static_int8_keeps_the_stem_of_phase_channels_in_fp32(phase_model):
+    """One uint8 range cannot hold log-magnitude and the phase channels together: the convolution
+    that reads them stays FP32 (spoofscan.graphs.stem_nodes); the rest of the network is INT8."""
+    import onnx
+
+    rng = np.random.default_rng(3)
+    audio = [synth_clip(("bonafide", "spoof")[i % 2], 1.5, rng) for i in range(8)]
+    int8 = phase_model["root"] / "phase-int8.onnx"
+    export_onnx(phase_model["ckpt"], int8, int8=True, calibration=audio)
+    nodes = onnx.load(str(int8)).graph.node
+    stem = [n for n in nodes if n.op_type == "Conv" and "features" in n.input]
+    assert len(stem) == 1  # the stem reads the features as they are, in FP32
+    assert sum(n.op_type == "DequantizeLinear" for n in nodes) > 10  # and the rest is quantised
+    onnx_det, torch_det = OnnxDetector.from_file(int8, threads=1), TorchDetector.from_checkpoint(phase_model["ckpt"])
+    windows = np.stack(audio)[:, :RATE]
+    assert np.corrcoef(onnx_det.window_scores(windows), torch_det.window_scores(windows))[0, 1] > 0.95
+
+
 @pytest.mark.slow
 def test_train_cli_takes_channels_and_the_run_reloads(tmp_path, capsys):
     manifest = make_corpus(tmp_path / "corpus", {"train": 6, "dev": 3}, seconds=(1.0, 1.5), seed=4)
