@@ -13,7 +13,8 @@ fresh subprocess (so one backend's thread pool or allocator state cannot slow an
 With ``--predict`` it measures the public path instead, ``Detector.predict()``, per model preset
 (``--presets``, default ``resnet18-half,resnet18,resnet18-half-hybrid``, random weights, the
 quick recipe's 2-s windows every second unless ``--window-seconds``/``--hop-seconds`` say
-otherwise; ``--channels logmag,mgd,ifd`` adds the phase channels): for PyTorch FP32, ONNX Runtime FP32 and INT8 (and INT8 with the features computed
+otherwise, and the quick recipe's input channels unless ``--channels`` names others, e.g.
+``logmag`` for log-mel alone): for PyTorch FP32, ONNX Runtime FP32 and INT8 (and INT8 with the features computed
 per window, the plain ``window_scores`` seam, to show what computing shared frames once
 gains), at 1 and 2 threads, each in a fresh subprocess: a 4-s clip as an array and as a file
 and a one-minute file (median and p95), the 4-s clip's parts (front end, network, speech gate),
@@ -292,8 +293,8 @@ def main() -> None:
     ap.add_argument("--presets", default=",".join(PREDICT_PRESETS), help="model presets --predict times, comma-separated")
     ap.add_argument("--window-seconds", type=float, default=2.0, help="--predict: analysis windows (the quick recipe's)")
     ap.add_argument("--hop-seconds", type=float, default=1.0, help="--predict: step between windows")
-    ap.add_argument("--channels", default="logmag",
-                    help="--predict: input channels, comma-separated (e.g. logmag,mgd,ifd: the phase channels)")
+    ap.add_argument("--channels", help="--predict: input channels, comma-separated (default: the quick recipe's, "
+                    "logmag,mgd,ifd; logmag for log-mel alone)")
     args = ap.parse_args()
     if args.predict:
         main_predict(args)
@@ -390,8 +391,11 @@ def main_predict(args) -> None:
     long_seconds = args.long_seconds or (360 if args.quick else 3600)
     rng = np.random.default_rng(SEED)
     report: dict = {"cpu": cpu_model(), "cores": os.cpu_count(), "load_before": os.getloadavg(), "presets": {}}
+    from spoofscan.recipes import load_recipe
+
+    channels = args.channels.split(",") if args.channels else load_recipe("quick")["features"]["channels"]
     features = FeatureConfig(window_seconds=args.window_seconds, hop_seconds=args.hop_seconds,
-                             channels=tuple(args.channels.split(",")))
+                             channels=tuple(channels))
     report["window"] = {"seconds": features.window_seconds, "hop_seconds": features.hop_seconds,
                         "channels": list(features.channels)}
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
