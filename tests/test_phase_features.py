@@ -296,7 +296,7 @@ def test_export_and_the_torch_free_runtime_give_the_torch_scores(phase_model):
     assert max(abs(p.score - o.score) for p, o in zip(pt.timeline, ox.timeline)) < 1e-4
 
 
-def test_static_int8_keeps_the_stem_of_phase_channels_in_fp32(phase_model):
+def test_int8_keeps_the_stem_of_phase_channels_in_fp32(phase_model):
     """One uint8 range cannot hold log-magnitude and the phase channels together: the convolution
     that reads them stays FP32 (spoofscan.graphs.stem_nodes); the rest of the network is INT8."""
     import onnx
@@ -312,6 +312,11 @@ def test_static_int8_keeps_the_stem_of_phase_channels_in_fp32(phase_model):
     onnx_det, torch_det = OnnxDetector.from_file(int8, threads=1), TorchDetector.from_checkpoint(phase_model["ckpt"])
     windows = np.stack(audio)[:, :RATE]
     assert np.corrcoef(onnx_det.window_scores(windows), torch_det.window_scores(windows))[0, 1] > 0.95
+    dynamic = phase_model["root"] / "phase-int8-dynamic.onnx"  # quantised at run time, per tensor too: the same
+    export_onnx(phase_model["ckpt"], dynamic, graph="int8-dynamic")
+    nodes = onnx.load(str(dynamic)).graph.node
+    assert [n.op_type for n in nodes if "features" in n.input] == ["Conv"]
+    assert any(n.op_type == "ConvInteger" for n in nodes)
 
 
 @pytest.mark.slow

@@ -6,9 +6,11 @@
 - ``int8-static``: static quantisation in QDQ format, per-channel int8 weights and uint8
   activations (ONNX Runtime's U8S8, the fast path on x86 with VNNI), activation ranges
   calibrated (min/max) on the real graph inputs of calibration windows. Nodes that only the raw
-  ``wave`` input feeds stay FP32 (:func:`waveform_only_nodes`).
+  ``wave`` input feeds stay FP32, and so does the stem when the features have several channels
+  (:func:`int8_fp32_nodes`).
 - ``int8-dynamic``: 8-bit weights (uint8: ONNX Runtime's ConvInteger is slow with int8 ones),
-  activations quantised at run time; needs no calibration audio. For an encoder model (whose
+  activations quantised at run time, the same nodes kept FP32 as ``int8-static``; needs no
+  calibration audio. For an encoder model (whose
   ``int8`` is ``dynamic``: its cost is the transformer's matrix products, its convolutions are
   about 5 % of Whisper base's multiply-adds on a 4-s window) only the :data:`DYNAMIC_OPS` nodes
   with constant weights are quantised, int8 per-channel; everything else stays FP32.
@@ -49,6 +51,7 @@ TIMING_BATCH = 32
 CALIBRATION_BATCH = 8
 DYNAMIC_OPS = ("MatMul", "Gemm")  # an encoder's dynamic INT8 (weights constant: attention's own products stay FP32)
 WAVE_INPUT = "wave"  # the graph input holding the raw window (spoofscan.backends.onnx.WAVE_INPUT)
+FEATURES_INPUT = "features"  # the graph input holding the front end's output, (batch, channels, rows, frames)
 
 
 def make_graph(kind: str, fp32_path: str, out_path: str, feeds: dict, tmp: str, matmul_only: bool = False) -> None:
@@ -68,7 +71,7 @@ def make_graph(kind: str, fp32_path: str, out_path: str, feeds: dict, tmp: str, 
             return
         prepared = _prepared(fp32_path, tmp)
         # uint8 weights: ConvInteger with int8 weights took 18.5 ms per window against 4.9 (resnet18-half)
-        quantize_dynamic(prepared, out_path, weight_type=QuantType.QUInt8, nodes_to_exclude=waveform_only_nodes(prepared))
+        quantize_dynamic(prepared, out_path, weight_type=QuantType.QUInt8, nodes_to_exclude=int8_fp32_nodes(prepared))
     elif kind == "fp16":
         import onnx
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -97,29 +100,35 @@ def quantize_static_int8(fp32_path: str, out_path: str, feeds: dict, tmp: str) -
             return next(self.batches, None)
 
     prepared = _prepared(fp32_path, tmp)
-    fp32_nodes = waveform_only_nodes(prepared)
-    features = feeds.get("features")
-    if features is not None and features.shape[1] > 1:
-        fp32_nodes += stem_nodes(prepared)
     quantize_static(prepared, out_path, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=fp32_nodes)
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=int8_fp32_nodes(prepared))
+
+
+def int8_fp32_nodes(path: str) -> list[str]:
+    """Names of the nodes an INT8 graph (static or dynamic) keeps in FP32: :func:`waveform_only_nodes`
+    and :func:`stem_nodes`."""
+    return waveform_only_nodes(path) + stem_nodes(path)
 
 
 def stem_nodes(path: str) -> list[str]:
-    """Names of the convolutions of an ONNX graph that read its ``features`` input directly: the stem.
+    """Names of the convolutions of an ONNX graph that read its ``features`` input directly (the
+    stem), when that input has several channels (the phase channels); else none.
 
-    Static INT8 keeps them in FP32 when the features have several channels (the phase channels):
-    one uint8 range per tensor, from min/max, cannot hold log-magnitude and the heavy-tailed group
-    delay and frequency deviation together. Quantised, the stem cost a trained ``quick`` model with
-    the phase channels most of what they gain on fake families left out of training (leave-family-out
-    EER 36.4 % against 31.1 % in FP32, mean of four cross folds and two seeds); with the stem in FP32
-    the INT8 graph matches FP32 (docs/GENERALIZATION.md).
+    One uint8 range per tensor cannot hold log-magnitude and the heavy-tailed group delay and
+    frequency deviation together. Quantised, the stem cost a trained ``quick`` model with the phase
+    channels most of what they gain on fake families left out of training (static INT8:
+    leave-family-out EER 36.4 % against 31.1 % in FP32, mean of four cross folds and two seeds);
+    with the stem in FP32 the INT8 graph matches FP32 (docs/GENERALIZATION.md).
     """
     import onnx
 
     graph = onnx.load(path, load_external_data=False).graph
-    return [node.name for node in graph.node if node.op_type == "Conv" and "features" in node.input]
+    features = next((i for i in graph.input if i.name == FEATURES_INPUT), None)
+    dims = features.type.tensor_type.shape.dim if features is not None else []
+    if len(dims) < 2 or dims[1].dim_value <= 1:
+        return []
+    return [node.name for node in graph.node if node.op_type == "Conv" and FEATURES_INPUT in node.input]
 
 
 def _prepared(fp32_path: str, tmp: str, symbolic: bool = True) -> str:
