@@ -158,7 +158,7 @@ def test_a_native_call_that_crashes_costs_only_the_call():
     import os
     import signal
 
-    from spoofscan.corpus.generators.native import call_in_child
+    from spoofscan.child import call_in_child
 
     assert call_in_child(lambda n: b"pcm" * n, 3) == b"pcmpcmpcm"
     with pytest.raises(SpoofscanError, match=r"the engine crashed \(SIGSEGV\)"):
@@ -181,3 +181,39 @@ def test_pico_speaks_in_a_child_process_and_its_crash_is_the_pairs_error(monkeyp
     monkeypatch.setattr(pico, "call_in_child", crash)
     with pytest.raises(SpoofscanError, match=r"generator pico/plain on 'Hello there.': the engine crashed"):
         get_generator("pico/plain").synthesize(Request(text="Hello there.", language="en", seed=1))
+
+
+def _dirty_the_heap(byte: int) -> None:
+    """Free a big block (glibc then serves later big allocations from the heap, not from fresh zeroed
+    pages) and leave ``byte`` in the freed heap memory, as a corpus worker's earlier pairs do."""
+    big = np.ones(20_000_000 // 8)
+    del big
+    junk = bytearray(bytes([byte]) * 3_000_000)
+    del junk
+
+
+@pytest.mark.skipif(not get_generator("pico/plain").is_available(), reason="needs py-nanotts (the corpus extra)")
+def test_pico_gives_the_same_audio_whatever_the_process_did_before():
+    """SVOX Pico reads memory it never wrote: without zero-filled allocations in its child, the same text
+    came out different after the process had freed memory (287 files differed between two builds)."""
+    pico = get_generator("pico/plain")
+    request = Request(text="Please leave a message after the tone.", language="en", seed=1)
+    outputs = []
+    for byte in (0x00, 0x5A, 0xC3):
+        _dirty_the_heap(byte)
+        outputs.append(pico.synthesize(request)[0])
+    assert all(np.array_equal(outputs[0], x) for x in outputs[1:])
+
+
+@pytest.mark.skipif(not get_generator("lpcnet/copy").is_available(), reason="needs libcodec2-1.0 (LPCNet)")
+def test_lpcnet_gives_the_same_audio_every_call():
+    """LPCNet's sampling draws from a random generator that lives in the library: each call runs in a
+    child that starts from its initial state, so one clip vocoded twice gives the same samples."""
+    from spoofscan.vocoder import lpcnet
+
+    rng = np.random.default_rng(0)
+    x = (0.1 * np.sin(np.arange(16_000) * 0.05) + 0.01 * rng.standard_normal(16_000)).astype(np.float32)
+    for fn in (lpcnet.copy_synthesis, lpcnet.codec_roundtrip):
+        first, second = fn(x), fn(x)
+        assert first.shape == x.shape and first.dtype == np.float32 and np.abs(first).max() > 0.01
+        assert np.array_equal(first, second)

@@ -77,6 +77,14 @@ def test_the_splice_plan_depends_only_on_the_rows_and_the_seed():
     assert {p["job"] for p in plans} != {p["job"] for p in plan_splices(rows, 0.2, seed=4)}
     assert plan_splices(rows, 0.0, seed=3) == []
     assert plan_splices(_pair_rows("train", "ann", "wideband", 20, kind="tts"), 0.5, seed=3) == []  # copy only
+    # a pair made again (its generator's version changed) makes the spliced clips that hold it again, and only those
+    member = plans[0]["parts"][0][0]["pair"]
+    jobs = {r["pair"]: "job-" + r["pair"] for r in rows}
+    remade = plan_splices(rows, 0.2, seed=3, pair_jobs={**jobs, member: "job-new"})
+    before = plan_splices(rows, 0.2, seed=3, pair_jobs=jobs)
+    changed = [a["job"] != b["job"] for a, b in zip(before, remade)]
+    assert changed == [any(r["pair"] == member for r, _ in p["parts"]) for p in before] and changed[0]
+    assert [p["parts"] for p in before] == [p["parts"] for p in remade]
 
 
 @pytest.mark.parametrize("share", [1.0, -0.1, 1.5])

@@ -190,7 +190,8 @@ def _report_failures(summary: BuildSummary, plan: Plan, todo: list, done: dict, 
 def _make_splices(plan: Plan, config: CorpusConfig, out: Path, done: dict) -> list:
     """Make the partly fake clips (:mod:`spoofscan.corpus.splice`) not made yet; their manifest rows."""
     rows = [row for p in plan.pairs if p.job in done for row in done[p.job]["rows"]]
-    splices = plan_splices(rows, config.spliced_share, config.seed)
+    pair_jobs = {p.real_trial: p.job for p in plan.pairs}
+    splices = plan_splices(rows, config.spliced_share, config.seed, pair_jobs)
     with open(out / STATE, "a", encoding="utf-8") as state:
         for s in splices:
             if not is_done(out, done.get(s["job"])):

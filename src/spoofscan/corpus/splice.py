@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import soundfile as sf
@@ -44,12 +45,15 @@ REPLACED = (1, 2)  # of which this many are fakes (never all: at least two stay 
 PAUSE_SECONDS = (0.15, 0.6)  # silence between two utterances
 CROSSFADE_SECONDS = 0.02  # at every junction
 MARGIN_SECONDS = 0.03  # speech margin kept around each utterance's active span
-SPLICE_VERSION = 2  # in every spliced clip's job key: bump when the recipe changes
+SPLICE_VERSION = 3  # in every spliced clip's job key: bump when the recipe changes (3: the pairs' job keys too)
 
 
-def plan_splices(rows: list, share: float, seed: int) -> list:
+def plan_splices(rows: list, share: float, seed: int, pair_jobs: Mapping[str, str] | None = None) -> list:
     """The spliced clips to make from built pair rows: a list of ``{"job", "trial", "split", "parts"}``
     with ``parts`` the (real row, fake row or None) of each utterance, in order.
+
+    ``pair_jobs`` (a pair's real trial -> its job key in the build state) goes into each spliced
+    clip's job key, so a pair that is made again (its generator changed) makes its spliced clips again.
 
     Per split and speaker (and channel), pairs whose fake is copy-synthesis are shuffled by a
     stable hash and cut into groups of 3-6; ``share`` of the split's copy-synthesis pairs (rounded)
@@ -74,7 +78,7 @@ def plan_splices(rows: list, share: float, seed: int) -> list:
             replaced = set(rng.choice(n, size=int(rng.integers(REPLACED[0], min(REPLACED[1], n - 2) + 1)),
                                       replace=False).tolist())
             parts = [(real, fake if i in replaced else None) for i, (real, fake) in enumerate(group)]
-            plans.append(_splice_plan(split, parts, seed))
+            plans.append(_splice_plan(split, parts, seed, pair_jobs or {}))
             quota[split] -= 1
     return plans
 
@@ -89,8 +93,9 @@ def _copy_pairs(rows: list) -> list:
     return sorted(out, key=lambda p: p[0]["trial"])
 
 
-def _splice_plan(split: str, parts: list, seed: int) -> dict:
-    key = json.dumps([SPLICE_VERSION, seed, [(r["trial"], f["trial"] if f else None) for r, f in parts]])
+def _splice_plan(split: str, parts: list, seed: int, pair_jobs: Mapping[str, str]) -> dict:
+    key = json.dumps([SPLICE_VERSION, seed, [(r["trial"], f["trial"] if f else None, pair_jobs.get(r.get("pair"), ""))
+                                             for r, f in parts]])
     job = "splice-" + hashlib.sha256(key.encode()).hexdigest()[:20]
     return {"job": job, "trial": "splice_" + job[7:19], "split": split, "parts": parts}
 

@@ -12,6 +12,11 @@ on both (``lpcnet_enc`` / ``lpcnet_dec``). Two copy-syntheses of a real clip com
 
 Audio: 16 kHz mono; a clip is processed in whole frames (160 samples for the features, 480 for
 the codec) and the tail is padded with silence, then cut, so the output has the input's length.
+
+LPCNet samples each output value from the network's distribution with a random generator whose
+state is a static variable of the library, seeded once per process: two calls in one process give
+different audio. Each function therefore runs in a forked child (:func:`spoofscan.child.call_in_child`)
+that starts from the library's initial state, so the output depends only on the input.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import functools
 
 import numpy as np
 
+from ..child import call_in_child
 from ..errors import SpoofscanError
 
 LIBRARY = "codec2"  # libcodec2.so.1.0 (Debian package libcodec2-1.0)
@@ -76,6 +82,24 @@ def _to_int16(x: np.ndarray, frame: int) -> tuple[np.ndarray, int]:
 
 def copy_synthesis(x: np.ndarray) -> np.ndarray:
     """LPCNet copy-synthesis of a 16 kHz float32 waveform (samples,): same length, float32."""
+    library()  # a missing library is the caller's error, not the child's
+    return _from_child(_copy_synthesis, x)
+
+
+def codec_roundtrip(x: np.ndarray, vq_type: int = CODEC_VQ_TYPE) -> np.ndarray:
+    """A 16 kHz float32 waveform through the 1733 bit/s LPCNet codec: same length, float32."""
+    library()
+    return _from_child(_codec_roundtrip, x, vq_type)
+
+
+def _from_child(fn, *args) -> np.ndarray:
+    """``fn(*args)`` (int16 samples) in a fresh child process, as float32 in [-1, 1)."""
+    pcm = np.frombuffer(call_in_child(lambda: fn(*args).tobytes()), dtype=np.int16)
+    return pcm.astype(np.float32) / 32768.0
+
+
+def _copy_synthesis(x: np.ndarray) -> np.ndarray:
+    """Analysis then synthesis in this process: int16 samples (samples,)."""
     lib = library()
     pcm, n = _to_int16(x, FRAME)
     dump, net = lib.lpcnet_dump_create(), lib.lpcnet_create()
@@ -91,11 +115,11 @@ def copy_synthesis(x: np.ndarray) -> np.ndarray:
     finally:
         lib.lpcnet_dump_destroy(dump)
         lib.lpcnet_destroy(net)
-    return (out[:n].astype(np.float32) / 32768.0)
+    return out[:n]
 
 
-def codec_roundtrip(x: np.ndarray, vq_type: int = CODEC_VQ_TYPE) -> np.ndarray:
-    """A 16 kHz float32 waveform through the 1733 bit/s LPCNet codec: same length, float32."""
+def _codec_roundtrip(x: np.ndarray, vq_type: int) -> np.ndarray:
+    """Encode and decode in this process: int16 samples (samples,)."""
     lib = library()
     codec = lib.lpcnet_freedv_create(vq_type)
     try:
@@ -109,4 +133,4 @@ def codec_roundtrip(x: np.ndarray, vq_type: int = CODEC_VQ_TYPE) -> np.ndarray:
             lib.lpcnet_dec(codec, bits, out[i:].ctypes.data_as(_SHORTS))
     finally:
         lib.lpcnet_freedv_destroy(codec)
-    return out[:n].astype(np.float32) / 32768.0
+    return out[:n]

@@ -1,5 +1,5 @@
 """Native engines: import the compiled vocoder libraries (pysptk, pyworld) the same way, whatever
-setuptools is installed, and run a call into a native library that may crash in a child process.
+setuptools is installed.
 
 pysptk 1.0.1 and pyworld 0.3.5 import ``pkg_resources`` when they load: pyworld to read its
 own version, pysptk to locate an example audio file. setuptools 81+ no longer ships that
@@ -17,7 +17,6 @@ import importlib
 import importlib.metadata
 import importlib.util
 import os
-import signal
 import sys
 import types
 
@@ -71,40 +70,3 @@ def have_module(name: str) -> bool:
     if name in OPTIONAL:
         return import_optional(name) is not None
     return importlib.util.find_spec(name) is not None
-
-
-def call_in_child(fn, *args) -> bytes:
-    """``fn(*args)`` (which returns bytes) in a forked child process, its result read back through a pipe.
-
-    For native engines that can crash the process on some inputs (SVOX Pico's library dies with
-    a general protection fault on a few texts): in a corpus build's worker pool such a crash
-    kills the worker, and the pool waits for its pair forever. In a child, the crash costs only
-    the call: raises :class:`~spoofscan.errors.SpoofscanError` naming the signal or the error, so
-    the pair is recorded as one that could not be made. Linux and macOS (``os.fork``); the
-    child runs only ``fn``, no cleanup handlers (``os._exit``).
-    """
-    from ...errors import SpoofscanError
-
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_end)
-        code = 0
-        try:
-            data = fn(*args)
-            with os.fdopen(write_end, "wb") as out:
-                out.write(data)
-        except BaseException as e:  # noqa: BLE001 - reported to the parent through the exit code and stderr
-            print(f"{type(e).__name__}: {e}", file=sys.stderr)
-            code = 3
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as result:
-        data = result.read()
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        raise SpoofscanError(f"the engine crashed ({signal.Signals(os.WTERMSIG(status)).name})")
-    if os.WEXITSTATUS(status) != 0:
-        raise SpoofscanError(f"the engine failed (exit status {os.WEXITSTATUS(status)}; its error is on stderr)")
-    return data

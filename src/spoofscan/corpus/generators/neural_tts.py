@@ -49,6 +49,9 @@ class NeuralTtsGenerator(Generator):
     def licence(self) -> str:  # type: ignore[override]
         return f"{self.tts.licence}; re-vocoded by {self.vocoder.licence}"
 
+    def fingerprint(self) -> str:
+        return ";".join(g.fingerprint() for g in (self.tts, self.vocoder) if g.fingerprint())
+
     def is_available(self) -> bool:
         return self.tts.is_available() and self.vocoder.is_available()
 

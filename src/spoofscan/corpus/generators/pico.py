@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...child import call_in_child
 from ...errors import SpoofscanError, choice_error
 from .base import Generator, Request, need_text
-from .native import call_in_child, have_module
+from .native import have_module
 from .registry import register
 
 PICO_CONFIGS = ("plain", "varied")
@@ -24,6 +25,8 @@ PICO_PITCH_RANGE = (0.85, 1.2)  # pitch factors ``varied`` draws per clip
 PICO_RATE = 16_000  # Hz, what the engine writes
 PICO_SPEED_RANGE = (0.2, 5.0)  # the engine's bounds on the speaking rate
 PICO_ATTEMPTS = 3  # calls of the engine before a crash is the pair's error
+PICO_VERSION = "pico-v1"  # in the builder's job keys; v1: zero-filled allocations (output no longer
+# depends on the process's history)
 
 
 def base_language(language: str) -> str:
@@ -48,6 +51,9 @@ class PicoGenerator(Generator):
     def name(self) -> str:  # type: ignore[override]
         return f"pico/{self.config}"
 
+    def fingerprint(self) -> str:
+        return PICO_VERSION
+
     def is_available(self) -> bool:
         return have_module("py_nanotts")
 
@@ -67,8 +73,9 @@ class PicoGenerator(Generator):
         varied = self.config == "varied"
         pitch = float(np.random.default_rng(request.seed).uniform(*PICO_PITCH_RANGE)) if varied else None
         speed = float(np.clip(request.speed, *PICO_SPEED_RANGE))
-        # In a child process: the library now and then crashes the process (the same text passes in
-        # another run), so a crash is tried again before the pair fails: the corpus must not depend on it.
+        # In a child process, with zero-filled allocations: the library reads memory it never wrote
+        # (its output would depend on the process's history) and now and then crashes the process
+        # (the same text passes in another run), so a crash is tried again before the pair fails.
         for attempt in range(PICO_ATTEMPTS):
             try:
                 pcm = call_in_child(lambda: NanoTTS().speak(text, voice=voices[varied], speed=speed, pitch=pitch))
