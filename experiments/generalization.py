@@ -10,7 +10,8 @@ For one training recipe (a TrainConfig YAML) and each seed, this trains
   model never saw. ``--checkpoint`` scores a model trained elsewhere on the same folds instead.
 
 Every run is written to ``OUT/NAME/seedS/FOLD/result.json`` and skipped when it is already
-there, so the script can be stopped and started again. ``table`` turns the results of several
+there, and a training killed half-way resumes from its last finished epoch, so the script can be
+stopped and started again (runs of hours on the ``full`` corpus included). ``table`` turns the results of several
 recipes into the markdown tables of docs/GENERALIZATION.md.
 
     python experiments/generalization.py run --corpus data/corpus-small --name baseline \\
@@ -59,7 +60,7 @@ def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, 
         trained, cfg = _train(manifest, config, seed, run_dir)
         checkpoint = trained.checkpoint
         result.update(config=cfg.to_dict(), best_epoch=trained.best_epoch, dev_eer=trained.metrics.get("dev_eer"),
-                      train_seconds=round(time.perf_counter() - started, 1),
+                      train_seconds=round(sum(row["seconds"] for row in trained.history), 1),
                       train_steps=sum(row["steps"] for row in trained.history))
     else:
         result["checkpoint"] = str(checkpoint)
@@ -75,13 +76,18 @@ def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, 
 
 def _train(manifest: Path, config: Path, seed: int, run_dir: Path):
     """Train on a manifest's train split (best epoch on its dev split) into ``run_dir/train``; the
-    :class:`~spoofscan.training.TrainResult` and the TrainConfig."""
+    :class:`~spoofscan.training.TrainResult` and the TrainConfig. A run killed half-way resumes from
+    its last epoch's state (to the weights an uninterrupted run gives), so a run of hours can be
+    stopped and started again; one killed before its first epoch ended starts again."""
     from spoofscan.training import fit, load_train_config
+    from spoofscan.training.run_folder import STATE_FILE
 
-    shutil.rmtree(run_dir / "train", ignore_errors=True)  # a run killed half-way starts again
+    resume = (run_dir / "train" / STATE_FILE).is_file()
+    if not resume:
+        shutil.rmtree(run_dir / "train", ignore_errors=True)
     cfg = load_train_config(config, train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev",
                             out=str(run_dir / "train"), seed=seed, progress=False)
-    trained = fit(cfg)
+    trained = fit(cfg, resume=resume)
     for stale in ("state.pt", "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
     return trained, cfg
