@@ -13,10 +13,12 @@ on both (``lpcnet_enc`` / ``lpcnet_dec``). Two copy-syntheses of a real clip com
 Audio: 16 kHz mono; a clip is processed in whole frames (160 samples for the features, 480 for
 the codec) and the tail is padded with silence, then cut, so the output has the input's length.
 
-LPCNet samples each output value from the network's distribution with a random generator whose
-state is a static variable of the library, seeded once per process: two calls in one process give
-different audio. Each function therefore runs in a forked child (:func:`spoofscan.child.call_in_child`)
-that starts from the library's initial state, so the output depends only on the input.
+LPCNet samples each output value from the network's distribution with random numbers from a
+generator whose state is a static variable of the library and from libc's ``rand``: two calls in
+one process gave different audio, and so did one call after another library had drawn from
+``rand``. Each function therefore runs in a forked child (:func:`spoofscan.child.call_in_child`)
+that starts from the library's initial state with ``rand`` reseeded, so the output depends only
+on the input.
 """
 
 from __future__ import annotations

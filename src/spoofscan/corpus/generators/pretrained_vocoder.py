@@ -67,7 +67,8 @@ class LpcnetGenerator(CopySynthesisGenerator):
     configs = LPCNET_CONFIGS
     config_kind = "LPCNet configuration"
     install_hint = "apt-get install libcodec2-1.0 (Codec 2's library, which carries LPCNet)"
-    version = 1  # 1: each clip from the library's initial random state (before: whatever earlier calls left)
+    version = 1  # 1: each clip from the library's initial random state and libc's rand reseeded (before: whatever
+    # earlier calls and other libraries left)
 
     def is_available(self) -> bool:
         from ...vocoder import lpcnet
