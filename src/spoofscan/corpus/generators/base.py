@@ -54,7 +54,8 @@ class Generator:
     and ``needs`` (``"text"`` or ``"audio"``), and implement :meth:`is_available`,
     :meth:`synthesize` and, for text-to-speech, :meth:`supports`. A generator that runs on a
     model the corpus build trains (a neural vocoder) names its family in ``trained_vocoder``
-    and implements :meth:`bound`.
+    and implements :meth:`bound`. ``version`` goes into the builder's job keys (through
+    :meth:`fingerprint`): bump it when the engine's output for the same request changes.
     """
 
     name: str = ""
@@ -62,6 +63,7 @@ class Generator:
     needs: str = "text"
     licence: str = ""  # one line for ATTRIBUTION.md
     trained_vocoder: str = ""  # the vocoder family the corpus build trains for it (see vocoder_jobs); "": none
+    version: ClassVar[int] = 0  # bump when the synthesis changes (it is then in the builder's job keys); 0: not
 
     @property
     def needs_description(self) -> str:
@@ -80,8 +82,9 @@ class Generator:
 
     def fingerprint(self) -> str:
         """Everything the output depends on besides the name, request and seed (part of the corpus
-        builder's job keys): a command template, a trained model's key... ``""`` for none."""
-        return ""
+        builder's job keys): ``ENGINE-vN`` for a ``version`` N, a command template, a trained
+        model's key... ``""`` for none."""
+        return f"{self.engine}-v{self.version}" if self.version else ""
 
     def is_available(self) -> bool:
         """Whether the engine can run on this machine (program or module installed)."""
@@ -135,7 +138,6 @@ class CopySynthesisGenerator(Generator):
     requires: ClassVar[tuple] = ()
     install_hint: ClassVar[str] = ""
     analysis_rate: ClassVar[int] = SAMPLE_RATE  # Hz, the rate the engine analyses and synthesises at
-    version: ClassVar[int] = 0  # bump when the synthesis changes (it is then in the builder's job keys); 0: not
 
     config: str
 
@@ -151,9 +153,6 @@ class CopySynthesisGenerator(Generator):
     def settings(self):
         """The settings of this configuration (``configs[config]``)."""
         return self.configs[self.config]
-
-    def fingerprint(self) -> str:
-        return f"{self.engine}-v{self.version}" if self.version else ""
 
     def is_available(self) -> bool:
         return all(have_module(m) for m in self.requires)

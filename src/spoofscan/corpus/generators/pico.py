@@ -25,8 +25,6 @@ PICO_PITCH_RANGE = (0.85, 1.2)  # pitch factors ``varied`` draws per clip
 PICO_RATE = 16_000  # Hz, what the engine writes
 PICO_SPEED_RANGE = (0.2, 5.0)  # the engine's bounds on the speaking rate
 PICO_ATTEMPTS = 3  # calls of the engine before a crash is the pair's error
-PICO_VERSION = "pico-v1"  # in the builder's job keys; v1: zero-filled allocations (output no longer
-# depends on the process's history)
 
 
 def base_language(language: str) -> str:
@@ -42,6 +40,7 @@ class PicoGenerator(Generator):
     engine = "pico"
     needs = "text"
     licence = "SVOX Pico (Apache-2.0) through py-nanotts (Apache-2.0)"
+    version = 1  # 1: zero-filled allocations (before: output that depended on the process's history)
 
     def __post_init__(self):
         if self.config not in PICO_CONFIGS:
@@ -50,9 +49,6 @@ class PicoGenerator(Generator):
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"pico/{self.config}"
-
-    def fingerprint(self) -> str:
-        return PICO_VERSION
 
     def is_available(self) -> bool:
         return have_module("py_nanotts")
