@@ -77,7 +77,7 @@ def make_graph(kind: str, fp32_path: str, out_path: str, feeds: dict, tmp: str, 
         from onnxruntime.transformers.float16 import convert_float_to_float16
 
         model = onnx.load(fp32_path)
-        onnx.save(convert_float_to_float16(model, keep_io_types=True, node_block_list=waveform_only_nodes(fp32_path)),
+        onnx.save(convert_float_to_float16(model, keep_io_types=True, node_block_list=waveform_only_nodes(model.graph)),
                   out_path)
     else:
         from .errors import choice_error
@@ -106,14 +106,17 @@ def quantize_static_int8(fp32_path: str, out_path: str, feeds: dict, tmp: str) -
 
 
 def int8_fp32_nodes(path: str) -> list[str]:
-    """Names of the nodes an INT8 graph (static or dynamic) keeps in FP32: :func:`waveform_only_nodes`
-    and :func:`stem_nodes`."""
-    return waveform_only_nodes(path) + stem_nodes(path)
+    """Names of the nodes of the ONNX graph at ``path`` that an INT8 graph (static or dynamic) keeps
+    in FP32: :func:`waveform_only_nodes` and :func:`stem_nodes`."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    return waveform_only_nodes(graph) + stem_nodes(graph)
 
 
-def stem_nodes(path: str) -> list[str]:
-    """Names of the convolutions of an ONNX graph that read its ``features`` input directly (the
-    stem), when that input has several channels (the phase channels); else none.
+def stem_nodes(graph) -> list[str]:
+    """Names of the convolutions of an ONNX graph (``onnx.GraphProto``) that read its ``features``
+    input directly (the stem), when that input has several channels (the phase channels); else none.
 
     One uint8 range per tensor cannot hold log-magnitude and the heavy-tailed group delay and
     frequency deviation together. Quantised, the stem cost a trained ``quick`` model with the phase
@@ -121,9 +124,6 @@ def stem_nodes(path: str) -> list[str]:
     leave-family-out EER 36.4 % against 31.1 % in FP32, mean of four cross folds and two seeds);
     with the stem in FP32 the INT8 graph matches FP32 (docs/GENERALIZATION.md).
     """
-    import onnx
-
-    graph = onnx.load(path, load_external_data=False).graph
     features = next((i for i in graph.input if i.name == FEATURES_INPUT), None)
     dims = features.type.tensor_type.shape.dim if features is not None else []
     if len(dims) < 2 or dims[1].dim_value <= 1:
@@ -148,8 +148,8 @@ def _prepared(fp32_path: str, tmp: str, symbolic: bool = True) -> str:
     return prepared
 
 
-def waveform_only_nodes(path: str) -> list[str]:
-    """Names of the nodes of an ONNX graph that only the raw ``wave`` input feeds.
+def waveform_only_nodes(graph) -> list[str]:
+    """Names of the nodes of an ONNX graph (``onnx.GraphProto``) that only the raw ``wave`` input feeds.
 
     They stay FP32 in every cheaper graph kind: the hybrid model's waveform branch (sinc filters,
     1-D convolutions, pooling over 64,000 samples) gained no speed from INT8 in ONNX Runtime's
@@ -157,9 +157,6 @@ def waveform_only_nodes(path: str) -> list[str]:
     with the branch kept in FP32, measured on a trained ``small-hybrid``). A graph without a
     ``wave`` input gives an empty list.
     """
-    import onnx
-
-    graph = onnx.load(path, load_external_data=False).graph
     sources = {i.name: {i.name} for i in graph.input}
     names = []
     for node in graph.node:  # ONNX graphs are topologically sorted
