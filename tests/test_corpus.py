@@ -495,6 +495,54 @@ def test_rebuild_from_scratch_gives_identical_audio_and_reuses_the_vocoders(tmp_
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(any(NEEDS_COPY), reason="needs pysptk, pedalboard and torch (the corpus and torch extras)")
+def test_pairs_that_need_no_vocoder_are_made_while_the_vocoders_train(tmp_path, monkeypatch):
+    """Each vocoder trains in one of the build's processes; the other processes make the pairs that need
+    no vocoder meanwhile (a quality vocoder trains for hours). Here each training waits until a pair is
+    recorded: a build that trained first and made pairs after would fail with this test's error."""
+    import time
+
+    from spoofscan.corpus import workers
+    from spoofscan.corpus.state import STATE
+
+    cfg = _copy_config(tmp_path, "a", "cache", jobs=3)  # two trainings and one process for pairs
+    state, train = Path(cfg.out) / STATE, workers.train_job
+
+    def train_once_a_pair_is_made(job, log=None):  # runs in a forked worker, which has this patch
+        deadline = time.monotonic() + 120
+        while not (state.is_file() and state.stat().st_size):
+            if time.monotonic() > deadline:
+                raise RuntimeError("no pair was made while the vocoders trained")
+            time.sleep(0.05)
+        return train(job, log)
+
+    monkeypatch.setattr(workers, "train_job", train_once_a_pair_is_made)
+    summary = build_corpus_summary(cfg)
+    assert summary.failed == 0 and summary.built == summary.pairs == 20
+    assert all(v["trained"] for v in summary.vocoders.values())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(any(NEEDS_COPY), reason="needs pysptk, pedalboard and torch (the corpus and torch extras)")
+def test_a_vocoder_that_cannot_train_ends_the_build_after_the_other_pairs(tmp_path, monkeypatch):
+    from spoofscan.corpus import workers
+
+    def cannot_train(job, log=None):
+        raise SpoofscanError(f"cannot train the {job.family} vocoder")
+
+    cfg = _copy_config(tmp_path, "a", "cache")
+    monkeypatch.setattr(workers, "train_job", cannot_train)
+    with pytest.raises(SpoofscanError, match="cannot train the (vocos|hifigan) vocoder"):
+        build_corpus_summary(cfg)
+    made = read_state(Path(cfg.out))
+    assert made and all(not r["error"] for r in made.values())
+    assert not {row["generator"].split("/")[0] for r in made.values() for row in r["rows"]} & {"vocos", "hifigan"}
+    monkeypatch.undo()
+    summary = build_corpus_summary(cfg)  # the rerun trains the vocoders and makes only their pairs
+    assert summary.failed == 0 and summary.pairs == 20 and summary.reused == len(made) and summary.built == 20 - len(made)
+
+
+@pytest.mark.slow
 def test_heldout_source_manifest_keeps_every_clip_speaker_and_recording_of_the_source_out_of_training(
         tmp_path, scripts):
     """--heldout-source: two real folders are two sources (dir-NAME); with one held out, none of its

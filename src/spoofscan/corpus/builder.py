@@ -49,7 +49,7 @@ from .plan import Plan, available_generators, dedupe_clips, plan_pairs, select_c
 from .sources import SOURCES, fetch_package, find_real_dir
 from .splice import build_splice, plan_splices
 from .state import FAILURES, STATE, BuildSummary, is_done, read_state, record, write_failures
-from .vocoder_jobs import describe, is_trained, train_jobs
+from .vocoder_jobs import describe, is_trained
 from .workers import pair_results
 
 Log = Callable[[str], None]
@@ -82,10 +82,7 @@ def build_corpus_summary(config: CorpusConfig, log: Log | None = None) -> BuildS
     log(f"corpus {config.size}: {len(plan.pairs)} real clips + {len(plan.pairs)} fakes "
         f"({summary.reused} pairs already built, {len(todo)} to build)")
     step = time.perf_counter()
-    _train_vocoders(plan, todo, config, log)
-    timings["vocoders"] = round(time.perf_counter() - step, 1)
-    step = time.perf_counter()
-    _make_pairs(todo, plan, config, out, done)
+    _make_pairs(todo, plan, config, out, done, log)
     _report_failures(summary, plan, todo, done, out, log)
     timings["synthesis"] = round(time.perf_counter() - step, 1)
     step = time.perf_counter()
@@ -145,28 +142,32 @@ def _plan(clips: list, config: CorpusConfig, cache: Path, log: Log) -> Plan:
     return plan
 
 
-def _train_vocoders(plan: Plan, todo: list, config: CorpusConfig, log: Log) -> None:
-    """Train the vocoders the pairs still to make need, unless the cache has them."""
+def _vocoders_to_train(plan: Plan, todo: list) -> list:
+    """The vocoder jobs the pairs still to make need and the cache lacks."""
     table = _generator_table(plan)
     needed = {table[p.generator].trained_vocoder for p in todo} - {""}
-    train_jobs([job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)],
-               log, processes=_processes(config))
+    return [job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)]
 
 
 def _generator_table(plan: Plan) -> dict:
     return {g.name: g for role in plan.generators.values() for g in role}
 
 
-def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: dict) -> None:
-    """Make the pairs of ``todo``, recording each in ``done`` and in ``build_state.jsonl`` as it finishes."""
+def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: dict, log: Log) -> None:
+    """Make the pairs of ``todo`` (training the vocoders they need first, or beside the others), recording each
+    in ``done`` and in ``build_state.jsonl`` as it finishes."""
     from tqdm import tqdm
 
     if not todo:
         return
     bar = tqdm(total=len(todo), unit="pair", desc=f"corpus {config.size}", disable=not config.progress,
                file=sys.stderr)
+    if log is _log_to_stderr:  # the vocoders' lines above the progress bar, not through it
+        def log(msg: str) -> None:
+            bar.write(msg, file=sys.stderr)
     with open(out / STATE, "a", encoding="utf-8") as state, \
-            pair_results(todo, config, out, _generator_table(plan), _processes(config)) as results:
+            pair_results(todo, config, out, _generator_table(plan), _processes(config),
+                         vocoders=_vocoders_to_train(plan, todo), log=log) as results:
         try:
             for job, rows, error in results:
                 done[job] = {"rows": rows or [], "error": error}

@@ -33,7 +33,7 @@ class BuildSummary:
     counts: dict = field(default_factory=dict)
     vocoders: dict = field(default_factory=dict)  # family -> its training summary (loss curve ends, mel check)
     held_for_vocoders: int = 0  # train clips the vocoders trained on (their fakes come from other engines)
-    timings: dict = field(default_factory=dict)  # seconds: prepare, vocoders (training), synthesis, total
+    timings: dict = field(default_factory=dict)  # seconds: prepare, synthesis (the pairs and the vocoders they need), splicing, total
 
 
 def read_state(out: Path) -> dict:

@@ -28,7 +28,7 @@ from .sources import read_real
 
 DATA_VERSION = 1  # bump when the data preparation changes: every cached vocoder is retrained
 CHECK_CLIPS = 16  # dev clips for the listen-free check (mel distance, trained vs untrained)
-TRAIN_THREADS = 1  # torch threads per vocoder: the families train side by side, one process each (see train_jobs)
+TRAIN_THREADS = 1  # torch threads per vocoder: each trains in one process, beside the pairs (corpus.workers)
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict
 
     started = time.perf_counter()
     if log:
-        log(_start_line(job))
+        log(start_line(job))
     waves, check = [], []
     for target, clips in ((waves, job.clips), (check, job.check)):
         for c in clips:
@@ -126,44 +126,18 @@ def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict
                "loss_first": first["loss"], "loss_first_steps": first["step"], "loss_last": last["loss"],
                **result.metrics, "seconds": round(time.perf_counter() - started, 1)}
     if log:
-        log(_done_line(summary))
+        log(done_line(summary))
     return summary
 
 
-def train_jobs(jobs: list, log: Callable[[str], None], processes: int = 1) -> None:
-    """Train several vocoders, side by side in up to ``processes`` processes (one thread each).
-
-    One thread per vocoder keeps each run independent of how busy the machine is (several
-    threads spin-wait on a shared 2-core machine) and of how many run at once, so the
-    weights are the same whatever ``processes`` is. Child processes are spawned, not forked:
-    a fork of a process that already ran torch with several threads can hang.
-    """
-    if processes <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            train_job(job, log)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    for job in jobs:
-        log(_start_line(job))
-    with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        try:
-            for task in as_completed([pool.submit(train_job, job) for job in jobs]):
-                log(_done_line(task.result()))
-        except BrokenProcessPool as e:  # a process killed (for lack of memory, say): no wait without end
-            raise SpoofscanError("a vocoder training process died (killed by the system, for example for lack of "
-                                 "memory); vocoders already trained are kept in the cache: run the same command "
-                                 "again, with --jobs 1 to train one at a time") from e
-
-
-def _start_line(job: VocoderJob) -> str:
+def start_line(job: VocoderJob) -> str:
+    """The log line of a training that starts."""
     return (f"training the {job.family} vocoder ({job.train.steps} steps on {len(job.clips)} held-back train "
             f"clips) -> {job.folder}")
 
 
-def _done_line(s: dict) -> str:
+def done_line(s: dict) -> str:
+    """The log line of a training that ended (``s``: :func:`train_job`'s summary)."""
     return (f"{s['family']} vocoder: {s['clips']} clips ({s['minutes_of_audio']} min); training loss "
             f"{s['loss_first']:.3f} (mean of steps 1-{s['loss_first_steps']}) -> {s['loss_last']:.3f} (step "
             f"{s['steps']}); log-mel L1 of copy-synthesis on {s.get('check_clips', 0)} dev clips "

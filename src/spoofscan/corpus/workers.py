@@ -4,6 +4,10 @@ over a list of pairs, in this process or in a pool, and yields what each gave.
 Each pair runs with one BLAS thread (more only contend, and may change results), and one that
 fails is reported with its reason instead of stopping a long build. The number of processes
 never changes the result: every pair draws from its own seed.
+
+The neural vocoders the pairs need train in the same pool, side by side with the pairs that
+need none (a ``quality`` vocoder trains for hours on one core: the other cores make pairs
+meanwhile); a pair that needs a vocoder starts once it is trained.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import SpoofscanError
 from .config import CorpusConfig
 from .process import build_pair
+from .vocoder_jobs import done_line, start_line, train_job
 
 CHUNK_SIZE = 4  # pairs handed to a worker process at a time
 
@@ -48,16 +53,25 @@ def _work(pair) -> tuple:
 
 
 @contextlib.contextmanager
-def pair_results(pairs: list, cfg: CorpusConfig, out: Path, table: dict, processes: int) -> Iterator[Iterator]:
+def pair_results(pairs: list, cfg: CorpusConfig, out: Path, table: dict, processes: int, vocoders: list = (),
+                 log: Callable[[str], None] = print) -> Iterator[Iterator]:
     """Make ``pairs`` (:class:`~spoofscan.corpus.plan.Pair`) with ``processes`` processes (1: in this one);
     the block gets an iterator of ``(job, rows, error)``, in the order pairs finish.
 
-    table : generator name -> the Generator that makes it. A worker process that dies (killed for
-    memory, or crashed in an engine's native code) ends the iteration with a
-    :class:`~spoofscan.errors.SpoofscanError` instead of a wait without end; the pairs yielded until
-    then stand. On leaving the block, pairs not started are cancelled.
+    table : generator name -> the Generator that makes it.
+    vocoders : :class:`~spoofscan.corpus.vocoder_jobs.VocoderJob` s to train first: in this process before
+        any pair (``processes`` 1), or else in the pool beside the pairs that need none, each one's pairs
+        starting once it is trained. Trained alike either way (one thread, its own seed). ``log`` gets
+        each training's start and end lines. A training that fails ends the iteration with its error
+        once the pairs that do not need it are made.
+
+    A worker process that dies (killed for memory, or crashed in an engine's native code) ends the
+    iteration with a :class:`~spoofscan.errors.SpoofscanError` instead of a wait without end; the
+    pairs yielded until then stand. On leaving the block, pairs not started are cancelled.
     """
     if processes == 1:
+        for job in vocoders:
+            train_job(job, log)
         _init_worker(cfg, str(out), table)
         yield map(_work, pairs)
         return
@@ -68,7 +82,7 @@ def pair_results(pairs: list, cfg: CorpusConfig, out: Path, table: dict, process
     executor = ProcessPoolExecutor(processes, mp_context=ctx, initializer=_init_forked_worker,
                                    initargs=(cfg, str(out), table))
     try:
-        yield _finished(executor, pairs)
+        yield _finished(executor, pairs, table, vocoders, log)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
@@ -77,17 +91,60 @@ def _work_chunk(pairs: list) -> list:
     return [_work(pair) for pair in pairs]
 
 
-def _finished(executor, pairs: list) -> Iterator[tuple]:
-    """:func:`_work` of every pair on ``executor``, :data:`CHUNK_SIZE` pairs per task, yielded as tasks finish."""
-    from concurrent.futures import as_completed
+def _train(job) -> dict:
+    """:func:`~spoofscan.corpus.vocoder_jobs.train_job` in a worker process, with one BLAS thread like a pair."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        return train_job(job)
+
+
+def _finished(executor, pairs: list, table: dict, vocoders: list, log: Callable[[str], None]) -> Iterator[tuple]:
+    """:func:`_work` of every pair on ``executor``, :data:`CHUNK_SIZE` pairs per task, yielded as tasks finish;
+    the ``vocoders`` train first on it, and the pairs that need one are submitted once it is trained."""
+    import queue
     from concurrent.futures.process import BrokenProcessPool
 
-    tasks = [executor.submit(_work_chunk, pairs[i:i + CHUNK_SIZE]) for i in range(0, len(pairs), CHUNK_SIZE)]
+    finished = queue.SimpleQueue()  # every task, as it ends
+
+    def submit(fn, *args):
+        task = executor.submit(fn, *args)
+        task.add_done_callback(finished.put)
+        return task
+
+    waiting = {job.family: [] for job in vocoders}
+    ready = []
+    for pair in pairs:
+        waiting.get(table[pair.generator].trained_vocoder, ready).append(pair)
+    trainings, failed = {}, None
     try:
-        for task in as_completed(tasks):
-            yield from task.result()
+        for job in vocoders:  # first in the queue: the longest tasks of the build
+            log(start_line(job))
+            trainings[submit(_train, job)] = job
+        running = len(trainings) + _submit_chunks(submit, ready)
+        while running:
+            task, running = finished.get(), running - 1
+            job = trainings.pop(task, None)
+            if job is None:
+                yield from task.result()
+            elif task.exception() is None:
+                log(done_line(task.result()))
+                running += _submit_chunks(submit, waiting[job.family])
+            elif isinstance(task.exception(), BrokenProcessPool):
+                task.result()
+            else:  # its pairs cannot be made: the others are, then the error ends the build
+                failed = failed or task.exception()
     except BrokenProcessPool as e:
-        raise SpoofscanError("a corpus worker process died while making pairs (killed by the system, for "
-                             "example for lack of memory, or crashed in an engine's native code); the pairs made "
-                             "so far are kept: run the same command again to make the rest (--jobs 1 needs the "
-                             "least memory)") from e
+        raise SpoofscanError("a corpus worker process died while making pairs or training a vocoder (killed by "
+                             "the system, for example for lack of memory, or crashed in an engine's native code); "
+                             "the pairs made and vocoder checkpoints saved so far are kept: run the same command "
+                             "again to make the rest (--jobs 1 needs the least memory)") from e
+    if failed is not None:
+        raise failed
+
+
+def _submit_chunks(submit, pairs: list) -> int:
+    """Submit ``pairs`` in tasks of :data:`CHUNK_SIZE`; returns how many tasks."""
+    for i in range(0, len(pairs), CHUNK_SIZE):
+        submit(_work_chunk, pairs[i:i + CHUNK_SIZE])
+    return -(-len(pairs) // CHUNK_SIZE)
