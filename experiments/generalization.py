@@ -23,6 +23,11 @@ recipes into the markdown tables of docs/GENERALIZATION.md.
     python experiments/generalization.py robustness --corpus data/corpus-small --names baseline augment
     python experiments/generalization.py table --names baseline augment ... > tables.md
 
+``run --keep-epochs`` keeps every epoch's weights (with the calibration fitted on dev at that
+epoch), and ``curve`` scores each on its fold's eval split: the cross-source measures epoch by
+epoch, beside the epoch dev chose. It tells whether a longer run helps at some epoch, whatever
+rule picks it (``--patience`` lets a run go on where dev would have stopped it).
+
 The corpus must have been built first (``spoofscan corpus build DIR --size small``); the held-out
 manifests are written here (no audio is synthesised again).
 """
@@ -40,12 +45,16 @@ import numpy as np
 from folds import ALL, corpus_values, fold_parts, heldout_metrics, write_fold_manifest
 
 RESULT = "result.json"
+EPOCHS = "epochs"  # run --keep-epochs: train/epochs/epoch-NNN.safetensors
+CURVE = "curve.json"  # curve: epoch -> measures, per run
 
 
 def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, out: Path, robustness_trials: int,
-            eval_corpus: Path | None = None, checkpoint: Path | None = None) -> dict:
+            eval_corpus: Path | None = None, checkpoint: Path | None = None, keep_epochs: bool = False,
+            patience: int | None = None) -> dict:
     """Train one fold with one seed (or take ``checkpoint``), evaluate it on the fold's eval split
-    (``eval_corpus``'s instead when given), and for ``all`` run the robustness report."""
+    (``eval_corpus``'s instead when given), and for ``all`` run the robustness report. ``keep_epochs``:
+    keep every epoch's weights for ``curve``; ``patience``: the config's, unless given."""
     from spoofscan import load_detector
 
     run_dir = out / name / f"seed{seed}" / fold
@@ -57,7 +66,7 @@ def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, 
     started = time.perf_counter()
     result = {"name": name, "seed": seed, "fold": fold}
     if checkpoint is None:
-        trained, cfg = _train(manifest, config, seed, run_dir)
+        trained, cfg = _train(manifest, config, seed, run_dir, keep_epochs, patience)
         checkpoint = trained.checkpoint
         result.update(config=cfg.to_dict(), best_epoch=trained.best_epoch, dev_eer=trained.metrics.get("dev_eer"),
                       train_seconds=round(sum(row["seconds"] for row in trained.history), 1),
@@ -74,11 +83,13 @@ def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, 
     return result
 
 
-def _train(manifest: Path, config: Path, seed: int, run_dir: Path):
+def _train(manifest: Path, config: Path, seed: int, run_dir: Path, keep_epochs: bool = False,
+           patience: int | None = None):
     """Train on a manifest's train split (best epoch on its dev split) into ``run_dir/train``; the
     :class:`~spoofscan.training.TrainResult` and the TrainConfig. A run killed half-way resumes from
     its last epoch's state (to the weights an uninterrupted run gives), so a run of hours can be
-    stopped and started again; one killed before its first epoch ended starts again."""
+    stopped and started again; one killed before its first epoch ended starts again. ``keep_epochs``
+    copies each epoch's checkpoint to ``train/epochs/epoch-NNN.safetensors``."""
     from spoofscan.training import fit, load_train_config
     from spoofscan.training.run_folder import STATE_FILE
 
@@ -86,8 +97,15 @@ def _train(manifest: Path, config: Path, seed: int, run_dir: Path):
     if not resume:
         shutil.rmtree(run_dir / "train", ignore_errors=True)
     cfg = load_train_config(config, train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev",
-                            out=str(run_dir / "train"), seed=seed, progress=False)
-    trained = fit(cfg, resume=resume)
+                            out=str(run_dir / "train"), seed=seed, progress=False, patience=patience)
+
+    def keep(row: dict) -> None:
+        if keep_epochs:
+            (run_dir / "train" / EPOCHS).mkdir(exist_ok=True)
+            shutil.copyfile(run_dir / "train" / "last.safetensors",
+                            run_dir / "train" / EPOCHS / f"epoch-{row['epoch']:03d}.safetensors")
+
+    trained = fit(cfg, resume=resume, on_epoch_end=keep)
     for stale in ("state.pt", "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
     return trained, cfg
@@ -163,7 +181,7 @@ def cmd_run(args) -> None:
         for fold in folds:
             r = run_one(corpus, args.name, Path(args.config) if args.config else None, seed, fold, Path(args.out),
                         args.robustness_trials, Path(args.eval_corpus) if args.eval_corpus else None,
-                        Path(args.checkpoint) if args.checkpoint else None)
+                        Path(args.checkpoint) if args.checkpoint else None, args.keep_epochs, args.patience)
             _print_result(args.name, r)
 
 
@@ -195,6 +213,67 @@ def cmd_int8(args) -> None:
                 export_onnx(checkpoint, graph, int8=True, calibration=f"csv:{manifest}:dev")
             _print_result(f"{name}-int8", run_one(corpus, f"{name}-int8", None, r["seed"], r["fold"], out, 0,
                                                   checkpoint=graph))
+
+
+def cmd_curve(args) -> None:
+    """Score every kept epoch of each recipe's runs (``run --keep-epochs``) on its fold's eval split, caching
+    the figures in each run's ``curve.json``; print the cross-source measures epoch by epoch."""
+    from spoofscan import load_detector
+    from spoofscan.checkpoint import read_card
+
+    corpus, out = Path(args.corpus), Path(args.out)
+    values = corpus_values(corpus / "manifest.csv")
+    for name in args.names:
+        runs = {}  # (seed, fold) -> (epoch -> measures, the epoch dev chose)
+        for path in sorted((out / name).glob(f"seed*/*/{RESULT}")):
+            r, run_dir = json.loads(path.read_text()), path.parent
+            kept = sorted((run_dir / "train" / EPOCHS).glob("epoch-*.safetensors"))
+            if not kept:
+                continue
+            curve = json.loads((run_dir / CURVE).read_text()) if (run_dir / CURVE).is_file() else {}
+            records = None
+            for checkpoint in kept:
+                epoch = str(int(checkpoint.stem.split("-")[1]))
+                if epoch in curve:
+                    continue
+                if records is None:
+                    records = _eval_records(write_fold_manifest(corpus, r["fold"], values))
+                detector = load_detector(checkpoint, device="cpu")
+                measures = _evaluate(detector, records, run_dir / "curve" / f"epoch-{epoch}",
+                                     fold_parts(r["fold"], values))
+                curve[epoch] = {"dev_eer": read_card(checkpoint)["metrics"]["dev_eer"],
+                                "eval_eer": measures["eval_eer"], "heldout": measures["heldout"]}
+                (run_dir / CURVE).write_text(json.dumps(curve, indent=2) + "\n")
+                print(f"{name} seed {r['seed']} fold {r['fold']} epoch {epoch}: eval EER "
+                      f"{100 * measures['eval_eer']:.2f} %", file=sys.stderr, flush=True)
+            runs[(r["seed"], r["fold"])] = ({int(e): m for e, m in curve.items()}, r.get("best_epoch"))
+        if runs:
+            print("\n".join(curve_lines(name, runs)) + "\n")
+
+
+def curve_lines(name: str, runs: dict) -> list[str]:
+    """The markdown table of ``curve``: per epoch, the mean over the cross folds (and over seeds, ± half
+    the range) of each cross measure, and dev and eval EER; an epoch counts only where every run reached it."""
+    cross = sorted({fold for _, fold in runs if "+" in fold})
+    seeds = sorted({seed for seed, _ in runs})
+    last = max(max(curve, default=0) for curve, _ in runs.values())
+    chosen = sorted({best for _, best in runs.values() if best})
+    head = ["epoch", "runs", "dev EER", "eval EER"] + [title for _, title in CROSS_MEASURES]
+    lines = [f"`{name}`: {len(runs)} runs ({len(cross)} cross folds x {len(seeds)} seeds); dev chose epochs "
+             f"{', '.join(map(str, chosen))}", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for epoch in range(1, last + 1):
+        reached = {key: curve[epoch] for key, (curve, _) in runs.items() if epoch in curve}
+        if len(reached) < len(runs):
+            lines.append(f"| {epoch} | {len(reached)} of {len(runs)} |" + " - |" * (len(head) - 2))
+            continue
+        cells = [_cell([float(np.mean([m[k] for m in reached.values()]))]) for k in ("dev_eer", "eval_eer")]
+        for measure, _ in CROSS_MEASURES:
+            per_seed = [float(np.mean([reached[(s, f)]["heldout"][measure] for f in cross]))
+                        for s in seeds
+                        if all((s, f) in reached and measure in reached[(s, f)]["heldout"] for f in cross)]
+            cells.append(_cell(per_seed) if cross else "-")
+        lines.append(f"| {epoch} | {len(reached)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 # ---------------------------------------------------------------------------- tables
@@ -406,7 +485,15 @@ def main(argv=None) -> None:
     r.add_argument("--eval-corpus", help="evaluate on this corpus's eval split instead (a model trained on "
                    "another corpus, such as one with fewer fake families, scored on the same trials)")
     r.add_argument("--robustness-trials", type=int, default=400, help="eval clips for the robustness report (0: none)")
+    r.add_argument("--keep-epochs", action="store_true", help="keep every epoch's weights (for curve)")
+    r.add_argument("--patience", type=int, help="epochs without a better dev EER before stopping (default: the "
+                   "config's; the number of epochs lets every run go to its end)")
     r.set_defaults(func=cmd_run)
+    k = sub.add_parser("curve", help="the cross-source measures at every kept epoch (run --keep-epochs)")
+    k.add_argument("--corpus", required=True)
+    k.add_argument("--names", nargs="+", required=True)
+    k.add_argument("--out", default="runs/generalization")
+    k.set_defaults(func=cmd_curve)
     q = sub.add_parser("int8", help="score the INT8 export of every trained run as NAME-int8")
     q.add_argument("--corpus", required=True)
     q.add_argument("--names", nargs="+", required=True)
