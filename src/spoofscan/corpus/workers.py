@@ -62,8 +62,8 @@ def pair_results(pairs: list, cfg: CorpusConfig, out: Path, table: dict, process
     vocoders : :class:`~spoofscan.corpus.vocoder_jobs.VocoderJob` s to train first: in this process before
         any pair (``processes`` 1), or else in the pool beside the pairs that need none, each one's pairs
         starting once it is trained. Trained alike either way (one thread, its own seed). ``log`` gets
-        each training's start and end lines. A training that fails ends the iteration with its error
-        once the pairs that do not need it are made.
+        each training's start and end lines. A training that fails raises its error: at once in this
+        process, in a pool once the pairs that do not need it are made.
 
     A worker process that dies (killed for memory, or crashed in an engine's native code) ends the
     iteration with a :class:`~spoofscan.errors.SpoofscanError` instead of a wait without end; the
