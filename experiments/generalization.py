@@ -234,7 +234,7 @@ def cmd_curve(args) -> None:
             records = None
             for checkpoint in kept:
                 epoch = str(int(checkpoint.stem.split("-")[1]))
-                if epoch in curve:
+                if epoch in curve or (args.epochs and int(epoch) not in args.epochs):
                     continue
                 if records is None:
                     records = _eval_records(write_fold_manifest(corpus, r["fold"], values))
@@ -493,6 +493,8 @@ def main(argv=None) -> None:
     k.add_argument("--corpus", required=True)
     k.add_argument("--names", nargs="+", required=True)
     k.add_argument("--out", default="runs/generalization")
+    k.add_argument("--epochs", type=int, nargs="*", help="score only these epochs (default: every kept one; each "
+                   "costs one evaluation of the fold's eval split)")
     k.set_defaults(func=cmd_curve)
     q = sub.add_parser("int8", help="score the INT8 export of every trained run as NAME-int8")
     q.add_argument("--corpus", required=True)
