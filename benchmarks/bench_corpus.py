@@ -31,11 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import cpu_model, print_table  # noqa: E402
 
-from spoofscan.corpus import CorpusConfig  # noqa: E402
-from spoofscan.corpus.builder import _generator_table, _plan, gather_clips  # noqa: E402
+from spoofscan.corpus import CorpusConfig, plan_corpus  # noqa: E402
 from spoofscan.corpus.process import build_pair  # noqa: E402
 from spoofscan.corpus.sources import read_real  # noqa: E402
-from spoofscan.fileio import default_cache_dir  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -75,11 +73,9 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    cache = default_cache_dir()
     cfg = CorpusConfig.from_dict({"out": "/nonexistent", "size": args.size, "progress": False})
-    _, clips = gather_clips(cfg, cache, lambda msg: None)
-    plan = _plan(clips, cfg, cache, lambda msg: None)
-    table = _generator_table(plan)
+    plan = plan_corpus(cfg, log=lambda msg: None)
+    table = plan.generator_table()
     planned = defaultdict(list)
     for pair in plan.pairs:
         planned[pair.generator].append(pair)

@@ -20,11 +20,9 @@ import argparse
 import numpy as np
 
 from spoofscan.audio import SAMPLE_RATE, resample
-from spoofscan.corpus import CorpusConfig
-from spoofscan.corpus.builder import _plan, gather_clips
+from spoofscan.corpus import CorpusConfig, plan_corpus
 from spoofscan.corpus.quality import Dnsmos, mcd_db
 from spoofscan.corpus.sources import read_real
-from spoofscan.fileio import default_cache_dir
 from spoofscan.vocoder import load_vocoder, vocode
 from spoofscan.vocoder.train import PEAK
 
@@ -35,12 +33,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    cache = default_cache_dir()
-    plans = {}
-    for size in ("small", "full"):
-        cfg = CorpusConfig.from_dict({"out": "/nonexistent", "size": size})
-        _, clips = gather_clips(cfg, cache, lambda msg: None)
-        plans[size] = _plan(clips, cfg, cache, lambda msg: None)
+    plans = {size: plan_corpus(CorpusConfig.from_dict({"out": "/nonexistent", "size": size}), log=lambda msg: None)
+             for size in ("small", "full")}
     split_in_small = {p.clip.key: p.split for p in plans["small"].pairs}
     unseen = [p.clip for p in plans["full"].pairs
               if p.split == "eval" and split_in_small.get(p.clip.key, "eval") == "eval"

@@ -19,7 +19,8 @@ import pytest
 import soundfile as sf
 
 from spoofscan.corpus import (ATTRIBUTION, CODECS, MANIFEST, MANIFEST_COLUMNS, NO_CODEC, NO_GENERATOR, SIZES,
-                              CorpusConfig, build_corpus, build_corpus_summary, fetch_package, neutralise, read_state)
+                              CorpusConfig, build_corpus, build_corpus_summary, fetch_package, neutralise, plan_corpus,
+                              read_state)
 from spoofscan.corpus.audit import measure_clip
 from spoofscan.corpus.generators import CommandGenerator, Request, get_generator
 from spoofscan.corpus.generators.espeak import EspeakGenerator
@@ -226,6 +227,7 @@ def test_build_idempotent_and_splits_disjoint(tmp_path, scripts):
     second = build_corpus_summary(cfg)
     assert second.built == 0 and second.reused == first.pairs
     assert manifest.read_bytes() == before
+    assert {p.job for p in plan_corpus(cfg).pairs} == set(read_state(manifest.parent))  # what the build made
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "corpus" / "audio").rglob("*.flac")} == mtimes
 
     rows = _manifest_rows(manifest)

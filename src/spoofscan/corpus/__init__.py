@@ -3,7 +3,8 @@
 - :mod:`.config`: ``CorpusConfig`` (what a corpus depends on) and the ``--size`` presets;
 - :mod:`.sources`: openly licensed real speech from Debian packages and your own folders;
 - :mod:`.generators`: the fake-speech engines (one plug-in interface, a registry of built-ins);
-- :mod:`.builder`: ``build_corpus(CorpusConfig.from_dict({...}))``, the order of the build's steps:
+- :mod:`.builder`: ``build_corpus(CorpusConfig.from_dict({...}))`` (``plan_corpus``: what it would make),
+  the order of the build's steps:
   :mod:`.plan` (clips, splits, pairs), :mod:`.vocoder_jobs` (the neural vocoders it trains),
   :mod:`.process` (one pair's audio, neutralised), :mod:`.workers` (the processes that make pairs),
   :mod:`.state` (idempotent reruns), :mod:`.manifest` (manifests, ``corpus.json``),
@@ -13,7 +14,7 @@
 
 from ..fileio import default_cache_dir
 from .attribution import ATTRIBUTION
-from .builder import build_corpus, build_corpus_summary
+from .builder import build_corpus, build_corpus_summary, plan_corpus
 from .config import SIZES, CorpusConfig, load_corpus_config
 from .manifest import MANIFEST, MANIFEST_COLUMNS, NO_GENERATOR, SPLITS, family_of, heldout_rows, write_heldout_manifest
 from .process import CODECS, NO_CODEC, neutralise
@@ -23,4 +24,4 @@ from .state import BuildSummary, read_state
 __all__ = ["ATTRIBUTION", "CODECS", "MANIFEST", "MANIFEST_COLUMNS", "NO_CODEC", "NO_GENERATOR", "SIZES", "SOURCES",
            "SPLITS", "BuildSummary", "CorpusConfig", "RealClip", "build_corpus", "build_corpus_summary",
            "default_cache_dir", "family_of", "fetch_package", "heldout_rows", "load_corpus_config", "neutralise",
-           "read_state", "write_heldout_manifest"]
+           "plan_corpus", "read_state", "write_heldout_manifest"]

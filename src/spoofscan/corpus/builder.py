@@ -70,7 +70,7 @@ def build_corpus_summary(config: CorpusConfig, log: Log | None = None) -> BuildS
     start = time.perf_counter()
     out = Path(config.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
-    cache = Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
+    cache = _cache_dir(config)
     roots, clips = gather_clips(config, cache, log)
     plan = _plan(clips, config, cache, log)
     timings = {"prepare": round(time.perf_counter() - start, 1)}
@@ -95,6 +95,18 @@ def build_corpus_summary(config: CorpusConfig, log: Log | None = None) -> BuildS
     write_info(out, config, summary, roots, plan.generators)
     write_attribution(out, config, roots, plan.generators)
     return summary
+
+
+def plan_corpus(config: CorpusConfig, log: Log | None = None) -> Plan:
+    """What :func:`build_corpus` would make of ``config`` (its pairs, generators and vocoder jobs), without
+    making anything: the packages are fetched into the cache as a build fetches them."""
+    log = log or _log_to_stderr
+    cache = _cache_dir(config)
+    return _plan(gather_clips(config, cache, log)[1], config, cache, log)
+
+
+def _cache_dir(config: CorpusConfig) -> Path:
+    return Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
 
 
 def _log_to_stderr(msg: str) -> None:
@@ -142,15 +154,10 @@ def _plan(clips: list, config: CorpusConfig, cache: Path, log: Log) -> Plan:
     return plan
 
 
-def _vocoders_to_train(plan: Plan, todo: list) -> list:
-    """The vocoder jobs the pairs still to make need and the cache lacks."""
-    table = _generator_table(plan)
+def _vocoders_to_train(plan: Plan, table: dict, todo: list) -> list:
+    """The vocoder jobs the pairs still to make need and the cache lacks (``table``: the plan's generator table)."""
     needed = {table[p.generator].trained_vocoder for p in todo} - {""}
     return [job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)]
-
-
-def _generator_table(plan: Plan) -> dict:
-    return {g.name: g for role in plan.generators.values() for g in role}
 
 
 def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: dict, log: Log) -> None:
@@ -165,9 +172,10 @@ def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: d
     if log is _log_to_stderr:  # the vocoders' lines above the progress bar, not through it
         def log(msg: str) -> None:
             bar.write(msg, file=sys.stderr)
+    table = plan.generator_table()
     with open(out / STATE, "a", encoding="utf-8") as state, \
-            pair_results(todo, config, out, _generator_table(plan), _processes(config),
-                         vocoders=_vocoders_to_train(plan, todo), log=log) as results:
+            pair_results(todo, config, out, table, _processes(config),
+                         vocoders=_vocoders_to_train(plan, table, todo), log=log) as results:
         try:
             for job, rows, error in results:
                 done[job] = {"rows": rows or [], "error": error}

@@ -53,6 +53,10 @@ class Plan:
     vocoders: dict
     held: set
 
+    def generator_table(self) -> dict:
+        """Generator name -> the (bound) generator that makes it."""
+        return {g.name: g for role in self.generators.values() for g in role}
+
 
 def dedupe_clips(clips: list) -> list:
     """Drop clips whose file has the same bytes as an earlier one (packages ship copies), sorted by key."""
