@@ -25,7 +25,6 @@ Measures (on the decoded 16 kHz mono waveform):
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -37,6 +36,7 @@ from ..errors import SpoofscanError
 from ..evaluation.report import percent, table, write_json
 from ..fileio import atomic_write_text
 from ..labels import BONAFIDE
+from ..progress import progress_bar
 
 FAIL_EER = 0.30  # a single-number classifier better than this (lower EER) is a shortcut
 MIN_CLIPS = 50  # per class: below this a split's EERs are too noisy to judge (reported, never failed)
@@ -204,10 +204,8 @@ def _fmt(v: float) -> str:
 
 def measure_records(records: Sequence, *, progress: bool = False) -> list[dict]:
     """:func:`measure_clip` of every record's audio, in order (a list of dicts)."""
-    from tqdm import tqdm
-
     out = []
-    for r in tqdm(records, desc="measure", unit="clip", disable=not progress, file=sys.stderr):
+    for r in progress_bar(records, desc="measure", unit="clip", enabled=progress):
         out.append(measure_clip(load_audio(r.path)))
     return out
 

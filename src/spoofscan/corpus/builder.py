@@ -42,6 +42,7 @@ from typing import Callable
 
 from ..errors import SpoofscanError, choice_error
 from ..fileio import default_cache_dir
+from ..progress import progress_bar
 from .attribution import write_attribution
 from .config import CorpusConfig
 from .manifest import MANIFEST, corpus_counts, family_of, write_heldout_manifest, write_info, write_manifest
@@ -163,12 +164,9 @@ def _vocoders_to_train(plan: Plan, table: dict, todo: list) -> list:
 def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: dict, log: Log) -> None:
     """Make the pairs of ``todo`` (training the vocoders they need first, or beside the others), recording each
     in ``done`` and in ``build_state.jsonl`` as it finishes."""
-    from tqdm import tqdm
-
     if not todo:
         return
-    bar = tqdm(total=len(todo), unit="pair", desc=f"corpus {config.size}", disable=not config.progress,
-               file=sys.stderr)
+    bar = progress_bar(total=len(todo), unit="pair", desc=f"corpus {config.size}", enabled=config.progress)
     if log is _log_to_stderr:  # the vocoders' lines above the progress bar, not through it
         def log(msg: str) -> None:
             bar.write(msg, file=sys.stderr)

@@ -21,7 +21,6 @@ engine of a built corpus comes to the real speech it imitates:
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE, load_audio
 from ..errors import SpoofscanError
 from ..labels import BONAFIDE
+from ..progress import progress_bar
 from .audit import active_span
 from .manifest import family_of
 
@@ -172,8 +172,6 @@ def measure_quality(corpus: str | Path, *, per_group: int = 30, group_by: str = 
     """DNSMOS and MCD of up to ``per_group`` fakes of each engine (``group_by``: ``generator``, as
     ``espeak-ng/m3``, or ``family``), drawn at random with ``seed``, against their paired reals;
     the first row, ``real``, is DNSMOS of the real clips of every drawn pair."""
-    from tqdm import tqdm
-
     if group_by not in ("generator", "family"):
         raise SpoofscanError(f"group_by {group_by!r}: choose generator or family")
     corpus = Path(corpus)
@@ -188,7 +186,7 @@ def measure_quality(corpus: str | Path, *, per_group: int = 30, group_by: str = 
     real_scores: dict = {}
     rows = []
     todo = sum(len(v) for v in chosen.values())
-    with tqdm(total=todo, desc="quality", unit="clip", disable=not progress, file=sys.stderr) as bar:
+    with progress_bar(total=todo, desc="quality", unit="clip", enabled=progress) as bar:
         for (group, kind), pairs in chosen.items():
             sig, ovrl, mcd = [], [], []
             for real_row, fake_row in pairs:

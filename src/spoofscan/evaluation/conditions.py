@@ -17,7 +17,6 @@ windowing, batching, calibration and aggregation as ``predict`` and ``evaluate``
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 from ..audio import MIN_SECONDS, SAMPLE_RATE, load_audio
 from ..augment.effects import CodecAugment, Effect, NoiseAugment, ReverbAugment, prepare_effects, restore_effects
 from ..errors import SpoofscanError, choice_error
+from ..progress import progress_bar
 from ..seeding import stable_seed
 
 DEFAULT_SEED = 0
@@ -244,17 +244,11 @@ def score_conditions(detector, records: Sequence, conditions: Sequence[Condition
     return unreadable, results, timing
 
 
-def _progress(total: int, unit: str, desc: str, progress: bool, leave: bool = True):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, disable=not progress, leave=leave)
-
-
 def _decode_all(records: Sequence, seed: int, limits: tuple, pool, ahead: int, progress: bool) -> tuple:
     """Decode every record: ``([(record, reason)] unreadable, [record] readable, samples decoded)``."""
     unreadable, readable, samples = [], [], 0
     jobs = ((i, r.trial, r.path, None, seed, *limits) for i, r in enumerate(records))
-    bar = _progress(len(records), "clip", "decode", progress, leave=False)
+    bar = progress_bar(total=len(records), unit="clip", desc="decode", enabled=progress, leave=False)
     for index, n, error, _ in _in_order(jobs, pool, ahead):
         if error is None:
             readable.append(records[index])
@@ -270,7 +264,7 @@ def _score_all(detector, records: Sequence, conditions: Sequence[Condition], see
                ahead: int, progress: bool) -> dict:
     """``{condition name: ConditionScores}``, the conditions scored one after the other."""
     results: dict[str, ConditionScores] = {}
-    bar = _progress(len(records) * len(conditions), "clip", "robustness", progress)
+    bar = progress_bar(total=len(records) * len(conditions), unit="clip", desc="robustness", enabled=progress)
     for condition in conditions:
         bar.set_postfix_str(condition.name)
         results[condition.name] = _score_condition(detector, records, condition, seed, limits, pool, ahead, bar)

@@ -37,6 +37,7 @@ from ..calibration import Calibration
 from ..errors import SpoofscanError
 from ..fileio import atomic_write_text, refuse_overwrite
 from ..labels import BONAFIDE
+from ..progress import progress_bar
 from ..version import __version__
 from .metrics import (C_FA, C_MISS, P_SPOOF, accuracy_at, asv_error_rates, compute_act_dcf, compute_cllr, compute_eer,
                       compute_min_dcf, compute_tdcf)
@@ -395,8 +396,6 @@ def evaluate(detector, records: Sequence, out_dir: str | Path, *, progress: bool
 def _score_files(detector, records: Sequence, progress: bool, keep: bool = False) -> tuple[dict, list, list, dict]:
     """Score every record's file: ``({trial: score}, [(record, reason)] failed, [(record, speech fraction)]
     scored on all their windows for want of speech, {trial: Prediction} if ``keep`` else {})``."""
-    from tqdm import tqdm
-
     from ..labels import NO_SPEECH
 
     scores: dict[str, float] = {}
@@ -404,7 +403,7 @@ def _score_files(detector, records: Sequence, progress: bool, keep: bool = False
     silent: list[tuple] = []
     kept: dict = {}
     results = detector.predict_many([r.path for r in records], score_no_speech=True)
-    bar = tqdm(total=len(records), unit="file", desc="evaluate", file=sys.stderr, disable=not progress)
+    bar = progress_bar(total=len(records), unit="file", desc="evaluate", enabled=progress)
     try:
         for record, result in zip(records, results, strict=True):
             if result.ok:

@@ -47,6 +47,7 @@ from ..errors import SpoofscanError, first_line
 from ..fileio import atomic_write, default_cache_dir, file_sha256
 from ..labels import LABEL_INDEX
 from ..models.ssl import LayerWeightedDetector, encoder_digest
+from ..progress import progress_bar
 
 CACHE_VERSION = 1  # raised when what an entry holds changes meaning
 FOLDER = "features"
@@ -95,7 +96,7 @@ class EncoderCache:
         """
         self.folder.mkdir(parents=True, exist_ok=True)
         out = []
-        for rec in _progress(records, progress, f"encoder features ({self.folder.name})"):
+        for rec in progress_bar(records, desc=f"encoder features ({self.folder.name})", enabled=progress, leave=False):
             try:
                 out.append(self._entry(rec, device, batch_size, decode_all))
             except (SpoofscanError, OSError) as e:
@@ -212,11 +213,3 @@ def cached_training_data(model: LayerWeightedDetector, train_records: list, dev_
         print(f"encoder features in {cache.folder}: {cache.computed} windows computed, {cache.reused} clips found, "
               f"{time.monotonic() - start:.1f} s", flush=True)
     return CachedWindows(train), dev
-
-
-def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-
-    return tqdm(items, desc=desc, leave=False, dynamic_ncols=True)

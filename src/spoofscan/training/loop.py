@@ -37,6 +37,7 @@ from ..labels import BONAFIDE, SPOOF
 from ..models import create_model, load_pretrained
 from ..models.config import ENCODER_ARCHS
 from ..models.ssl import load_encoder_weights
+from ..progress import progress_bar
 from .config import TrainConfig, TrainResult
 from .data import CropDataset, EpochSampler
 from .distributed import Dist, barrier, broadcast, distributed
@@ -212,7 +213,8 @@ def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
     t.net.train()
     losses = []
     show = cfg.progress and t.d.main
-    bar = _progress_bar(loader, show, f"epoch {epoch + 1}/{cfg.epochs}", initial=skip_steps, total=t.steps_per_epoch)
+    bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", enabled=show, leave=False, initial=skip_steps,
+                       total=t.steps_per_epoch)
     for step, (waves, targets) in enumerate(bar, start=skip_steps):
         losses.append(_train_step(t, waves, targets, epoch, step))
         if show:
@@ -309,11 +311,3 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     t = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
-
-
-def _progress_bar(iterable, enabled: bool, desc: str, initial: int, total: int):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-
-    return tqdm(iterable, desc=desc, initial=initial, total=total, leave=False, dynamic_ncols=True)
