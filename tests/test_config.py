@@ -97,5 +97,8 @@ def test_train_config_from_files_and_flags(tmp_path, capsys):
         TrainConfig.from_dict({"epoch": 3})
     assert main(["train", "--config", str(cfg_file), "--epochs", "0"]) == 2  # refused before the data is read
     assert "epochs must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg_file), "--save-every-steps", "-5"]) == 2
+    assert "save_every_steps must be 0 (at epoch ends only) or more, got -5" in capsys.readouterr().err
+    assert load_train_config(cfg_file, save_every_steps=50).save_every_steps == 50  # the flag's field
     assert main(["train", "--config", str(cfg_file), "--augment", "heavy"]) == 2  # unknown preset: a usage error
     assert "unknown augment preset 'heavy'" in capsys.readouterr().err

@@ -148,6 +148,43 @@ def test_specaugment_is_applied_in_the_training_step(corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_resume_inside_an_epoch_reaches_the_same_weights(corpus, tmp_path):
+    """With save_every_steps, a run killed in the middle of an epoch (just after a save) resumes from that
+    step, not from the epoch's start, and still reaches the uninterrupted run's weights exactly: an
+    epoch of hours on a CPU loses at most save_every_steps steps to a kill."""
+    straight = fit(tiny_config(corpus, tmp_path / "straight", epochs=2, save_every_steps=2))
+    assert straight.history[0]["steps"] > 3  # the kill below is inside the second epoch, not at its end
+
+    killed = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_train import tiny_config
+        from spoofscan.training import fit, loop
+        from pathlib import Path
+        save = loop._save_state
+        def save_then_die(t, state, epoch, step, *rest):
+            save(t, state, epoch, step, *rest)
+            if epoch == 1 and step == 2:
+                os._exit(9)
+        loop._save_state = save_then_die
+        fit(tiny_config(Path({str(corpus)!r}), Path({str(killed)!r}), epochs=2, save_every_steps=2))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr
+    assert len((killed / "metrics.jsonl").read_text().splitlines()) == 1
+
+    resumed = fit(tiny_config(corpus, killed, epochs=2, save_every_steps=2), resume=True)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    for row_s, row_r in zip(straight.history, resumed.history, strict=True):  # the same log, steps and loss
+        assert (row_r["steps"], row_r["train_loss"]) == (row_s["steps"], row_s["train_loss"])
+    a, b = _weights(straight.run_dir / "last.safetensors"), _weights(killed / "last.safetensors")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    assert [r["dev_eer"] for r in straight.history] == [r["dev_eer"] for r in resumed.history]
+
+
+@pytest.mark.slow
 def test_resume_refuses_a_changed_config_and_a_fresh_run_refuses_an_old_folder(corpus, tmp_path):
     fit(tiny_config(corpus, tmp_path / "run", epochs=1))
     with pytest.raises(spoofscan.SpoofscanError, match="already holds a run"):

@@ -48,6 +48,8 @@ def add_train(sub):
                                      "channel or full (replaces the config file's augment: mapping, where each effect "
                                      "can be set)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    p.add_argument("--save-every-steps", type=int, help="also write the resume state every N optimiser steps, so "
+                   "that a run stopped inside a long epoch resumes there (default 0: at epoch ends only)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     p.set_defaults(func=_cmd_train)
 
@@ -56,7 +58,7 @@ def _cmd_train(args) -> int:
     from ..training import fit, load_train_config
 
     keys = ("recipe", "train", "dev", "out", "model", "init", "epochs", "batch_size", "lr", "balance", "patience",
-            "num_workers", "seed", "device", "augment", "encoder_weights", "feature_cache")
+            "num_workers", "seed", "device", "augment", "encoder_weights", "feature_cache", "save_every_steps")
     overrides = {k: getattr(args, k) for k in keys}
     features = {"frontend": args.frontend,
                 "channels": tuple(name.strip() for name in args.channels.split(",")) if args.channels else None}

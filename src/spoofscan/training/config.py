@@ -99,6 +99,8 @@ class TrainConfig(Config):
                 raise SpoofscanError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0:
             raise SpoofscanError(f"lr must be positive, got {self.lr}")
+        if self.save_every_steps < 0:
+            raise SpoofscanError(f"save_every_steps must be 0 (at epoch ends only) or more, got {self.save_every_steps}")
         self._check_encoder()
 
     def _check_encoder(self):

@@ -74,8 +74,8 @@ def _fit(cfg: TrainConfig, d: Dist, resume: bool, on_epoch_end) -> TrainResult:
     t.started = time.monotonic() - state.elapsed
 
     for epoch in range(state.epoch, cfg.epochs):
-        epoch_start = time.monotonic()
-        losses = _train_epoch(t, state, epoch)
+        epoch_start = time.monotonic() - (state.epoch_seconds if epoch == state.epoch else 0.0)
+        losses = _train_epoch(t, state, epoch, epoch_start)
         row = _validate_and_save(t, state, epoch, losses, time.monotonic() - epoch_start) if d.main else None
         state = broadcast(state, d)
         _save_state(t, state, epoch + 1, 0)
@@ -201,9 +201,10 @@ def _training_data(cfg: TrainConfig, d: Dist, model, device: torch.device, train
     return dataset, dataset.labels, lambda: cached_clip_scores(model, dev, device, batch_size=cfg.batch_size)
 
 
-def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
+def _train_epoch(t: _Training, state: RunState, epoch: int, epoch_start: float) -> list[float]:
     """One pass over the epoch's batches (from the step ``state`` reached, on a resume inside
-    the epoch); the batch losses. Saves the resume state every ``save_every_steps`` steps."""
+    the epoch); the epoch's batch losses (those before the resume included). Saves the resume state
+    every ``save_every_steps`` steps; ``epoch_start``: the monotonic time the epoch's seconds count from."""
     cfg = t.cfg
     skip_steps = state.step if epoch == state.epoch else 0
     t.sampler.set_epoch(epoch, skip=skip_steps * cfg.batch_size)
@@ -211,7 +212,7 @@ def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
                                          num_workers=cfg.num_workers, drop_last=t.drop_last,
                                          pin_memory=t.device.type == "cuda")
     t.net.train()
-    losses = []
+    losses = list(state.epoch_losses) if skip_steps else []
     show = cfg.progress and t.d.main
     bar = progress_bar(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", enabled=show, leave=False, initial=skip_steps,
                        total=t.steps_per_epoch)
@@ -220,7 +221,7 @@ def _train_epoch(t: _Training, state: RunState, epoch: int) -> list[float]:
         if show:
             bar.set_postfix(loss=f"{np.mean(losses[-LOSS_SMOOTHING_STEPS:]):.4f}")
         if cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0 and step + 1 < t.steps_per_epoch:
-            _save_state(t, state, epoch, step + 1)
+            _save_state(t, state, epoch, step + 1, losses, time.monotonic() - epoch_start)
     return losses
 
 
@@ -280,11 +281,14 @@ def _validate_and_save(t: _Training, state: RunState, epoch: int, losses: list, 
     return row
 
 
-def _save_state(t: _Training, state: RunState, epoch: int, step: int) -> None:
-    """Record that the run reached ``step`` of ``epoch`` and write the resume state (rank 0)."""
+def _save_state(t: _Training, state: RunState, epoch: int, step: int, losses: list = (),
+                seconds: float = 0.0) -> None:
+    """Record that the run reached ``step`` of ``epoch`` (with that epoch's batch ``losses`` and
+    ``seconds`` so far, inside an epoch) and write the resume state (rank 0)."""
     if not t.d.main:
         return
     state.epoch, state.step, state.elapsed = epoch, step, time.monotonic() - t.started
+    state.epoch_losses, state.epoch_seconds = list(losses), seconds
     save_state(t.run_dir / STATE_FILE, t.cfg, state, t.model, t.optimizer, t.scheduler)
 
 

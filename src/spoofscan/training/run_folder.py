@@ -44,6 +44,9 @@ class RunState:
     history : one metrics row per finished epoch
     best_metrics : the dev metrics of the best epoch
     elapsed : training seconds so far, over every start of the run
+    epoch_losses : the batch losses of the ``step`` steps taken in epoch ``epoch`` (a save inside an
+        epoch), so that the epoch's logged train loss is the uninterrupted run's
+    epoch_seconds : the seconds spent in epoch ``epoch`` before that save
     """
 
     epoch: int = 0
@@ -54,6 +57,8 @@ class RunState:
     history: list = field(default_factory=list)
     best_metrics: dict = field(default_factory=dict)
     elapsed: float = 0.0
+    epoch_losses: list = field(default_factory=list)
+    epoch_seconds: float = 0.0
 
 
 def prepare_run_dir(run_dir: Path, cfg: TrainConfig, resume: bool) -> None:
