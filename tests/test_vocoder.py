@@ -137,3 +137,27 @@ def test_cli_vocoder_train(tmp_path, capsys):
     card = read_vocoder_card(out)
     assert card["model"]["arch"] == "upsample" and card["step"] == 2 and card["data"]["clips"] == 3
     assert main(["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--family", "wavenet"]) == 2
+
+
+def test_a_diverged_vocoder_is_refused_before_its_fakes_are_made(tmp_path):
+    """A training that diverged (here: a learning rate far too high) leaves a vocoder whose copies are no
+    closer to the originals than an untrained one's; the corpus refuses it, naming both distances,
+    instead of making a family of noise. A sound one passes the same check."""
+    from spoofscan.corpus.vocoder_jobs import VocoderJob, check_trained, is_trained
+
+    def job(name, lr):
+        cfg = VocoderTrainConfig(steps=8, batch_size=4, segment_seconds=0.25, threads=1, save_every=3, log_every=1,
+                                 lr=lr)
+        j = VocoderJob("hifigan", name, tmp_path / name, (), (), TINY["upsample"], cfg)
+        train_vocoder(_waves(), j.model, cfg, j.folder, check_waves=_waves(2, seed=10), data={"key": j.key})
+        assert is_trained(j)
+        return j
+
+    sound, diverged = job("sound", 3e-3), job("diverged", 1.0)
+    check_trained(sound)
+    metrics = read_vocoder_card(diverged.folder)["metrics"]
+    assert not metrics["mel_l1"] < metrics["mel_l1_untrained"]  # the premise: this training diverged
+    with pytest.raises(SpoofscanError, match="hifigan vocoder .* failed its check") as err:
+        check_trained(diverged)
+    assert f"{metrics['mel_l1']:.3f}" in str(err.value) and f"{metrics['mel_l1_untrained']:.3f}" in str(err.value)
+    assert "metrics.csv" in str(err.value) and "learning rate" in str(err.value)

@@ -167,14 +167,13 @@ def _vocoder_clips(items: list) -> list:
 
 def _cmd_vocoder_train(args) -> int:
     from ..errors import choice_error
-    from ..vocoder import VOCODER_FAMILIES, VocoderTrainConfig, train_vocoder, vocoder_recipe
+    from ..vocoder import VOCODER_FAMILIES, train_vocoder, vocoder_recipe
 
     if args.family not in VOCODER_FAMILIES:
         raise choice_error("vocoder family", args.family, VOCODER_FAMILIES)
     budget = vocoder_recipe(args.recipe)
-    train = VocoderTrainConfig(steps=args.steps or budget.steps, batch_size=args.batch_size or budget.batch_size,
-                               segment_seconds=budget.segment_seconds, seed=args.seed, threads=args.threads,
-                               device=args.device)
+    train = budget.train_config(args.family, steps=args.steps or None, batch_size=args.batch_size or None,
+                                seed=args.seed, threads=args.threads, device=args.device)
     waves = _vocoder_clips(args.data)
     check = _vocoder_clips(args.check) if args.check else []
     result = train_vocoder(waves, budget.models[args.family], train, args.out, check_waves=check,

@@ -50,7 +50,7 @@ from .plan import Plan, available_generators, dedupe_clips, plan_pairs, select_c
 from .sources import SOURCES, fetch_package, find_real_dir
 from .splice import build_splice, plan_splices
 from .state import FAILURES, STATE, BuildSummary, is_done, read_state, record, write_failures
-from .vocoder_jobs import describe, is_trained
+from .vocoder_jobs import check_trained, describe, is_trained
 from .workers import pair_results
 
 Log = Callable[[str], None]
@@ -156,9 +156,14 @@ def _plan(clips: list, config: CorpusConfig, cache: Path, log: Log) -> Plan:
 
 
 def _vocoders_to_train(plan: Plan, table: dict, todo: list) -> list:
-    """The vocoder jobs the pairs still to make need and the cache lacks (``table``: the plan's generator table)."""
+    """The vocoder jobs the pairs still to make need and the cache lacks (``table``: the plan's generator table).
+    A cached one that failed its check (:func:`~.vocoder_jobs.check_trained`) stops the build here."""
     needed = {table[p.generator].trained_vocoder for p in todo} - {""}
-    return [job for family, job in sorted(plan.vocoders.items()) if family in needed and not is_trained(job)]
+    jobs = [job for family, job in sorted(plan.vocoders.items()) if family in needed]
+    for job in jobs:
+        if is_trained(job):
+            check_trained(job)
+    return [job for job in jobs if not is_trained(job)]
 
 
 def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: dict, log: Log) -> None:

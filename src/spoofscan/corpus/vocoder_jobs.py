@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +64,6 @@ def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, recip
     """family -> :class:`VocoderJob` for each neural family the build uses."""
     import torch
 
-    from ..vocoder import VocoderTrainConfig
-
     budget = vocoder_recipe(recipe)
     train_clips = tuple(sorted((c for c in clips if c.key in held), key=lambda c: c.key))
     dev = sorted((c for c in clips if splits[c.key] == "dev"), key=lambda c: stable_seed(seed, "check", c.key))
@@ -75,10 +74,8 @@ def plan_vocoders(families: list, clips: list, splits: dict, held: set, *, recip
     jobs = {}
     for family in families:
         model = budget.models[family]
-        train = VocoderTrainConfig(steps=steps or budget.steps, batch_size=budget.batch_size,
-                                   segment_seconds=budget.segment_seconds,
-                                   seed=stable_seed(seed, "vocoder", family) % 2 ** 31, threads=TRAIN_THREADS,
-                                   device=device)
+        train = budget.train_config(family, steps=steps or None, seed=stable_seed(seed, "vocoder", family) % 2 ** 31,
+                                    threads=TRAIN_THREADS, device=device)
         key = hashlib.sha256(json.dumps([family, model.to_dict(), train.to_dict(), digests, len(train_clips),
                                          torch.__version__, DATA_VERSION]).encode()).hexdigest()[:20]
         jobs[family] = VocoderJob(family, key, cache / "vocoders" / f"{family}-{key}", train_clips, check, model, train)
@@ -95,6 +92,28 @@ def is_trained(job: VocoderJob) -> bool:
         return read_vocoder_card(job.weights).get("data", {}).get("key") == job.key
     except SpoofscanError:
         return False
+
+
+def check_trained(job: VocoderJob) -> None:
+    """Refuse a trained vocoder that failed its listen-free check: copy-synthesis no closer to the
+    originals (log-mel L1 on the dev check clips) than the untrained vocoder's. Such a training has
+    diverged, and its "copies" would be noise: a fake family trivially told apart, not the one asked for.
+
+    Raises SpoofscanError naming the vocoder, both distances and what to do.
+    """
+    from ..vocoder import read_vocoder_card
+
+    metrics = read_vocoder_card(job.weights).get("metrics", {})
+    trained, untrained = metrics.get("mel_l1"), metrics.get("mel_l1_untrained")
+    if trained is None or untrained is None:
+        return  # trained without check clips: nothing to judge by
+    if not (math.isfinite(trained) and trained < untrained):
+        raise SpoofscanError(
+            f"the {job.family} vocoder in {job.folder} failed its check: its copies of {metrics.get('check_clips')} "
+            f"dev clips are at log-mel L1 {trained:.3f} from the originals, no better than the untrained "
+            f"vocoder's {untrained:.3f}, so its training diverged (loss curve in {job.folder / 'metrics.csv'}) "
+            f"and its fakes would be noise. Training is deterministic, so training it again diverges again: "
+            f"lower its learning rate (spoofscan.vocoder.recipes) or leave the family out of the build")
 
 
 def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict:
@@ -127,6 +146,7 @@ def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict
                **result.metrics, "seconds": round(time.perf_counter() - started, 1)}
     if log:
         log(done_line(summary))
+    check_trained(job)
     return summary
 
 
