@@ -363,3 +363,14 @@ def test_the_crop_dataset_labels_each_crop_of_a_partly_fake_clip_by_what_it_hold
         assert float(target) == LABEL_INDEX[crop_label(record, offset / 16000, 1.0)], offset
         targets.add(float(target))
     assert targets == {0.0, 1.0}  # both kinds of crop were drawn
+
+
+def test_training_progress_in_a_log_file_is_a_few_lines_not_one_per_step(corpus, tmp_path, capsys):
+    """Under pytest standard error is not a terminal, as in a log file: the epoch bar (whose loss
+    changes every step) is written as whole lines, its first and last state, not redrawn per step."""
+    result = fit(tiny_config(corpus, tmp_path / "run", epochs=1, progress=True))
+    assert result.history[0]["steps"] > 2
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    bar_lines = [line for line in err.splitlines() if line.startswith("epoch 1/1:") and "it" in line]
+    assert 1 <= len(bar_lines) <= 2, err

@@ -266,7 +266,7 @@ def _score_all(detector, records: Sequence, conditions: Sequence[Condition], see
     results: dict[str, ConditionScores] = {}
     bar = progress_bar(total=len(records) * len(conditions), unit="clip", desc="robustness", enabled=progress)
     for condition in conditions:
-        bar.set_postfix_str(condition.name)
+        bar.set_postfix_str(condition.name, refresh=False)
         results[condition.name] = _score_condition(detector, records, condition, seed, limits, pool, ahead, bar)
     bar.close()
     return results

@@ -219,7 +219,7 @@ def _train_epoch(t: _Training, state: RunState, epoch: int, epoch_start: float) 
     for step, (waves, targets) in enumerate(bar, start=skip_steps):
         losses.append(_train_step(t, waves, targets, epoch, step))
         if show:
-            bar.set_postfix(loss=f"{np.mean(losses[-LOSS_SMOOTHING_STEPS:]):.4f}")
+            bar.set_postfix(loss=f"{np.mean(losses[-LOSS_SMOOTHING_STEPS:]):.4f}", refresh=False)
         if cfg.save_every_steps and (step + 1) % cfg.save_every_steps == 0 and step + 1 < t.steps_per_epoch:
             _save_state(t, state, epoch, step + 1, losses, time.monotonic() - epoch_start)
     return losses
