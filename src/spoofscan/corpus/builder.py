@@ -159,11 +159,15 @@ def _vocoders_to_train(plan: Plan, table: dict, todo: list) -> list:
     """The vocoder jobs the pairs still to make need and the cache lacks (``table``: the plan's generator table).
     A cached one that failed its check (:func:`~.vocoder_jobs.check_trained`) stops the build here."""
     needed = {table[p.generator].trained_vocoder for p in todo} - {""}
-    jobs = [job for family, job in sorted(plan.vocoders.items()) if family in needed]
-    for job in jobs:
+    missing = []
+    for family, job in sorted(plan.vocoders.items()):
+        if family not in needed:
+            continue
         if is_trained(job):
             check_trained(job)
-    return [job for job in jobs if not is_trained(job)]
+        else:
+            missing.append(job)
+    return missing
 
 
 def _make_pairs(todo: list, plan: Plan, config: CorpusConfig, out: Path, done: dict, log: Log) -> None:
