@@ -5,6 +5,7 @@ the corpus generators that vocode with a trained one (NeuralVocoderGenerator).""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,25 +140,61 @@ def test_cli_vocoder_train(tmp_path, capsys):
     assert main(["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--family", "wavenet"]) == 2
 
 
-def test_a_diverged_vocoder_is_refused_before_its_fakes_are_made(tmp_path):
-    """A training that diverged (here: a learning rate far too high) leaves a vocoder whose copies are no
-    closer to the originals than an untrained one's; the corpus refuses it, naming both distances,
-    instead of making a family of noise. A sound one passes the same check."""
+def test_a_diverging_training_stops_at_once_naming_the_step_and_the_losses(tmp_path):
+    """A learning rate far too high makes the loss jump to several times its best within a few steps; the
+    training stops there (not after its last step, hours later on a real budget), saying what to change."""
+    cfg = VocoderTrainConfig(steps=8, batch_size=4, segment_seconds=0.25, threads=1, save_every=3, log_every=1,
+                             lr=10.0)
+    with pytest.raises(SpoofscanError, match=r"vocoder training diverged at step [23] of 8: loss") as err:
+        train_vocoder(_waves(), TINY["istft"], cfg, tmp_path / "voc")
+    assert "learning rate (now 10)" in str(err.value)
+    assert not (tmp_path / "voc" / "vocoder.safetensors").exists()
+
+
+def test_check_not_diverging_on_the_quality_hifigan_curve_that_diverged():
+    """The loss curve of the run that motivated the check (window means every 25 steps): the point at step 325
+    is the first over twice the lowest; a noisy but falling curve passes, and so does its first point."""
+    from spoofscan.vocoder.train import check_not_diverging
+
+    cfg = VocoderTrainConfig(steps=4000, lr=2e-3)
+    curve = [(25, 6.14), (50, 4.9), (100, 4.1), (275, 3.79), (300, 4.25), (325, 15.4), (350, 22.0)]
+    history = []
+    for step, loss in curve:
+        history.append({"step": step, "loss": loss})
+        if step < 325:
+            check_not_diverging(history, cfg, Path("voc"))
+        else:
+            with pytest.raises(SpoofscanError, match="diverged at step 325 of 4000: loss 15.4 against 3.79 at step 275"):
+                check_not_diverging(history, cfg, Path("voc"))
+            break
+    with pytest.raises(SpoofscanError, match="loss nan"):
+        check_not_diverging([{"step": 25, "loss": 6.0}, {"step": 50, "loss": float("nan")}], cfg, Path("voc"))
+
+
+def test_a_vocoder_that_learned_nothing_is_refused_before_its_fakes_are_made(tmp_path):
+    """A training whose copies end no closer to the originals than an untrained vocoder's (here: a learning rate
+    too small to move a weight) fails the listen-free check when it ends, and the corpus refuses the cached
+    weights too, naming both distances, instead of making a family of noise. A sound one passes the same check."""
     from spoofscan.corpus.vocoder_jobs import VocoderJob, check_trained, is_trained
 
     def job(name, lr):
         cfg = VocoderTrainConfig(steps=8, batch_size=4, segment_seconds=0.25, threads=1, save_every=3, log_every=1,
                                  lr=lr)
-        j = VocoderJob("hifigan", name, tmp_path / name, (), (), TINY["upsample"], cfg)
-        train_vocoder(_waves(), j.model, cfg, j.folder, check_waves=_waves(2, seed=10), data={"key": j.key})
-        assert is_trained(j)
-        return j
+        return VocoderJob("hifigan", name, tmp_path / name, (), (), TINY["upsample"], cfg)
 
-    sound, diverged = job("sound", 3e-3), job("diverged", 1.0)
+    def train(j):
+        train_vocoder(_waves(), j.model, j.train, j.folder, check_waves=_waves(2, seed=10), data={"key": j.key})
+
+    sound, stuck = job("sound", 0.1), job("stuck", 1e-12)
+    train(sound)
     check_trained(sound)
-    metrics = read_vocoder_card(diverged.folder)["metrics"]
-    assert not metrics["mel_l1"] < metrics["mel_l1_untrained"]  # the premise: this training diverged
-    with pytest.raises(SpoofscanError, match="hifigan vocoder .* failed its check") as err:
-        check_trained(diverged)
-    assert f"{metrics['mel_l1']:.3f}" in str(err.value) and f"{metrics['mel_l1_untrained']:.3f}" in str(err.value)
+    with pytest.raises(SpoofscanError, match="failed its check") as err:
+        train(stuck)
     assert "metrics.csv" in str(err.value) and "learning rate" in str(err.value)
+    assert is_trained(stuck)  # the weights stay for a look, and a later build refuses them
+    metrics = read_vocoder_card(stuck.folder)["metrics"]
+    assert not metrics["mel_l1"] < metrics["mel_l1_untrained"]
+    with pytest.raises(SpoofscanError, match="hifigan vocoder .* failed its check") as err:
+        check_trained(stuck)
+    assert f"{metrics['mel_l1']:.3f}" in str(err.value) and f"{metrics['mel_l1_untrained']:.3f}" in str(err.value)
+    assert "metrics.csv" in str(err.value) and "spoofscan.vocoder.recipes" in str(err.value)

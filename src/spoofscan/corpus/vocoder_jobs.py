@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,25 +94,17 @@ def is_trained(job: VocoderJob) -> bool:
 
 
 def check_trained(job: VocoderJob) -> None:
-    """Refuse a trained vocoder that failed its listen-free check: copy-synthesis no closer to the
-    originals (log-mel L1 on the dev check clips) than the untrained vocoder's. Such a training has
-    diverged, and its "copies" would be noise: a fake family trivially told apart, not the one asked for.
-
-    Raises SpoofscanError naming the vocoder, both distances and what to do.
+    """Refuse a cached vocoder that failed its listen-free check (:func:`spoofscan.vocoder.train.check_result`:
+    copy-synthesis no closer to the originals than the untrained vocoder's). Such a training diverged
+    or learned nothing, and its "copies" would be noise: a fake family trivially told apart, not the one
+    asked for. Raises SpoofscanError naming the vocoder, both distances and what to do.
     """
     from ..vocoder import read_vocoder_card
+    from ..vocoder.train import check_result
 
-    metrics = read_vocoder_card(job.weights).get("metrics", {})
-    trained, untrained = metrics.get("mel_l1"), metrics.get("mel_l1_untrained")
-    if trained is None or untrained is None:
-        return  # trained without check clips: nothing to judge by
-    if not (math.isfinite(trained) and trained < untrained):
-        raise SpoofscanError(
-            f"the {job.family} vocoder in {job.folder} failed its check: its copies of {metrics.get('check_clips')} "
-            f"dev clips are at log-mel L1 {trained:.3f} from the originals, no better than the untrained "
-            f"vocoder's {untrained:.3f}, so its training diverged (loss curve in {job.folder / 'metrics.csv'}) "
-            f"and its fakes would be noise. Training is deterministic, so training it again diverges again: "
-            f"lower its learning rate (spoofscan.vocoder.recipes) or leave the family out of the build")
+    check_result(read_vocoder_card(job.weights).get("metrics", {}),
+                 f"the {job.family} vocoder in {job.folder} (loss curve: {job.folder / 'metrics.csv'})",
+                 "lower its learning rate (spoofscan.vocoder.recipes) or leave the family out of the build")
 
 
 def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict:
@@ -146,7 +137,6 @@ def train_job(job: VocoderJob, log: Callable[[str], None] | None = None) -> dict
                **result.metrics, "seconds": round(time.perf_counter() - started, 1)}
     if log:
         log(done_line(summary))
-    check_trained(job)
     return summary
 
 
