@@ -138,6 +138,13 @@ def test_cli_vocoder_train(tmp_path, capsys):
     card = read_vocoder_card(out)
     assert card["model"]["arch"] == "upsample" and card["step"] == 2 and card["data"]["clips"] == 3
     assert main(["vocoder", "train", str(out), "--data", str(tmp_path / "train"), "--family", "wavenet"]) == 2
+    assert card["train"]["lr"] == 2e-3  # the recipe's; --lr changes it, and a vocoder worse than untrained fails
+    hot = ["vocoder", "train", str(tmp_path / "hot"), "--data", str(tmp_path / "train"), "--check",
+           str(tmp_path / "check"), "--family", "hifigan", "--steps", "2", "--batch-size", "2", "--lr", "10",
+           "--threads", "1", "--device", "cpu", "--quiet"]
+    assert main(hot) == 2
+    assert "failed its check" in capsys.readouterr().err
+    assert read_vocoder_card(tmp_path / "hot")["train"]["lr"] == 10
 
 
 def test_a_diverging_training_stops_at_once_naming_the_step_and_the_losses(tmp_path):
@@ -164,7 +171,7 @@ def test_check_not_diverging_on_the_quality_hifigan_curve_that_diverged():
         if step < 325:
             check_not_diverging(history, cfg, Path("voc"))
         else:
-            with pytest.raises(SpoofscanError, match="diverged at step 325 of 4000: loss 15.4 against 3.79 at step 275"):
+            with pytest.raises(SpoofscanError, match="at step 325 of 4000: loss 15.4 against 3.79 at step 275"):
                 check_not_diverging(history, cfg, Path("voc"))
             break
     with pytest.raises(SpoofscanError, match="loss nan"):

@@ -140,6 +140,8 @@ def add_vocoder(sub):
                                                      "deeper, 4,000 steps); see spoofscan.vocoder.VOCODER_RECIPES")
     t.add_argument("--steps", type=int, help="training steps (default: the recipe's)")
     t.add_argument("--batch-size", type=int, help="crops per step (default: the recipe's)")
+    t.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's for the family); lower it "
+                                            "when training stops as diverged")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; the weights depend on the "
                                                            "count, not on the machine's cores)")
@@ -173,7 +175,7 @@ def _cmd_vocoder_train(args) -> int:
         raise choice_error("vocoder family", args.family, VOCODER_FAMILIES)
     budget = vocoder_recipe(args.recipe)
     train = budget.train_config(args.family, steps=args.steps or None, batch_size=args.batch_size or None,
-                                seed=args.seed, threads=args.threads, device=args.device)
+                                lr=args.lr, seed=args.seed, threads=args.threads, device=args.device)
     waves = _vocoder_clips(args.data)
     check = _vocoder_clips(args.check) if args.check else []
     result = train_vocoder(waves, budget.models[args.family], train, args.out, check_waves=check,
