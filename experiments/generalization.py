@@ -10,8 +10,10 @@ For one training recipe (a TrainConfig YAML) and each seed, this trains
   model never saw. ``--checkpoint`` scores a model trained elsewhere on the same folds instead.
 
 Every run is written to ``OUT/NAME/seedS/FOLD/result.json`` and skipped when it is already
-there, and a training killed half-way resumes from its last finished epoch, so the script can be
-stopped and started again (runs of hours on the ``full`` corpus included). ``table`` turns the results of several
+there; a training killed half-way resumes where it stopped (its last epoch, or its last
+``save_every_steps`` inside one), and a finished training is not run again when the evaluation
+after it was killed, so the script can be stopped and started again (runs of hours on the ``full``
+corpus included). ``table`` turns the results of several
 recipes into the markdown tables of docs/GENERALIZATION.md.
 
     python experiments/generalization.py run --corpus data/corpus-small --name baseline \\
@@ -47,6 +49,7 @@ from folds import ALL, corpus_values, fold_parts, heldout_metrics, write_fold_ma
 RESULT = "result.json"
 EPOCHS = "epochs"  # run --keep-epochs: train/epochs/epoch-NNN.safetensors
 CURVE = "curve.json"  # curve: epoch -> measures, per run
+TRAINED = "trained.json"  # train/trained.json: a finished training's result (a rerun evaluates it, no retraining)
 
 
 def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, out: Path, robustness_trials: int,
@@ -87,17 +90,24 @@ def _train(manifest: Path, config: Path, seed: int, run_dir: Path, keep_epochs: 
            patience: int | None = None):
     """Train on a manifest's train split (best epoch on its dev split) into ``run_dir/train``; the
     :class:`~spoofscan.training.TrainResult` and the TrainConfig. A run killed half-way resumes from
-    its last epoch's state (to the weights an uninterrupted run gives), so a run of hours can be
-    stopped and started again; one killed before its first epoch ended starts again. ``keep_epochs``
-    copies each epoch's checkpoint to ``train/epochs/epoch-NNN.safetensors``."""
-    from spoofscan.training import fit, load_train_config
+    its last saved state (to the weights an uninterrupted run gives), so a run of hours can be
+    stopped and started again; one that finished (``train/trained.json``) is not trained again.
+    ``keep_epochs`` copies each epoch's checkpoint to ``train/epochs/epoch-NNN.safetensors``."""
+    from spoofscan.training import TrainResult, fit, load_train_config
     from spoofscan.training.run_folder import STATE_FILE
 
+    cfg = load_train_config(config, train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev",
+                            out=str(run_dir / "train"), seed=seed, progress=False, patience=patience)
+    done = run_dir / "train" / TRAINED
+    if done.is_file():
+        saved = json.loads(done.read_text())
+        if saved["config"] != json.loads(json.dumps(cfg.to_dict())):
+            raise SystemExit(f"{done} was trained with another config: remove {run_dir} to train it again")
+        return TrainResult(Path(saved["checkpoint"]), run_dir / "train", saved["metrics"], saved["best_epoch"],
+                           saved["history"]), cfg
     resume = (run_dir / "train" / STATE_FILE).is_file()
     if not resume:
         shutil.rmtree(run_dir / "train", ignore_errors=True)
-    cfg = load_train_config(config, train=f"csv:{manifest}:train", dev=f"csv:{manifest}:dev",
-                            out=str(run_dir / "train"), seed=seed, progress=False, patience=patience)
 
     def keep(row: dict) -> None:
         if keep_epochs:
@@ -106,7 +116,10 @@ def _train(manifest: Path, config: Path, seed: int, run_dir: Path, keep_epochs: 
                             run_dir / "train" / EPOCHS / f"epoch-{row['epoch']:03d}.safetensors")
 
     trained = fit(cfg, resume=resume, on_epoch_end=keep)
-    for stale in ("state.pt", "last.safetensors"):  # the resume state is 3x the weights
+    done.write_text(json.dumps({"config": cfg.to_dict(), "checkpoint": str(trained.checkpoint),
+                                "metrics": trained.metrics, "best_epoch": trained.best_epoch,
+                                "history": trained.history}, indent=2) + "\n")
+    for stale in (STATE_FILE, "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
     return trained, cfg
 
