@@ -46,6 +46,8 @@ from pathlib import Path
 import numpy as np
 from folds import ALL, corpus_values, fold_parts, heldout_metrics, write_fold_manifest
 
+from spoofscan.fileio import atomic_write_text
+
 RESULT = "result.json"
 EPOCHS = "epochs"  # run --keep-epochs: train/epochs/epoch-NNN.safetensors
 CURVE = "curve.json"  # curve: epoch -> measures, per run
@@ -82,7 +84,7 @@ def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, 
     if fold == ALL and robustness_trials:
         result["robustness"] = robustness_eers(detector, records, run_dir, robustness_trials)
     result["seconds"] = round(time.perf_counter() - started, 1)
-    done.write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(done, json.dumps(result, indent=2) + "\n")
     return result
 
 
@@ -116,9 +118,9 @@ def _train(manifest: Path, config: Path, seed: int, run_dir: Path, keep_epochs: 
                             run_dir / "train" / EPOCHS / f"epoch-{row['epoch']:03d}.safetensors")
 
     trained = fit(cfg, resume=resume, on_epoch_end=keep)
-    done.write_text(json.dumps({"config": cfg.to_dict(), "checkpoint": str(trained.checkpoint),
-                                "metrics": trained.metrics, "best_epoch": trained.best_epoch,
-                                "history": trained.history}, indent=2) + "\n")
+    atomic_write_text(done, json.dumps({"config": cfg.to_dict(), "checkpoint": str(trained.checkpoint),
+                                        "metrics": trained.metrics, "best_epoch": trained.best_epoch,
+                                        "history": trained.history}, indent=2) + "\n")
     for stale in (STATE_FILE, "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
     return trained, cfg
@@ -176,7 +178,7 @@ def cmd_robustness(args) -> None:
             detector = load_detector(path.parent / "train" / "best.safetensors", device="cpu")
             started = time.perf_counter()
             result["robustness"] = robustness_eers(detector, records, path.parent, args.trials)
-            path.write_text(json.dumps(result, indent=2) + "\n")
+            atomic_write_text(path, json.dumps(result, indent=2) + "\n")
             degraded = [c["eer"] for k, c in result["robustness"].items() if k != "clean"]
             print(f"{name} seed {result['seed']}: mean degraded EER {100 * np.mean(degraded):.2f} % "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -256,7 +258,7 @@ def cmd_curve(args) -> None:
                                      fold_parts(r["fold"], values))
                 curve[epoch] = {"dev_eer": read_card(checkpoint)["metrics"]["dev_eer"],
                                 "eval_eer": measures["eval_eer"], "heldout": measures["heldout"]}
-                (run_dir / CURVE).write_text(json.dumps(curve, indent=2) + "\n")
+                atomic_write_text(run_dir / CURVE, json.dumps(curve, indent=2) + "\n")
                 print(f"{name} seed {r['seed']} fold {r['fold']} epoch {epoch}: eval EER "
                       f"{100 * measures['eval_eer']:.2f} %", file=sys.stderr, flush=True)
             runs[(r["seed"], r["fold"])] = ({int(e): m for e, m in curve.items()}, r.get("best_epoch"))
