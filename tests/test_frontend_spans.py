@@ -1,5 +1,5 @@
 """Features once per stretch of audio: the shared-frame front end (numpy and torch) equals the
-per-window front end within 1e-5 (relative above 1) for every front end, channel set and
+per-window front end within 5e-5 (relative above 1) for every front end, channel set and
 normalisation, with windows on and off the frame grid, odd FFT sizes and windows too short
 to share a frame."""
 
@@ -18,7 +18,9 @@ from spoofscan.frontend.spans import WindowSpan, frame_plan, on_grid
 from spoofscan.frontend.torch import Frontend
 from spoofscan.frontend.windows import window_starts
 
-TOLERANCE = 1e-5  # absolute up to 1, relative above: the phase channels reach 50, where float32's step is 4e-6
+TOLERANCE = 5e-5  # absolute up to 1, relative above: float32 steps of the unnormalised features (4e-6 at 50: the phase
+# channels, the LFCC cepstra) times a few, as BLAS sums a span and a window in orders that depend on the CPU (AVX2 vs
+# AVX-512); a misaligned frame differs far more
 CHANNEL_SETS = [("logmag",), ("logmag", "mgd", "ifd"), ("mgd",), ("ifd", "logmag")]
 COMBINATIONS = [(kind, channels) for kind in FRONTENDS for channels in CHANNEL_SETS
                 if channels == ("logmag",) or kind in ("logmel", "linear")]  # phase channels need bands
