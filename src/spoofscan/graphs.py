@@ -68,8 +68,9 @@ def make_graph(kind: str, fp32_path: str, out_path: str, feeds: dict, tmp: str, 
         if matmul_only:
             # reduce_range (7-bit weights): on x86 CPUs without VNNI (AVX2 only, as many are) onnxruntime's integer
             # products saturate with 8-bit per-channel weights; a graph exported on any machine must run on those
-            quantize_dynamic(_prepared(fp32_path, tmp, symbolic=False), out_path, op_types_to_quantize=list(DYNAMIC_OPS),
-                             per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)
+            quantize_dynamic(_prepared(fp32_path, tmp, symbolic=False), out_path,
+                             op_types_to_quantize=list(DYNAMIC_OPS), per_channel=True, reduce_range=True,
+                             weight_type=QuantType.QInt8)
             return
         prepared = _prepared(fp32_path, tmp)
         # uint8 weights: ConvInteger with int8 weights took 18.5 ms per window against 4.9 (resnet18-half)
