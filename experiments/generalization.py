@@ -54,6 +54,12 @@ CURVE = "curve.json"  # curve: epoch -> measures, per run
 TRAINED = "trained.json"  # train/trained.json: a finished training's result (a rerun evaluates it, no retraining)
 
 
+def _write_json(path: Path, data: dict) -> None:
+    """Write ``data`` as indented JSON, whole or not at all: the driver reads these files back to skip finished work,
+    so a stop in the middle of a write must not leave half a file."""
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
 def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, out: Path, robustness_trials: int,
             eval_corpus: Path | None = None, checkpoint: Path | None = None, keep_epochs: bool = False,
             patience: int | None = None) -> dict:
@@ -84,7 +90,7 @@ def run_one(corpus: Path, name: str, config: Path | None, seed: int, fold: str, 
     if fold == ALL and robustness_trials:
         result["robustness"] = robustness_eers(detector, records, run_dir, robustness_trials)
     result["seconds"] = round(time.perf_counter() - started, 1)
-    atomic_write_text(done, json.dumps(result, indent=2) + "\n")
+    _write_json(done, result)
     return result
 
 
@@ -118,9 +124,8 @@ def _train(manifest: Path, config: Path, seed: int, run_dir: Path, keep_epochs: 
                             run_dir / "train" / EPOCHS / f"epoch-{row['epoch']:03d}.safetensors")
 
     trained = fit(cfg, resume=resume, on_epoch_end=keep)
-    atomic_write_text(done, json.dumps({"config": cfg.to_dict(), "checkpoint": str(trained.checkpoint),
-                                        "metrics": trained.metrics, "best_epoch": trained.best_epoch,
-                                        "history": trained.history}, indent=2) + "\n")
+    _write_json(done, {"config": cfg.to_dict(), "checkpoint": str(trained.checkpoint), "metrics": trained.metrics,
+                       "best_epoch": trained.best_epoch, "history": trained.history})
     for stale in (STATE_FILE, "last.safetensors"):  # the resume state is 3x the weights
         (run_dir / "train" / stale).unlink(missing_ok=True)
     return trained, cfg
@@ -178,7 +183,7 @@ def cmd_robustness(args) -> None:
             detector = load_detector(path.parent / "train" / "best.safetensors", device="cpu")
             started = time.perf_counter()
             result["robustness"] = robustness_eers(detector, records, path.parent, args.trials)
-            atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+            _write_json(path, result)
             degraded = [c["eer"] for k, c in result["robustness"].items() if k != "clean"]
             print(f"{name} seed {result['seed']}: mean degraded EER {100 * np.mean(degraded):.2f} % "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
@@ -258,7 +263,7 @@ def cmd_curve(args) -> None:
                                      fold_parts(r["fold"], values))
                 curve[epoch] = {"dev_eer": read_card(checkpoint)["metrics"]["dev_eer"],
                                 "eval_eer": measures["eval_eer"], "heldout": measures["heldout"]}
-                atomic_write_text(run_dir / CURVE, json.dumps(curve, indent=2) + "\n")
+                _write_json(run_dir / CURVE, curve)
                 print(f"{name} seed {r['seed']} fold {r['fold']} epoch {epoch}: eval EER "
                       f"{100 * measures['eval_eer']:.2f} %", file=sys.stderr, flush=True)
             runs[(r["seed"], r["fold"])] = ({int(e): m for e, m in curve.items()}, r.get("best_epoch"))
